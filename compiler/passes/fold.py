@@ -1,0 +1,1 @@
+"""Folding passes (filled in below)."""

@@ -1,0 +1,1 @@
+"""Quantisation passes (filled in below)."""

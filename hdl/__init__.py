@@ -1,0 +1,1 @@
+"""HDL backend: Amaranth components and the IR -> Amaranth -> Verilog lowering."""

@@ -1,0 +1,1 @@
+"""Simulation: the bit-exact golden model, cocotb testbenches, the simulator runner."""

@@ -1,0 +1,1 @@
+"""Technology targets: cell libraries, Yosys synthesis, area / power / timing estimation."""
