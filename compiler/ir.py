@@ -268,6 +268,20 @@ class IR:
             raise ValueError(f"IR must have exactly one output, has sinks {sinks}")
         return sinks[0]
 
+    def encode_inputs(self, x_real: np.ndarray) -> np.ndarray:
+        """Real features -> the integer input codes of this (quantised) IR, as the ADC would give them.
+
+        code = clip(rint((x - offset) / scale), lo, hi), rint rounding half to even like ONNX
+        QuantizeLinear.
+        """
+        n = self.input_node()
+        layer, info = self.layer(n), self.out(n)
+        if info.scale is None:
+            raise ValueError("the IR has no input quantiser (it is not quantised)")
+        x = np.asarray(x_real, dtype=np.float64)
+        codes = np.rint((x - info.offset) / info.scale)
+        return np.clip(codes, layer.lo, layer.hi).astype(np.int64)
+
     def is_integer(self) -> bool:
         for n in self.graph:
             layer = self.layer(n)

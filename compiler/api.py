@@ -1,0 +1,220 @@
+"""The Python API: compile an ONNX model, predict with the golden model, simulate the RTL.
+
+    model = compile_model("cardio.onnx", calibration="train.csv")
+    model.save("out/")
+    report = model.simulate("test.csv")       # cocotb + Verilator, every vector checked
+    labels = model.predict(x_real)             # bit-exact golden model
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compiler.data import read_csv
+from compiler.errors import BespokeError
+from compiler.ir import IR, ArgMax
+from compiler.onnx_frontend import load_onnx, lower_onnx
+from compiler.passes import PassManager
+
+BUILD_FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def default_pipeline(input_bits=4, weight_bits=8, act_bits=8, per_channel=False) -> str:
+    quant = f"quantize{{input_bits={input_bits},weight_bits={weight_bits},act_bits={act_bits},per_channel={per_channel}}}"
+    return f"fold-affine,merge-dense,{quant},fuse-relu,infer-ranges"
+
+
+@dataclass
+class SimReport:
+    """What `simulate` found: the RTL against the golden model, and the accuracies."""
+
+    vectors: int
+    mismatches: int
+    first_mismatches: list
+    latency_cycles: int
+    simulator: str
+    hardware_accuracy: float | None
+    float_accuracy: float | None
+    seconds_build: float
+    seconds_run: float
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CompiledModel:
+    name: str
+    ir: IR  # integer IR with proven ranges: what the hardware computes
+    float_ir: IR  # the frontend's float IR: the model as trained
+    verilog: str
+    layout: dict  # port contract of the Verilog top (see hdl.lower.port_layout)
+    summary: dict
+    options: dict = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    # -- inference with the golden model
+    @property
+    def n_features(self) -> int:
+        return self.ir.out(self.ir.input_node()).size
+
+    def encode(self, x_real: np.ndarray) -> np.ndarray:
+        """Real features -> integer input codes (what the sensor's ADC delivers to the circuit)."""
+        x = np.asarray(x_real, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise BespokeError(f"input has shape {list(x.shape)}, the model takes [samples, {self.n_features}]")
+        return self.ir.encode_inputs(x)
+
+    def predict_codes(self, codes: np.ndarray) -> np.ndarray:
+        from sim.golden import run
+
+        return run(self.ir, codes)
+
+    def predict(self, x_real: np.ndarray) -> np.ndarray:
+        """Class labels (or raw outputs for models without an ArgMax) from the bit-exact golden model."""
+        return self._to_labels(self.predict_codes(self.encode(x_real)))
+
+    def predict_float(self, x_real: np.ndarray) -> np.ndarray:
+        from sim.golden import run
+
+        return self._to_labels(run(self.float_ir, np.asarray(x_real, dtype=np.float64)))
+
+    def _to_labels(self, out: np.ndarray) -> np.ndarray:
+        if not isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
+            return out
+        idx = out[:, 0]
+        labels = self.ir.meta.get("labels")
+        return np.asarray(labels)[idx] if labels is not None else idx
+
+    # -- RTL simulation
+    def simulate(self, data, labels=None, simulator: str = "verilator", build_dir: str | Path | None = None,
+                 max_vectors: int | None = None) -> SimReport:
+        """Drive every vector through the RTL and compare each output with the golden model."""
+        from sim.runner import simulate as run_rtl
+
+        x, y = (read_csv(data, self.n_features) if isinstance(data, (str, Path)) else (np.asarray(data, float), labels))
+        if max_vectors is not None:
+            x, y = x[:max_vectors], (None if y is None else y[:max_vectors])
+        codes = self.encode(x)
+        expected = self.predict_codes(codes)
+        work = Path(build_dir) if build_dir else (self.out_dir / "sim_build" if self.out_dir else Path(tempfile.mkdtemp(prefix="bespoke-sim-")))
+        work.mkdir(parents=True, exist_ok=True)
+        vfile = work / f"{self.name}.v"
+        if not vfile.exists() or vfile.read_text() != self.verilog:
+            vfile.write_text(self.verilog)
+        result = run_rtl([vfile], self.layout, codes, expected, work / simulator, simulator=simulator)
+        hw_acc = fl_acc = None
+        if y is not None and isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
+            hw_acc = float(np.mean(self._to_labels(expected) == y))
+            fl_acc = float(np.mean(self.predict_float(x) == y))
+        return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
+                         simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run)
+
+    # -- persistence
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the build to `out_dir` atomically: a directory that exists is complete."""
+        out = Path(out_dir)
+        _check_replaceable(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            (tmp / f"{self.name}.v").write_text(self.verilog)
+            (tmp / "ir.json").write_text(self.ir.to_json())
+            (tmp / "float_ir.json").write_text(self.float_ir.to_json())
+            (tmp / "summary.txt").write_text(format_summary(self) + "\n")
+            manifest = {"format": "bespoke-build", "version": BUILD_FORMAT_VERSION, "name": self.name, "top": self.name,
+                        "verilog": f"{self.name}.v", "layout": self.layout, "summary": self.summary, "options": self.options}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.out_dir = out
+        return out
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
+        raise BespokeError(f"{out}: exists and is not a bespoke build directory; refusing to overwrite it")
+
+
+def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4, weight_bits: int = 8,
+                  act_bits: int = 8, per_channel: bool = False, calibration=None, input_range=None,
+                  pipeline: bool = False, name: str | None = None, passes: str | None = None,
+                  dump_ir: str | Path | None = None, log=None) -> CompiledModel:
+    """ONNX file -> verified-ready build: integer IR, Verilog, port layout, summary.
+
+    calibration: CSV path or array of model inputs (real features) for input and activation
+    ranges; input_range: (lo, hi) declared feature ranges instead. passes: a pass pipeline string
+    replacing the default one.
+    """
+    from hdl.lower import port_layout, summary, to_verilog
+
+    model = Path(model)
+    name = _verilog_name(name or model.stem)
+    onnx_model = load_onnx(model)
+    float_ir = lower_onnx(onnx_model, name)
+    ctx = {}
+    if calibration is not None:
+        n = float_ir.out(float_ir.input_node()).size
+        ctx["calibration"] = read_csv(calibration, n)[0] if isinstance(calibration, (str, Path)) else np.asarray(calibration, float)
+    if input_range is not None:
+        ctx["input_range"] = input_range
+    pm = PassManager.from_string(passes or default_pipeline(input_bits, weight_bits, act_bits, per_channel), dump_dir=dump_ir, log=log)
+    ir = pm.run(float_ir, ctx)
+    if not ir.is_integer() or not ir.has_ranges():
+        raise BespokeError(f"pipeline {pm.describe()!r} does not end in an integer IR with ranges; end it with quantize,...,infer-ranges")
+    options = {"input_bits": input_bits, "weight_bits": weight_bits, "act_bits": act_bits, "per_channel": per_channel,
+               "pipeline": pipeline, "passes": pm.describe(), "model": model.name}
+    compiled = CompiledModel(name, ir, float_ir, to_verilog(ir, name, pipeline=pipeline), port_layout(ir, pipeline=pipeline),
+                             summary(ir), options)
+    if out_dir is not None:
+        compiled.save(out_dir)
+    return compiled
+
+
+def load_compiled(out_dir: str | Path) -> CompiledModel:
+    """Reopen a build directory written by `CompiledModel.save`."""
+    out = Path(out_dir)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise BespokeError(f"{out}: not a bespoke build directory (no readable {MANIFEST}); run `bespoke compile` first") from None
+    if manifest.get("format") != "bespoke-build" or manifest.get("version") != BUILD_FORMAT_VERSION:
+        raise BespokeError(f"{out}: build format {manifest.get('version')} is not {BUILD_FORMAT_VERSION}; recompile the model")
+    return CompiledModel(manifest["name"], IR.from_json((out / "ir.json").read_text()), IR.from_json((out / "float_ir.json").read_text()),
+                         (out / manifest["verilog"]).read_text(), manifest["layout"], manifest["summary"], manifest["options"], out)
+
+
+def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
+    """The integer input codes of a data CSV for a build directory (used by reports)."""
+    model = load_compiled(out_dir)
+    return model.encode(read_csv(csv_path, model.n_features)[0])
+
+
+def format_summary(model: CompiledModel) -> str:
+    from hdl.lower import format_summary as hdl_summary
+
+    lines = [f"design {model.name}: {model.n_features} inputs x u{model.options.get('input_bits', '?')}"
+             + (", pipelined" if model.layout.get("pipelined") else ", combinational"), model.ir.dump(), hdl_summary(model.summary)]
+    return "\n".join(lines)
+
+
+def _verilog_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"

@@ -1,0 +1,119 @@
+"""The `bespoke` command line: compile, simulate, report.
+
+User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from compiler.errors import BespokeError
+
+
+def _input_range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(lo), float(hi)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
+
+
+def _bits(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"bit width {value} is not between 1 and 32")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="ONNX model -> integer IR -> Verilog")
+    c.add_argument("model", type=Path, help="ONNX file")
+    c.add_argument("-o", "--out", type=Path, required=True, help="output directory (replaced atomically)")
+    c.add_argument("--input-bits", type=_bits, default=4, help="unsigned bits per input feature (default 4)")
+    c.add_argument("--weight-bits", type=_bits, default=8, help="signed bits per weight (default 8)")
+    c.add_argument("--act-bits", type=_bits, default=8, help="unsigned bits of hidden activations (default 8)")
+    c.add_argument("--per-channel", action="store_true", help="one weight scale per hidden neuron instead of per layer")
+    c.add_argument("--calibration", type=Path, help="CSV of training inputs: input and activation ranges")
+    c.add_argument("--input-range", type=_input_range, help="declared range LO:HI of every input feature")
+    c.add_argument("--pipeline", action="store_true", help="registers between layers, with in_valid/out_valid")
+    c.add_argument("--name", help="Verilog module name (default: the model file's name)")
+    c.add_argument("--passes", help="pass pipeline replacing the default (see --print-pipeline)")
+    c.add_argument("--print-pipeline", action="store_true", help="print the pass pipeline and exit")
+    c.add_argument("--dump-ir", type=Path, help="directory to save the IR (JSON) after every pass")
+    c.add_argument("-v", "--verbose", action="store_true", help="log each pass")
+
+    s = sub.add_parser("simulate", help="cycle-accurate RTL simulation against the golden model")
+    s.add_argument("build", type=Path, help="output directory of `bespoke compile`")
+    s.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
+    s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
+
+    r = sub.add_parser("report", help="area, power and timing from synthesis")
+    try:
+        from targets import cli as targets_cli
+    except ImportError:  # the targets package is optional until it lands
+        targets_cli = None
+    if targets_cli is not None:
+        targets_cli.add_arguments(r)
+    r.set_defaults(targets_cli=targets_cli)
+    return parser
+
+
+def cmd_compile(args) -> int:
+    from compiler.api import compile_model, default_pipeline, format_summary
+
+    if args.print_pipeline:
+        print(args.passes or default_pipeline(args.input_bits, args.weight_bits, args.act_bits, args.per_channel))
+        return 0
+    t0 = time.perf_counter()
+    model = compile_model(
+        args.model, args.out, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
+        per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range, pipeline=args.pipeline,
+        name=args.name, passes=args.passes, dump_ir=args.dump_ir, log=print if args.verbose else None,
+    )
+    print(format_summary(model))
+    print(f"wrote {args.out}/{model.name}.v, ir.json, manifest.json in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from compiler.api import load_compiled
+
+    model = load_compiled(args.build)
+    rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors)
+    print(f"simulated {rep.vectors} vectors with {rep.simulator} (build {rep.seconds_build:.1f} s, run {rep.seconds_run:.1f} s)")
+    print(f"mismatches against the golden model: {rep.mismatches}")
+    for m in rep.first_mismatches:
+        print(f"  vector {m['index']}: expected {m['expected']}, got {m['got']}")
+    print(f"latency: {rep.latency_cycles} cycles" + (" (combinational)" if not model.layout.get("pipelined") else ""))
+    if rep.hardware_accuracy is not None:
+        print(f"accuracy: hardware {100 * rep.hardware_accuracy:.2f} %, float model {100 * rep.float_accuracy:.2f} %")
+    print("PASS" if rep.passed else "FAIL")
+    return 0 if rep.passed else 1
+
+
+def cmd_report(args) -> int:
+    if args.targets_cli is None:
+        raise BespokeError("the report command needs the targets package, which is not installed")
+    return args.targets_cli.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "report": cmd_report}[args.command](args)
+    except BespokeError as e:
+        print(f"bespoke: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

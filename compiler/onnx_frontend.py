@@ -1,0 +1,417 @@
+"""ONNX frontend: load, check and lower an ONNX classifier/regressor to a float IR.
+
+The lowering is a symbolic walk over the nodes in graph order. Every ONNX tensor becomes either
+a constant (numpy array) or a view of an IR node's output (`Act`), tagged with what it means:
+plain activations, monotone transforms of scores (softmax / sigmoid, only good for an ArgMax), a
+class index, a class label, or an integer code produced by QuantizeLinear. Elementwise
+arithmetic with constants becomes `Affine` layers, QuantizeLinear->DequantizeLinear pairs become
+`FakeQuant` layers; the folding and quantisation passes turn the result into an integer IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, shape_inference
+
+from compiler.errors import BespokeError
+from compiler.ir import IR, Affine, ArgMax, Dense, FakeQuant, Input, Relu
+
+# What a symbolic activation tensor means.
+ACT = "activation"  # real-valued vector, the output of IR node `node`
+MONOTONE = "monotone"  # a monotone transform of `node` (softmax, sigmoid): only ArgMax may use it
+NEG_SIGMOID = "neg-sigmoid"  # 1 - sigmoid(node), half of skl2onnx's binary classifier head
+INDEX = "index"  # argmax class index
+LABEL = "label"  # class label looked up from the index
+QCODE = "qcode"  # integer code from QuantizeLinear (real value: FakeQuant node `node`)
+IGNORED = "ignored"  # side outputs we do not build (ZipMap's probability map)
+
+# Preference when a graph has several outputs: the first kind found is compiled.
+OUTPUT_PREFERENCE = (LABEL, INDEX, QCODE, ACT)
+
+
+@dataclass
+class Act:
+    node: str
+    kind: str = ACT
+    labels: list | None = None  # for LABEL: index -> class label
+
+
+@dataclass
+class Const:
+    value: np.ndarray
+    # set when the constant came from DequantizeLinear of an integer tensor: (ints, scale, zero_point)
+    quantized: tuple | None = field(default=None, repr=False)
+
+
+SUPPORTED_OPS = (
+    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "BatchNormalization", "Scaler",
+    "Flatten", "Reshape", "Identity", "Cast", "Dropout", "Softmax", "LogSoftmax", "Sigmoid",
+    "Concat", "ArgMax", "ArrayFeatureExtractor", "ZipMap", "QuantizeLinear", "DequantizeLinear",
+    "Constant",
+)
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """Read, check and shape-infer a model; every failure is a one-line BespokeError."""
+    path = Path(path)
+    if not path.is_file():
+        raise BespokeError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf raises several types for garbage
+        raise BespokeError(f"{path}: not a readable ONNX model ({type(e).__name__}: {_first_line(e)})") from None
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        raise BespokeError(f"{path}: invalid ONNX model: {_first_line(e)}") from None
+    try:
+        model = shape_inference.infer_shapes(model)
+    except Exception as e:
+        raise BespokeError(f"{path}: ONNX shape inference failed: {_first_line(e)}") from None
+    return model
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def lower_onnx(model: onnx.ModelProto, name: str = "model") -> IR:
+    return _Lowering(model, name).run()
+
+
+class _Lowering:
+    def __init__(self, model: onnx.ModelProto, name: str):
+        self.model = model
+        self.graph = model.graph
+        self.ir = IR(name)
+        self.values: dict[str, Act | Const] = {}
+
+    # -- driver
+    def run(self) -> IR:
+        for init in self.graph.initializer:
+            self.values[init.name] = Const(numpy_helper.to_array(init))
+        self._add_input()
+        for node in self.graph.node:
+            self._lower_node(node)
+        self._select_output()
+        self.ir.meta["source"] = {
+            "producer": f"{self.model.producer_name} {self.model.producer_version}".strip(),
+            "opsets": {o.domain or "ai.onnx": o.version for o in self.model.opset_import},
+        }
+        return self.ir
+
+    def _add_input(self):
+        inits = {i.name for i in self.graph.initializer}
+        inputs = [i for i in self.graph.input if i.name not in inits]
+        if len(inputs) != 1:
+            raise BespokeError(f"model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); exactly one is supported")
+        inp = inputs[0]
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
+        if not dims or dims[-1] is None or any(d is None for d in dims[1:]):
+            shape = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+            raise BespokeError(f"model input {inp.name!r} has no static feature size (shape {shape}); export it with a fixed number of features")
+        size = int(np.prod(dims[1:])) if len(dims) > 1 else dims[0]
+        self.ir.meta["input_name"] = inp.name
+        node = self.ir.add("input", Input(size=size))
+        self.values[inp.name] = Act(node)
+
+    def _select_output(self):
+        outs = [(o.name, self.values.get(o.name)) for o in self.graph.output]
+        for kind in OUTPUT_PREFERENCE:
+            for name, v in outs:
+                if isinstance(v, Act) and v.kind == kind:
+                    if v.labels is not None:
+                        self.ir.meta["labels"] = [_plain(x) for x in v.labels]
+                    self.ir.meta["output_name"] = name
+                    self._prune_to(v.node)
+                    return
+        kinds = ", ".join(f"{n}: {v.kind if isinstance(v, Act) else 'constant'}" for n, v in outs)
+        raise BespokeError(
+            f"no model output can be compiled ({kinds}); supported outputs are a class label, an ArgMax index, "
+            "QuantizeLinear codes, or raw scores (a Softmax/Sigmoid output only before an ArgMax)"
+        )
+
+    def _prune_to(self, out: str):
+        import networkx as nx
+
+        keep = nx.ancestors(self.ir.graph, out) | {out}
+        self.ir.graph.remove_nodes_from([n for n in list(self.ir.graph) if n not in keep])
+
+    # -- helpers
+    def _err(self, node, what: str) -> BespokeError:
+        return BespokeError(f"node {node.name or '(unnamed)'!r} ({node.op_type}): {what}")
+
+    def _arg(self, node, k: int):
+        if k >= len(node.input) or not node.input[k]:
+            return None
+        name = node.input[k]
+        if name not in self.values:
+            raise self._err(node, f"input {name!r} is not produced by any supported node")
+        return self.values[name]
+
+    def _attrs(self, node) -> dict:
+        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def _emit(self, node, layer, src: str, kind: str = ACT) -> Act:
+        name = self.ir.unique_name(_safe(node.name or node.output[0]))
+        self.ir.add(name, layer, [src])
+        return Act(name, kind)
+
+    def _act(self, node, v, allowed=(ACT,)) -> Act:
+        if not isinstance(v, Act) or v.kind not in allowed:
+            got = "a constant" if isinstance(v, Const) else f"a {v.kind} tensor"
+            raise self._err(node, f"expects an activation input, got {got}")
+        return v
+
+    def _vector(self, node, c: Const, size: int) -> np.ndarray:
+        """A constant broadcast to one value per feature (scalars, [F], [1, F])."""
+        v = np.asarray(c.value, dtype=np.float64)
+        if v.size == 1:
+            return np.full(size, float(v.ravel()[0]))
+        if v.size == size and (v.ndim == 1 or (v.ndim == 2 and v.shape[0] == 1)):
+            return v.ravel()
+        raise self._err(node, f"constant of shape {list(v.shape)} does not broadcast over {size} features")
+
+    def _size(self, a: Act) -> int:
+        return self.ir.out(a.node).size
+
+    # -- the operators
+    def _lower_node(self, node):
+        op = node.op_type
+        handler = getattr(self, f"_op_{op}", None)
+        if handler is None or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+            raise self._err(node, f"unsupported operator (domain {node.domain or 'ai.onnx'!r}); supported: {', '.join(SUPPORTED_OPS)}")
+        args = [self._arg(node, k) for k in range(len(node.input))]
+        if all(isinstance(a, Const) or a is None for a in args) and op not in ("Constant", "DequantizeLinear", "QuantizeLinear"):
+            result = self._fold_constant(node)
+        else:
+            result = handler(node, args, self._attrs(node))
+        results = result if isinstance(result, list) else [result]
+        for out_name, value in zip(node.output, results):
+            if out_name:
+                self.values[out_name] = value
+
+    def _fold_constant(self, node):
+        """Evaluate a node whose inputs are all constants with the ONNX reference evaluator."""
+        from onnx.reference import ReferenceEvaluator
+
+        graph = onnx.helper.make_graph(
+            [node], "const",
+            [], [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o],
+            [numpy_helper.from_array(np.asarray(self.values[i].value), i) for i in node.input if i],
+        )
+        opsets = list(self.model.opset_import)
+        try:
+            outs = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets)).run(None, {})
+        except Exception as e:
+            raise self._err(node, f"cannot evaluate on constants: {_first_line(e)}") from None
+        return [Const(np.asarray(o)) for o in outs]
+
+    def _op_Constant(self, node, args, attrs):
+        value = attrs.get("value")
+        if value is None:
+            raise self._err(node, "only the 'value' attribute of Constant is supported")
+        return Const(numpy_helper.to_array(value))
+
+    def _passthrough(self, node, args, attrs):
+        return args[0]
+
+    _op_Identity = _op_Cast = _op_Dropout = _passthrough
+
+    def _op_Flatten(self, node, args, attrs):
+        if isinstance(args[0], Act) and attrs.get("axis", 1) != 1:
+            raise self._err(node, "only Flatten with axis=1 is supported")
+        return args[0]
+
+    def _op_Reshape(self, node, args, attrs):
+        x = args[0]
+        if isinstance(x, Act) and x.kind in (ACT, QCODE, MONOTONE):
+            shape = [int(s) for s in np.asarray(args[1].value).ravel()]
+            size = self._size(x)
+            if shape not in ([-1, size], [1, size], [0, size], [size], [-1]) and not (len(shape) == 2 and shape[1] == -1):
+                raise self._err(node, f"reshape of a {size}-vector to {shape} is not a no-op; only [N, {size}] is supported")
+        return x  # class indices and labels: reshapes only change their rank
+
+    def _op_MatMul(self, node, args, attrs):
+        x, w = args
+        if not isinstance(w, Const) or w.value.ndim != 2:
+            raise self._err(node, "only activation x constant 2-D matrix products are supported")
+        x = self._act(node, x)
+        return self._dense(node, x, w.value.T, None, w)
+
+    def _op_Gemm(self, node, args, attrs):
+        x, b, c = args[0], args[1], args[2] if len(args) > 2 else None
+        if attrs.get("transA", 0):
+            raise self._err(node, "transA=1 is not supported")
+        if not isinstance(b, Const) or (c is not None and not isinstance(c, Const)):
+            raise self._err(node, "weights and bias must be constants")
+        x = self._act(node, x)
+        weight = b.value if attrs.get("transB", 0) else b.value.T
+        weight = weight * attrs.get("alpha", 1.0)
+        n_out = weight.shape[0]
+        bias = None if c is None else self._vector(node, c, n_out) * attrs.get("beta", 1.0)
+        exact = b if attrs.get("alpha", 1.0) == 1.0 else None
+        return self._dense(node, x, weight, bias, exact)
+
+    def _dense(self, node, x: Act, weight, bias, wconst: Const | None) -> Act:
+        if weight.shape[1] != self._size(x):
+            raise self._err(node, f"weight has {weight.shape[1]} inputs, the activation has {self._size(x)}")
+        weight = np.asarray(weight, dtype=np.float64)
+        bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
+        weight_scale = None
+        if wconst is not None and wconst.quantized is not None:
+            _, scale, _ = wconst.quantized
+            scale = np.asarray(scale, dtype=np.float64).ravel()
+            weight_scale = np.broadcast_to(scale, (weight.shape[0],)).copy()
+        return self._emit(node, Dense(weight=weight, bias=bias, weight_scale=weight_scale), x.node)
+
+    def _affine(self, node, x: Act, scale, offset) -> Act:
+        n = self._size(x)
+        return self._emit(node, Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy()), x.node)
+
+    def _binary(self, node, args):
+        """(activation, constant vector, activation-was-first) of a binary elementwise op."""
+        a, b = args
+        if isinstance(a, Act) and isinstance(b, Const):
+            return a, b, True
+        if isinstance(b, Act) and isinstance(a, Const):
+            return b, a, False
+        raise self._err(node, "only elementwise operations between an activation and a constant are supported")
+
+    def _op_Add(self, node, args, attrs):
+        x, c, _ = self._binary(node, args)
+        x = self._act(node, x)
+        return self._affine(node, x, 1.0, self._vector(node, c, self._size(x)))
+
+    def _op_Sub(self, node, args, attrs):
+        x, c, x_first = self._binary(node, args)
+        if not x_first and x.kind == MONOTONE and np.allclose(np.asarray(c.value, dtype=float), 1.0):
+            return Act(x.node, NEG_SIGMOID)  # 1 - sigmoid(z): skl2onnx's binary head
+        x = self._act(node, x)
+        c = self._vector(node, c, self._size(x))
+        return self._affine(node, x, 1.0, -c) if x_first else self._affine(node, x, -1.0, c)
+
+    def _op_Mul(self, node, args, attrs):
+        x, c, _ = self._binary(node, args)
+        x = self._act(node, x)
+        return self._affine(node, x, self._vector(node, c, self._size(x)), 0.0)
+
+    def _op_Div(self, node, args, attrs):
+        x, c, x_first = self._binary(node, args)
+        if not x_first:
+            raise self._err(node, "division of a constant by an activation is not supported")
+        x = self._act(node, x)
+        return self._affine(node, x, 1.0 / self._vector(node, c, self._size(x)), 0.0)
+
+    def _op_BatchNormalization(self, node, args, attrs):
+        x = self._act(node, args[0])
+        if not all(isinstance(a, Const) for a in args[1:5]):
+            raise self._err(node, "batch-norm parameters must be constants")
+        n = self._size(x)
+        gamma, beta, mean, var = (self._vector(node, a, n) for a in args[1:5])
+        s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+        return self._affine(node, x, s, beta - mean * s)
+
+    def _op_Scaler(self, node, args, attrs):
+        x = self._act(node, args[0])
+        n = self._size(x)
+        offset = self._vector(node, Const(np.asarray(attrs.get("offset", [0.0]))), n)
+        scale = self._vector(node, Const(np.asarray(attrs.get("scale", [1.0]))), n)
+        return self._affine(node, x, scale, -offset * scale)  # y = (x - offset) * scale
+
+    def _op_Relu(self, node, args, attrs):
+        x = self._act(node, args[0])
+        return self._emit(node, Relu(), x.node)
+
+    def _monotone(self, node, args, attrs):
+        x = self._act(node, args[0])
+        if node.op_type != "Sigmoid" and attrs.get("axis", -1) not in (-1, 1):
+            raise self._err(node, "only the feature axis is supported")
+        return Act(x.node, MONOTONE)
+
+    _op_Softmax = _op_LogSoftmax = _op_Sigmoid = _monotone
+
+    def _op_Concat(self, node, args, attrs):
+        # skl2onnx's binary classifier: Concat(1 - sigmoid(z), sigmoid(z)). argmax of that equals
+        # argmax of [0, z] (ties, z = 0, both give index 0), a 2-row linear layer the folding merges.
+        if (len(args) == 2 and isinstance(args[0], Act) and isinstance(args[1], Act)
+                and args[0].kind == NEG_SIGMOID and args[1].kind == MONOTONE and args[0].node == args[1].node
+                and self._size(args[1]) == 1):
+            head = self._emit(node, Dense(weight=np.array([[0.0], [1.0]]), bias=np.zeros(2)), args[1].node)
+            return Act(head.node, MONOTONE)
+        raise self._err(node, "Concat is only supported as the binary-classifier head (1 - sigmoid(z), sigmoid(z))")
+
+    def _op_ArgMax(self, node, args, attrs):
+        x = self._act(node, args[0], allowed=(ACT, MONOTONE, QCODE))
+        if attrs.get("axis", 0) not in (1, -1):
+            raise self._err(node, "ArgMax must reduce the feature axis (axis=1 or -1)")
+        if attrs.get("select_last_index", 0):
+            raise self._err(node, "select_last_index=1 is not supported (ties go to the lowest index)")
+        return self._emit(node, ArgMax(), x.node, INDEX)
+
+    def _op_ArrayFeatureExtractor(self, node, args, attrs):
+        table, idx = args
+        if not (isinstance(table, Const) and isinstance(idx, Act) and idx.kind == INDEX):
+            raise self._err(node, "only the class-label lookup (constant classes, ArgMax index) is supported")
+        return Act(idx.node, LABEL, labels=list(np.asarray(table.value).ravel()))
+
+    def _op_ZipMap(self, node, args, attrs):
+        return Act(args[0].node if isinstance(args[0], Act) else "", IGNORED)
+
+    def _op_QuantizeLinear(self, node, args, attrs):
+        x, scale, zp = args[0], args[1], args[2] if len(args) > 2 else None
+        if not isinstance(scale, Const) or (zp is not None and not isinstance(zp, Const)):
+            raise self._err(node, "scale and zero point must be constants")
+        if np.asarray(scale.value).size != 1:
+            raise self._err(node, "only per-tensor activation quantisation is supported")
+        zp_arr = np.asarray(zp.value) if zp is not None else np.array(0, dtype=np.uint8)
+        info = np.iinfo(zp_arr.dtype)
+        if isinstance(x, Const):
+            q = np.clip(np.rint(np.asarray(x.value) / scale.value) + zp_arr, info.min, info.max).astype(zp_arr.dtype)
+            return Const(q)
+        x = self._act(node, x)
+        fq = FakeQuant(scale=float(np.asarray(scale.value).ravel()[0]), zero_point=int(zp_arr.ravel()[0]), qmin=int(info.min), qmax=int(info.max))
+        return self._emit(node, fq, x.node, QCODE)
+
+    def _op_DequantizeLinear(self, node, args, attrs):
+        x, scale, zp = args[0], args[1], args[2] if len(args) > 2 else None
+        if not isinstance(scale, Const) or (zp is not None and not isinstance(zp, Const)):
+            raise self._err(node, "scale and zero point must be constants")
+        if isinstance(x, Act):
+            if x.kind != QCODE:
+                raise self._err(node, "expects the output of a QuantizeLinear")
+            fq = self.ir.layer(x.node)
+            if not np.isclose(fq.scale, float(np.asarray(scale.value).ravel()[0])) or fq.zero_point != int(np.asarray(zp.value if zp else 0).ravel()[0]):
+                raise self._err(node, "DequantizeLinear parameters differ from its QuantizeLinear's")
+            return Act(x.node, ACT)
+        ints = np.asarray(x.value)
+        if not np.issubdtype(ints.dtype, np.integer):
+            raise self._err(node, "dequantises a non-integer constant")
+        s = np.asarray(scale.value, dtype=np.float64)
+        z = np.asarray(zp.value, dtype=np.int64) if zp is not None else np.zeros_like(s, dtype=np.int64)
+        axis = attrs.get("axis", 1)
+        if s.size > 1:  # per-axis: reshape for broadcasting along `axis`
+            shape = [1] * ints.ndim
+            shape[axis] = s.size
+            s, z = s.reshape(shape), z.reshape(shape)
+        real = (ints.astype(np.int64) - z) * s
+        return Const(real, quantized=(ints.astype(np.int64) - z, s, z))
+
+
+def _safe(name: str) -> str:
+    """A node name usable as a Verilog identifier part."""
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return out if out and not out[0].isdigit() else f"n_{out}"
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
