@@ -37,7 +37,7 @@ def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
     if lo >= 0:
         return max(1, hi.bit_length()), False
     # signed: need -2^(w-1) <= lo and hi <= 2^(w-1)-1
-    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
     return width, True
 
 
