@@ -1,0 +1,168 @@
+"""Sum terms of known intervals into one value, every adder exactly as wide as its interval.
+
+Planning and building are separate: `plan_sum` works on pure-Python `Term`s (so `summary` can
+count adders without elaborating anything) and `emit` turns a plan into Amaranth signals.
+
+A term stands for `ref << shift` with `ref` in [lo, hi]. Keeping the shift apart (instead of
+wiring zeros in) keeps the low zero bits out of adders: a + (b << 3) is added at shift 0 but
+(a << 2) + (b << 3) only at shift 2, its low two bits being known zeros.
+
+Negative terms are summed in a tree of their own and subtracted once at the root (P - N): it is
+one subtractor in all, and as every leaf of P and of N is a nonnegative multiple of its input,
+interval addition inside each tree is exact, so no intermediate signal is wider than needed.
+Measured with yosys `synth` on random 16-5 layers (8-bit weights, 30 % zeros): negating each
+negative term gave 15-30 % more cells; subtracting inside one mixed tree came within 5 % of P - N
+(P - N smaller in 5 of 8 layers), and P - N keeps every interval exact, so it is what we build.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from amaranth import Const, Module, Signal, Value
+
+from hdl.vec import range_shape
+
+
+@dataclass(frozen=True, eq=False)
+class Term:
+    """The value `ref << shift`, where `ref` lies in [lo, hi].
+
+    `ref` is None for a constant (then lo == hi is the constant), an `Add` for an adder node, and
+    anything else for a leaf, which the emitter's `leaf` callback turns into an Amaranth value.
+    """
+
+    lo: int
+    hi: int
+    shift: int = 0
+    ref: object = None
+
+    @property
+    def span(self) -> int:
+        return (self.hi - self.lo) << self.shift
+
+    @property
+    def width(self) -> int:
+        return range_shape(self.lo, self.hi).width
+
+
+@dataclass(frozen=True, eq=False)
+class Add:
+    """A two-input adder (`sub`: subtractor) node: a + b or a - b, aligned to the lower shift."""
+
+    a: Term
+    b: Term
+    sub: bool = False
+
+
+def const_term(value: int) -> Term:
+    """A constant, its trailing zero bits moved into the shift."""
+    value = int(value)
+    shift = (value & -value).bit_length() - 1 if value else 0
+    return Term(value >> shift, value >> shift, shift)
+
+
+def combine(a: Term, b: Term, sub: bool = False, exact: tuple[int, int] | None = None) -> Term:
+    """The adder node a + b (or a - b). `exact`: a known tighter range of the true result."""
+    s = min(a.shift, b.shift)
+    da, db = a.shift - s, b.shift - s
+    if sub:
+        lo, hi = (a.lo << da) - (b.hi << db), (a.hi << da) - (b.lo << db)
+    else:
+        lo, hi = (a.lo << da) + (b.lo << db), (a.hi << da) + (b.hi << db)
+    if exact is not None:
+        # every reachable value is a multiple of 2**s, the exact bounds too
+        assert exact[0] % (1 << s) == 0 and exact[1] % (1 << s) == 0, (exact, s)
+        assert lo << s <= exact[0] <= exact[1] <= hi << s, (exact, lo << s, hi << s)
+        lo, hi = exact[0] >> s, exact[1] >> s
+    return Term(lo, hi, s, Add(a, b, sub))
+
+
+def huffman_sum(terms: list[Term]) -> Term | None:
+    """Sum by always adding the two terms of smallest span: the narrow ones meet first."""
+    heap = [(t.span, k, t) for k, t in enumerate(terms)]
+    heapq.heapify(heap)
+    k = len(heap)
+    while len(heap) > 1:
+        _, _, a = heapq.heappop(heap)
+        _, _, b = heapq.heappop(heap)
+        t = combine(a, b)
+        heapq.heappush(heap, (t.span, k, t))
+        k += 1
+    return heap[0][2] if heap else None
+
+
+def plan_sum(pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int, int] | None = None) -> Term | None:
+    """sum(pos) - sum(neg) + const as one tree; None if that is the constant 0.
+
+    `exact` is the known range of the result (the final P - N is only bounded by interval
+    arithmetic otherwise, which is loose when one input feeds both P and N).
+    """
+    pos, neg = list(pos), list(neg)
+    if const > 0 or (const < 0 and not pos):
+        pos.append(const_term(const))  # a lone constant in P saves negating N
+    elif const < 0:
+        neg.append(const_term(-const))
+    p, n = huffman_sum(pos), huffman_sum(neg)
+    if n is None:
+        return p
+    return combine(p if p is not None else const_term(0), n, sub=True, exact=exact)
+
+
+# --------------------------------------------------------------------------- inspecting plans
+
+
+def add_nodes(root: Term | None) -> Iterator[Term]:
+    """Every adder node of a plan (iteratively: Huffman trees may be deep chains)."""
+    stack = [root] if root is not None else []
+    while stack:
+        t = stack.pop()
+        if isinstance(t.ref, Add):
+            yield t
+            stack += [t.ref.b, t.ref.a]
+
+
+def count_adders(root: Term | None) -> int:
+    return sum(1 for _ in add_nodes(root))
+
+
+def widest_adder(root: Term | None) -> int:
+    """Width of the widest adder output in the plan (0 if it has none)."""
+    return max((t.width for t in add_nodes(root)), default=0)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def emit(m: Module, root: Term | None, leaf: Callable[[object], Value], name: str) -> Value:
+    """Build the plan as combinational logic in `m`; returns the true (shifted) result value.
+
+    Adder outputs are signals named `{name}_{k}` (k in post-order), each of the minimal shape of
+    its interval; `leaf(ref)` gives the Amaranth value of a leaf term's `ref`.
+    """
+    if root is None:
+        return Const(0, 1)
+    values: dict[int, Value] = {}  # id(term) -> value of its unshifted ref
+    count = 0
+    stack = [(root, False)]
+    while stack:
+        t, ready = stack.pop()
+        if id(t) in values:
+            continue
+        if t.ref is None:
+            values[id(t)] = Const(t.lo, range_shape(t.lo, t.hi))
+        elif not isinstance(t.ref, Add):
+            values[id(t)] = leaf(t.ref)
+        elif not ready:
+            stack += [(t, True), (t.ref.b, False), (t.ref.a, False)]
+        else:
+            node, s = t.ref, t.shift
+            a = values[id(node.a)] << (node.a.shift - s)
+            b = values[id(node.b)] << (node.b.shift - s)
+            sig = Signal(range_shape(t.lo, t.hi), name=f"{name}_{count}")
+            count += 1
+            m.d.comb += sig.eq(a - b if node.sub else a + b)
+            values[id(t)] = sig
+    return values[id(root)] << root.shift

@@ -1,0 +1,26 @@
+"""Canonical signed digits: the cheapest shift-and-add form of a constant multiplication.
+
+w = sum(sign * 2**shift) with signs +-1 and no two adjacent nonzero digits (the non-adjacent
+form). It has the fewest nonzero digits of any signed-binary form, so w * x costs the fewest
+adders when every constant multiplier is built as x << shift terms.
+"""
+
+from __future__ import annotations
+
+
+def csd(value: int) -> list[tuple[int, int]]:
+    """Nonzero digits of `value` as (sign, shift), lowest shift first; [] for 0."""
+    v, shift, digits = int(value), 0, []
+    while v:
+        if v & 1:
+            sign = 2 - (v & 3)  # v = 1 (mod 4) -> +1; v = 3 (mod 4) -> -1, which clears a run of ones
+            digits.append((sign, shift))
+            v -= sign
+        v >>= 1
+        shift += 1
+    return digits
+
+
+def csd_value(digits: list[tuple[int, int]]) -> int:
+    """The integer a digit list stands for (inverse of `csd`)."""
+    return sum(sign << shift for sign, shift in digits)

@@ -1,0 +1,89 @@
+"""Dense: y = W x + b with hard-wired integer weights, as shift-and-add adder trees.
+
+Every product w * x[i] becomes the terms x[i] << shift of w's CSD digits, so the circuit has no
+multiplier; zero weights cost nothing, and inputs whose range is a single value are folded into
+the bias. A signed input enters the trees as the unsigned x + 2**(w-1) (its sign bit inverted),
+the difference going into the bias: on random 16-5 layers with signed inputs this made the
+yosys `synth` netlist 10-25 % smaller, as sign extension in every adder disappears.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.adder_tree import Term, count_adders, emit, plan_sum, widest_adder
+from hdl.csd import csd
+from hdl.vec import ints, narrow, range_shape, vec_layout
+
+
+def linear_range(row: list[int], bias: int, lo: list[int], hi: list[int]) -> tuple[int, int]:
+    """Exact [min, max] of row . x + bias over the box lo <= x <= hi."""
+    out_lo = out_hi = bias
+    for w, a, b in zip(row, lo, hi):
+        out_lo += w * (a if w > 0 else b)
+        out_hi += w * (b if w > 0 else a)
+    return out_lo, out_hi
+
+
+def sign_offset(lo: int, hi: int) -> int:
+    """2**(w-1) for a signed input of width w (0 if unsigned): x + offset is x with its sign bit
+    inverted, read as unsigned, so an unsigned leaf costs one inverter and w * offset joins the bias."""
+    shape = range_shape(lo, hi)
+    return 1 << (shape.width - 1) if shape.signed else 0
+
+
+def plan_neuron(row: list[int], bias: int, lo: list[int], hi: list[int]) -> Term | None:
+    """The adder tree of one output: CSD terms of every nonzero weight, plus the bias."""
+    pos, neg, const = [], [], bias
+    for i, w in enumerate(row):
+        if w == 0:
+            continue
+        if lo[i] == hi[i]:
+            const += w * lo[i]  # a constant input is part of the bias
+            continue
+        off = sign_offset(lo[i], hi[i])
+        const -= w * off
+        for sign, shift in csd(w):
+            (pos if sign > 0 else neg).append(Term(lo[i] + off, hi[i] + off, shift, i))
+    return plan_sum(pos, neg, const, exact=linear_range(row, bias, lo, hi))
+
+
+class Dense(wiring.Component):
+    """y[j] = sum_i weight[j][i] * x[i] + bias[j], x[i] in [in_lo[i], in_hi[i]].
+
+    Ports: `x` and `y` are arrays of equal-width elements (see hdl.vec); `out_lo`/`out_hi` are the
+    exact output ranges, from which `y` is typed.
+    """
+
+    def __init__(self, weight, bias, in_lo, in_hi):
+        self.weight = [ints(row) for row in weight]
+        self.bias = ints(bias)
+        self.in_lo, self.in_hi = ints(in_lo), ints(in_hi)
+        self.trees = [plan_neuron(row, b, self.in_lo, self.in_hi) for row, b in zip(self.weight, self.bias)]
+        ranges = [linear_range(row, b, self.in_lo, self.in_hi) for row, b in zip(self.weight, self.bias)]
+        self.out_lo, self.out_hi = [r[0] for r in ranges], [r[1] for r in ranges]
+        super().__init__({"x": In(vec_layout(self.in_lo, self.in_hi)), "y": Out(vec_layout(self.out_lo, self.out_hi))})
+
+    def stats(self) -> dict:
+        digits = sum(len(csd(w)) for row in self.weight for w in row)
+        return {
+            "adders": sum(count_adders(t) for t in self.trees),
+            "nonzero_weights": sum(1 for row in self.weight for w in row if w),
+            "csd_digits": digits,
+            "acc_width": max([widest_adder(t) for t in self.trees] + [range_shape(a, b).width for a, b in zip(self.out_lo, self.out_hi)]),
+        }
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def leaf(i):
+            v = narrow(self.x[i], self.in_lo[i], self.in_hi[i])
+            if sign_offset(self.in_lo[i], self.in_hi[i]):
+                return Cat(v[:-1], ~v[-1])  # x + 2**(w-1), unsigned
+            return v
+
+        for j, tree in enumerate(self.trees):
+            m.d.comb += self.y[j].eq(emit(m, tree, leaf, f"n{j}"))
+        return m

@@ -1,0 +1,285 @@
+# amaranth: UnusedElaboratable=no
+
+"""Lowering an integer IR with proven ranges to one Amaranth top component, and to Verilog.
+
+The top chains one component per layer (Dense, Relu, Requant, ArgMax), each typed from the IR's
+ranges. Port contract (others rely on it; see `port_layout`):
+
+- `x`: flat input vector, element i at bits [i*W_in, (i+1)*W_in), W_in wide enough for every
+  element's range (two's complement for all elements if any can be negative);
+- `y`: flat output vector, same rule; for an ArgMax output, one unsigned class index;
+- combinational (pipeline=False): no other ports;
+- pipelined: `clk`, `rst` (synchronous, active high), `in_valid`, `out_valid`. A register stage
+  follows every Dense, Requant and ArgMax layer (a Relu is merged into the next stage); inputs
+  are not registered. `latency` = number of register stages: a vector sampled (x, in_valid=1)
+  at rising edge t is on y with out_valid=1 after rising edge t + latency - 1, until edge
+  t + latency. One vector may enter every cycle; `rst` clears only the valid chain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from amaranth import Module, Signal
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from compiler.errors import BespokeError
+from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant
+from hdl import argmax, dense, relu, requant
+from hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
+
+SUPPORTED = ("input", "dense", "relu", "requant", "argmax")
+REGISTERED = (Dense, Requant, ArgMax)  # layers followed by a register stage when pipelined
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def check_ir(ir: IR) -> None:
+    """User errors first: only integer layers we can build, and ranges known."""
+    for n in ir.order():
+        layer = ir.layer(n)
+        if layer.op not in SUPPORTED or (isinstance(layer, Dense) and not layer.is_integer_valued()):
+            kind = "float dense" if isinstance(layer, Dense) else f"operator {layer.op!r}"
+            raise BespokeError(
+                f"node {n}: cannot lower {kind} to hardware; supported are integer {', '.join(SUPPORTED)} "
+                "(run a quantize pass first)"
+            )
+        if len(ir.inputs_of(n)) != (0 if isinstance(layer, Input) else 1):
+            raise BespokeError(f"node {n} ({layer.op}): expected {'no' if isinstance(layer, Input) else 'one'} input")
+    if not ir.has_ranges():
+        raise BespokeError("the HDL lowering needs value ranges; run the infer-ranges pass first")
+    ir.input_node(), ir.output_node()  # exactly one of each, or a ValueError naming them
+
+
+def make_component(layer, lo, hi) -> wiring.Component:
+    """The component computing `layer` on an input vector with element ranges [lo, hi]."""
+    if isinstance(layer, Dense):
+        return dense.Dense(layer.weight, layer.bias, lo, hi)
+    if isinstance(layer, Relu):
+        return relu.Relu(lo, hi)
+    if isinstance(layer, Requant):
+        return requant.Requant(layer.mult, layer.shift, layer.zero_point, layer.qmin, layer.qmax, layer.rounding, lo, hi)
+    if isinstance(layer, ArgMax):
+        return argmax.ArgMax(lo, hi)
+    raise AssertionError(layer)
+
+
+def build_stages(ir: IR) -> dict[str, wiring.Component]:
+    """One component per non-input node, in topological order, typed from the IR's ranges."""
+    check_ir(ir)
+    stages = {}
+    for n in ir.order():
+        if isinstance(ir.layer(n), Input):
+            continue
+        (src,) = ir.inputs_of(n)
+        comp = make_component(ir.layer(n), ir.out(src).lo, ir.out(src).hi)
+        lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
+        # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
+        if any(a < l or b > h for a, b, l, h in zip(comp.out_lo, comp.out_hi, lo, hi)):
+            raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
+        stages[n] = comp
+    return stages
+
+
+def stage_depths(ir: IR, pipeline: bool) -> dict[str, int]:
+    """Register stages between the input and each node's output."""
+    depth = {}
+    for n in ir.order():
+        srcs = ir.inputs_of(n)
+        own = int(pipeline and isinstance(ir.layer(n), REGISTERED))
+        depth[n] = (depth[srcs[0]] if srcs else 0) + own
+    return depth
+
+
+def instance_name(k: int, node: str) -> str:
+    return f"l{k}_{re.sub(r'[^A-Za-z0-9_]', '_', node)}"
+
+
+# --------------------------------------------------------------------------- the top
+
+
+class Top(wiring.Component):
+    """The whole network: `x` -> `y` (and `in_valid` -> `out_valid` when pipelined)."""
+
+    def __init__(self, ir: IR, pipeline: bool = False):
+        self.ir, self.pipeline = ir, pipeline
+        self.stages = build_stages(ir)
+        self.depth = stage_depths(ir, pipeline)
+        self.latency = self.depth[ir.output_node()]
+        inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
+        ports = {"x": In(vec_layout(inp.lo, inp.hi)), "y": Out(vec_layout(out.lo, out.hi))}
+        if pipeline:
+            ports.update(in_valid=In(1), out_valid=Out(1))
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        ir = self.ir
+        inp = ir.input_node()
+        tensors = {inp: [narrow(self.x[i], lo, hi) for i, (lo, hi) in enumerate(zip(ints(ir.out(inp).lo), ints(ir.out(inp).hi)))]}
+        for k, (n, comp) in enumerate(self.stages.items()):
+            m.submodules[instance_name(k, n)] = comp
+            (src,) = ir.inputs_of(n)
+            m.d.comb += [comp.x[i].eq(v) for i, v in enumerate(tensors[src])]
+            lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
+            outs = [narrow(comp.y[j], a, b) for j, (a, b) in enumerate(zip(lo, hi))]
+            if self.depth[n] > self.depth[src]:
+                outs = self.register(m, outs, lo, hi, instance_name(k, n))
+            tensors[n] = outs
+        m.d.comb += [self.y[j].eq(v) for j, v in enumerate(tensors[ir.output_node()])]
+        if self.pipeline:
+            m.d.comb += self.out_valid.eq(self.valid_chain(m))
+        return m
+
+    @staticmethod
+    def register(m, values, lo, hi, name):
+        """A pipeline register per element, each only as wide as its range; no reset needed,
+        as out_valid says when the data is meaningful."""
+        regs = [Signal(range_shape(a, b), name=f"{name}_r{j}", reset_less=True) for j, (a, b) in enumerate(zip(lo, hi))]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+        return regs
+
+    def valid_chain(self, m):
+        """in_valid delayed by `latency` cycles; reset clears it."""
+        valid = self.in_valid
+        for k in range(self.latency):
+            reg = Signal(name=f"valid_{k}")
+            m.d.sync += reg.eq(valid)
+            valid = reg
+        return valid
+
+
+def lower(ir: IR, pipeline: bool = False) -> Top:
+    return Top(ir, pipeline)
+
+
+# --------------------------------------------------------------------------- contract and reports
+
+
+def default_name(ir: IR) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", ir.name) or "model"
+    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
+
+
+def port_layout(ir: IR, pipeline: bool = False, name: str | None = None) -> dict:
+    """The port contract of `to_verilog(ir, name, pipeline)`, JSON-serialisable."""
+    check_ir(ir)
+    inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
+    in_shape, out_shape = vec_shape(inp.lo, inp.hi), vec_shape(out.lo, out.hi)
+    return {
+        "top": name or default_name(ir),
+        "n_in": inp.size,
+        "in_width": in_shape.width,
+        "in_signed": in_shape.signed,
+        "n_out": out.size,
+        "out_width": out_shape.width,
+        "out_signed": out_shape.signed,
+        "pipelined": bool(pipeline),
+        "latency": stage_depths(ir, pipeline)[ir.output_node()],
+    }
+
+
+def summary(ir: IR, pipeline: bool = False) -> dict:
+    """Per-layer hardware counts (adders, weights, CSD digits, widths) and totals."""
+    stages = build_stages(ir)
+    depth = stage_depths(ir, pipeline)
+    layers, totals = [], {"adders": 0, "comparators": 0, "muxes": 0, "nonzero_weights": 0, "csd_digits": 0, "register_bits": 0}
+    for n, comp in stages.items():
+        row = {"name": n, "op": ir.layer(n).op, "out_width": vec_shape(comp.out_lo, comp.out_hi).width}
+        row.update(comp.stats())
+        (src,) = ir.inputs_of(n)
+        if depth[n] > depth[src]:
+            row["register_bits"] = sum(range_shape(a, b).width for a, b in zip(ints(ir.out(n).lo), ints(ir.out(n).hi)))
+        for key in totals:
+            totals[key] += row.get(key, 0)
+        layers.append(row)
+    latency = depth[ir.output_node()]
+    totals["register_bits"] += latency  # the valid chain
+    totals["acc_width"] = max((row.get("acc_width", 0) for row in layers), default=0)
+    return {"layers": layers, "total": totals, "pipelined": bool(pipeline), "latency": latency}
+
+
+def _fmt(v) -> str:
+    return f"{float(v):.9g}"
+
+
+def _text(s) -> str:
+    """A label or name as a one-line, star-free comment string."""
+    return json.dumps(str(s)).replace("*", "\\u002a")
+
+
+def _element_lines(info, names=None) -> list[str]:
+    """'elements a..b: codes [lo, hi], real = ...' lines, runs of identical elements merged."""
+    def desc(i):
+        d = f"codes [{int(info.lo[i])}, {int(info.hi[i])}]"
+        if info.scale is not None and info.offset is not None:
+            d += f", real = {_fmt(info.scale[i])} x code + {_fmt(info.offset[i])}"
+        if names is not None:
+            d += f", feature {_text(names[i])}"
+        return d
+
+    lines, start = [], 0
+    for i in range(1, info.size + 1):
+        if i == info.size or desc(i) != desc(start):
+            span = f"element {start}" if i - 1 == start else f"elements {start}..{i - 1}"
+            lines.append(f"//   {span}: {desc(start)}")
+            start = i
+    return lines
+
+
+def header(ir: IR, name: str, pipeline: bool) -> str:
+    """The comment block documenting ports, encodings and timing, put before the Verilog."""
+    lay = port_layout(ir, pipeline, name)
+    inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
+    kind = lambda signed: "two's complement" if signed else "unsigned"
+    n_in, w_in, n_out, w_out = lay["n_in"], lay["in_width"], lay["n_out"], lay["out_width"]
+    lines = [
+        f"// {name}: bespoke hard-wired datapath for IR {_text(ir.name)}, generated by bespoke (hdl.lower).",
+        "// Layers: " + ", ".join(ir.layer(n).op for n in ir.order()),
+        "//",
+        "// Ports",
+        f"//   input  [{n_in * w_in - 1}:0] x : {n_in} elements of {w_in} bits, {kind(lay['in_signed'])}; element i at x[i*{w_in} +: {w_in}]",
+    ]
+    is_argmax = isinstance(ir.layer(ir.output_node()), ArgMax)
+    if is_argmax:
+        lines.append(f"//   output [{w_out - 1}:0] y : class index 0..{int(out.hi[0])}, unsigned (argmax; lowest index wins ties)")
+    else:
+        lines.append(f"//   output [{n_out * w_out - 1}:0] y : {n_out} elements of {w_out} bits, {kind(lay['out_signed'])}; element j at y[j*{w_out} +: {w_out}]")
+    if pipeline:
+        lines += [
+            "//   input clk, input rst (synchronous, active high; clears the valid chain only)",
+            "//   input in_valid, output out_valid",
+        ]
+    lines += ["//", "// Input encoding"] + _element_lines(inp, ir.meta.get("feature_names"))
+    lines += ["//", "// Output encoding"]
+    labels = ir.meta.get("labels")
+    if is_argmax and labels is not None:
+        lines += [f"//   class {i}: {_text(label)}" for i, label in enumerate(labels)]
+    elif not is_argmax:
+        lines += _element_lines(out)
+    lines += ["//", "// Timing"]
+    if pipeline and lay["latency"] > 0:
+        L = lay["latency"]
+        lines += [
+            f"//   pipelined, latency {L}: x with in_valid=1 sampled at rising edge t is on y with out_valid=1",
+            f"//   after rising edge t+{L - 1} ({L} rising edges, counting edge t) and until edge t+{L}.",
+            "//   A new vector may enter every cycle. Register stages follow dense, requant and argmax layers.",
+        ]
+    elif pipeline:
+        lines.append("//   no register stage in this network: combinational, out_valid = in_valid.")
+    else:
+        lines.append("//   combinational: y depends only on x, no clock.")
+    return "\n".join(lines) + "\n\n"
+
+
+def to_verilog(ir: IR, name: str, pipeline: bool = False) -> str:
+    """Verilog of the lowered IR, top module `name`, with the documenting header."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
+    top = lower(ir, pipeline)
+    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+    return header(ir, name, pipeline) + text
