@@ -231,6 +231,11 @@ def _element_lines(info, names=None) -> list[str]:
     return lines
 
 
+def _bits(name: str, width: int, index: str) -> str:
+    """Where element `index` sits in a flat port, written without '*' (x[4i+3:4i])."""
+    return f"{name}[{index}]" if width == 1 else f"{name}[{width}{index}+{width - 1}:{width}{index}]"
+
+
 def header(ir: IR, name: str, pipeline: bool) -> str:
     """The comment block documenting ports, encodings and timing, put before the Verilog."""
     lay = port_layout(ir, pipeline, name)
@@ -242,13 +247,13 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
         "// Layers: " + ", ".join(ir.layer(n).op for n in ir.order()),
         "//",
         "// Ports",
-        f"//   input  [{n_in * w_in - 1}:0] x : {n_in} elements of {w_in} bits, {kind(lay['in_signed'])}; element i at x[i*{w_in} +: {w_in}]",
+        f"//   input  [{n_in * w_in - 1}:0] x : {n_in} elements of {w_in} bits, {kind(lay['in_signed'])}; element i at {_bits('x', w_in, 'i')}",
     ]
     is_argmax = isinstance(ir.layer(ir.output_node()), ArgMax)
     if is_argmax:
         lines.append(f"//   output [{w_out - 1}:0] y : class index 0..{int(out.hi[0])}, unsigned (argmax; lowest index wins ties)")
     else:
-        lines.append(f"//   output [{n_out * w_out - 1}:0] y : {n_out} elements of {w_out} bits, {kind(lay['out_signed'])}; element j at y[j*{w_out} +: {w_out}]")
+        lines.append(f"//   output [{n_out * w_out - 1}:0] y : {n_out} elements of {w_out} bits, {kind(lay['out_signed'])}; element j at {_bits('y', w_out, 'j')}")
     if pipeline:
         lines += [
             "//   input clk, input rst (synchronous, active high; clears the valid chain only)",
