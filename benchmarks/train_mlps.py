@@ -4,7 +4,7 @@ For every model: a fixed, stratified 70/30 split (seed 0), min-max normalisation
 training split, then the printed-MLP input convention: features clipped to [0, 1] and rounded to
 the 4-bit grid k/15 (what a printed sensor's 4-bit ADC delivers), an MLPClassifier with a fixed
 seed trained on those inputs, exported by skl2onnx. Written to
-examples/<model>/: model.onnx, train.csv, test.csv (normalised features x0.., label) and
+examples/<model>/: <model>.onnx, train.csv, test.csv (normalised features x0.., label) and
 meta.json (topology, float accuracy). The `*_pipeline` variant instead exports
 Pipeline(MinMaxScaler, MLPClassifier) and raw (unnormalised) CSVs.
 
@@ -85,14 +85,14 @@ def train(name: str) -> dict:
                          options={id(mlp): {"zipmap": False}})
     out = EXAMPLES / name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "model.onnx").write_bytes(onnx_model.SerializeToString())
+    (out / f"{name}.onnx").write_bytes(onnx_model.SerializeToString())
     write_csv(out / "train.csv", fit_tr, y_tr)
     write_csv(out / "test.csv", fit_te, y_te)
     topology = "-".join(str(n) for n in (x.shape[1], *hidden, len(np.unique(y_tr)) if len(np.unique(y_tr)) > 2 else 1))
     meta = {"dataset": dataset, "topology": topology, "pipeline": as_pipeline, "float_test_accuracy": round(acc, 4),
-            "train_samples": len(y_tr), "test_samples": len(y_te), "train_seconds": round(seconds, 2)}
+            "train_samples": len(y_tr), "test_samples": len(y_te)}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return meta
+    return meta, seconds
 
 
 def main() -> None:
@@ -100,8 +100,8 @@ def main() -> None:
     parser.add_argument("models", nargs="*", choices=[[], *MODELS], help="default: all")
     args = parser.parse_args()
     for name in args.models or MODELS:
-        meta = train(name)
-        print(f"{name:16s} {meta['topology']:10s} float test accuracy {100 * meta['float_test_accuracy']:.2f} %  ({meta['train_seconds']} s)")
+        meta, seconds = train(name)
+        print(f"{name:16s} {meta['topology']:10s} float test accuracy {100 * meta['float_test_accuracy']:.2f} %  (trained in {seconds:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -208,11 +208,18 @@ def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
 
 
 def format_summary(model: CompiledModel) -> str:
-    from hdl.lower import format_summary as hdl_summary
-
-    lines = [f"design {model.name}: {model.n_features} inputs x u{model.options.get('input_bits', '?')}"
-             + (", pipelined" if model.layout.get("pipelined") else ", combinational"), model.ir.dump(), hdl_summary(model.summary)]
-    return "\n".join(lines)
+    """The terminal summary: the IR with its widths, then the hardware per layer."""
+    head = (f"design {model.name}: {model.n_features} inputs, "
+            + ("pipelined, latency " + str(model.layout.get("latency")) + " cycles" if model.layout.get("pipelined") else "combinational"))
+    rows = [("layer", "op", "out bits", "adders", "weights != 0", "CSD digits")]
+    for layer in model.summary.get("layers", []):
+        rows.append((layer["name"], layer["op"], str(layer.get("out_width", "")), str(layer.get("adders", "")),
+                     str(layer.get("nonzero_weights", "")), str(layer.get("csd_digits", ""))))
+    total = model.summary.get("total", {})
+    rows.append(("total", "", "", str(total.get("adders", "")), str(total.get("nonzero_weights", "")), str(total.get("csd_digits", ""))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join([head, model.ir.dump(), "", *table])
 
 
 def _verilog_name(text: str) -> str:

@@ -15,7 +15,7 @@ from compiler.passes import PassManager
 from sim.golden import run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MODELS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "model.onnx").exists())
+MODELS = sorted(p.name for p in EXAMPLES.iterdir() if (p / f"{p.name}.onnx").exists())
 
 
 def test_the_printed_benchmarks_are_bundled():
@@ -27,7 +27,7 @@ def test_the_printed_benchmarks_are_bundled():
 @pytest.mark.parametrize("name", MODELS)
 def test_quantised_accuracy_within_two_points(name):
     d = EXAMPLES / name
-    fir = lower_onnx(load_onnx(d / "model.onnx"))
+    fir = lower_onnx(load_onnx(d / f"{name}.onnx"))
     n = fir.out(fir.input_node()).size
     x_tr, _ = read_csv(d / "train.csv", n)
     x_te, y_te = read_csv(d / "test.csv", n)
