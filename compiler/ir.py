@@ -181,6 +181,104 @@ class ArgMax(Layer):
 
 
 @dataclass
+class XnorPopcount(Layer):
+    """Binarized dense: y[j] = #{i : x[i] == weight[j, i]}, the popcount of XNOR(x, w_j).
+
+    x and weight are bits where 1 stands for +1 and 0 for -1, so the bipolar dot product is
+    2 * y[j] - n_in. weight: 0/1 integers [out, in].
+    """
+
+    op: ClassVar[str] = "xnor_popcount"
+    weight: np.ndarray = None
+
+    def out_size(self, in_sizes):
+        return int(self.weight.shape[0])
+
+    def describe(self):
+        n_out, n_in = self.weight.shape
+        return f"xnor_popcount {n_in}->{n_out}"
+
+
+@dataclass
+class Threshold(Layer):
+    """Multi-threshold activation (FINN MultiThreshold): y[j] = #{k : x[j] >= thresholds[j, k]}.
+
+    thresholds: integers [size, K], each row ascending; K = 1 is a step (sign) activation whose
+    output bit 1 stands for +1. Any comparison direction is normalised to ">=" by the
+    streamlining pass (negating the producer's weights), so the hardware needs one kind.
+    """
+
+    op: ClassVar[str] = "threshold"
+    thresholds: np.ndarray = None
+
+    def describe(self):
+        return f"threshold x{self.thresholds.shape[1]}"
+
+
+@dataclass
+class Conv2d(Layer):
+    """2-D convolution on a CHW-flattened vector, no padding.
+
+    in_shape (C, H, W); weight [C_out, C, kh, kw]; bias [C_out]; output (C_out, H', W') flattened
+    CHW. With binary=True the inputs and weights are bits (1 = +1) and each output is the
+    XNOR-popcount over its window (the bias is then unused and zero).
+    """
+
+    op: ClassVar[str] = "conv2d"
+    weight: np.ndarray = None
+    bias: np.ndarray = None
+    in_shape: tuple = (1, 1, 1)
+    stride: int = 1
+    binary: bool = False
+
+    def __post_init__(self):
+        self.in_shape = tuple(int(v) for v in self.in_shape)
+        if self.bias is None:
+            self.bias = np.zeros(self.weight.shape[0], dtype=np.int64)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c_out, _, kh, kw = self.weight.shape
+        _, h, w = self.in_shape
+        return c_out, (h - kh) // self.stride + 1, (w - kw) // self.stride + 1
+
+    def out_size(self, in_sizes):
+        return int(np.prod(self.out_shape))
+
+    def is_integer_valued(self) -> bool:
+        return np.issubdtype(self.weight.dtype, np.integer) and np.issubdtype(self.bias.dtype, np.integer)
+
+    def describe(self):
+        c_out, c_in, kh, kw = self.weight.shape
+        kind = "xnor " if self.binary else ""
+        return f"{kind}conv2d {kh}x{kw} {self.in_shape}->{self.out_shape} stride {self.stride}"
+
+
+@dataclass
+class MaxPool2d(Layer):
+    """Max over kernel x kernel windows of a CHW-flattened vector (on bits: an OR)."""
+
+    op: ClassVar[str] = "maxpool2d"
+    in_shape: tuple = (1, 1, 1)
+    kernel: int = 2
+    stride: int = 2
+
+    def __post_init__(self):
+        self.in_shape = tuple(int(v) for v in self.in_shape)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return c, (h - self.kernel) // self.stride + 1, (w - self.kernel) // self.stride + 1
+
+    def out_size(self, in_sizes):
+        return int(np.prod(self.out_shape))
+
+    def describe(self):
+        return f"maxpool2d {self.kernel}x{self.kernel} {self.in_shape}->{self.out_shape}"
+
+
+@dataclass
 class Affine(Layer):
     """Float-only: y = x * scale + offset, elementwise (normalisers, batch-norm, Sub/Mul/Div)."""
 
@@ -206,7 +304,7 @@ class FakeQuant(Layer):
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.op: cls for cls in (Input, Dense, Relu, Requant, ArgMax, Affine, FakeQuant)
+    cls.op: cls for cls in (Input, Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold, Conv2d, MaxPool2d, Affine, FakeQuant)
 }
 
 
@@ -285,7 +383,7 @@ class IR:
     def is_integer(self) -> bool:
         for n in self.graph:
             layer = self.layer(n)
-            if not layer.integer or (isinstance(layer, Dense) and not layer.is_integer_valued()):
+            if not layer.integer or (isinstance(layer, (Dense, Conv2d)) and not layer.is_integer_valued()):
                 return False
         return True
 

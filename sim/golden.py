@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import IR, Affine, ArgMax, Dense, FakeQuant, Input, Relu, Requant
+from compiler.ir import IR, Affine, ArgMax, Conv2d, Dense, FakeQuant, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
 
 # int64 must hold every intermediate value; refuse IRs whose proven ranges come near that.
 _INT64_SAFE_BITS = 62
@@ -27,6 +27,30 @@ def round_shift(v: np.ndarray, shift: np.ndarray, rounding: str) -> np.ndarray:
     return q + up
 
 
+def windows(x: np.ndarray, in_shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
+    """Sliding windows of CHW-flattened rows: [batch, C, H', W', kh, kw] (a view, no copy)."""
+    c, h, w = in_shape
+    img = x.reshape(x.shape[0], c, h, w)
+    win = np.lib.stride_tricks.sliding_window_view(img, (kh, kw), axis=(2, 3))
+    return win[:, :, ::stride, ::stride]
+
+
+def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
+    c_out, _, kh, kw = layer.weight.shape
+    win = windows(x.astype(np.int64), layer.in_shape, kh, kw, layer.stride)
+    w = layer.weight.astype(np.int64)
+    if layer.binary:  # popcount of XNOR = agreements on ones + agreements on zeros
+        y = np.einsum("bchwij,ocij->bohw", win, w) + np.einsum("bchwij,ocij->bohw", 1 - win, 1 - w)
+    else:
+        y = np.einsum("bchwij,ocij->bohw", win, w) + layer.bias.astype(np.int64)[None, :, None, None]
+    return y.reshape(x.shape[0], -1)
+
+
+def maxpool2d(layer: MaxPool2d, x: np.ndarray) -> np.ndarray:
+    win = windows(x, layer.in_shape, layer.kernel, layer.kernel, layer.stride)
+    return win.max(axis=(4, 5)).reshape(x.shape[0], -1)
+
+
 def eval_layer(layer, args: list[np.ndarray]) -> np.ndarray:
     """Evaluate one layer on a batch (rows are samples)."""
     x = args[0] if args else None
@@ -41,6 +65,16 @@ def eval_layer(layer, args: list[np.ndarray]) -> np.ndarray:
         return np.clip(v, layer.qmin, layer.qmax)
     if isinstance(layer, ArgMax):
         return np.argmax(x, axis=1).astype(np.int64)[:, None]  # numpy: first maximum wins ties
+    if isinstance(layer, XnorPopcount):
+        w = layer.weight.astype(np.int64)
+        x = x.astype(np.int64)
+        return x @ w.T + (1 - x) @ (1 - w).T
+    if isinstance(layer, Threshold):
+        return (x[:, :, None] >= layer.thresholds[None, :, :]).sum(axis=2).astype(np.int64)
+    if isinstance(layer, Conv2d):
+        return conv2d(layer, x)
+    if isinstance(layer, MaxPool2d):
+        return maxpool2d(layer, x)
     if isinstance(layer, Affine):
         return x * layer.scale + layer.offset
     if isinstance(layer, FakeQuant):
