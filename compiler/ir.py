@@ -8,8 +8,9 @@ source node. Real-valued scales are metadata on tensors; hardware only ever sees
 Two families of layers share the graph:
 - integer layers (`Input`, `Dense` with integer weights, `Relu`, `Requant`, `ArgMax`), which the
   golden model interprets bit-exactly and the HDL lowers to circuits;
-- float layers (`Affine`, `FakeQuant`, `Dense` with float weights) that the frontend produces and
-  the quantisation passes remove. `IR.is_integer()` tells which kind a graph is.
+- float layers (`Affine`, `FakeQuant`, `Dense`/`Conv2d` with float weights, and the QONNX
+  activations `Bipolar`, `IntQuant`, `MultiThreshold`) that the frontend produces and the
+  quantisation / streamlining passes remove. `IR.is_integer()` tells which kind a graph is.
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ class Conv2d(Layer):
     in_shape: tuple = (1, 1, 1)
     stride: int = 1
     binary: bool = False
+    # float IRs only: per-output-channel real scale of weights quantised on an integer grid
+    weight_scale: np.ndarray | None = None
 
     def __post_init__(self):
         self.in_shape = tuple(int(v) for v in self.in_shape)
@@ -303,8 +306,84 @@ class FakeQuant(Layer):
     qmax: int = 127
 
 
+@dataclass
+class Bipolar(Layer):
+    """Float-only: sign activation, y = +scale if x >= 0 else -scale (per-element scale).
+
+    sign(0) = +1, as QONNX BipolarQuant, Brevitas' binary quantiser and FINN's Sign conversion
+    (ConvertSignToThres) define it.
+    """
+
+    op: ClassVar[str] = "bipolar"
+    integer: ClassVar[bool] = False
+    scale: np.ndarray = None
+
+
+@dataclass
+class IntQuant(Layer):
+    """Float-only: the QONNX Quant (IntQuant) operator, per-element scale and zero point.
+
+    y = x / scale + zero_point; q = rounding(clip(y, qmin, qmax)); out = (q - zero_point) * scale,
+    with [qmin, qmax] from bit_width / signed / narrow. A signed 1-bit quantiser is bipolar:
+    q = +1 if y >= 0 else -1 (QONNX's rule).
+    """
+
+    op: ClassVar[str] = "intquant"
+    integer: ClassVar[bool] = False
+    scale: np.ndarray = None
+    zero_point: np.ndarray = None
+    bit_width: int = 8
+    signed: bool = True
+    narrow: bool = False
+    rounding: str = "ROUND"
+
+    ROUNDINGS: ClassVar[tuple[str, ...]] = ("ROUND", "HALF_EVEN", "FLOOR", "CEIL")
+
+    def __post_init__(self):
+        if self.rounding not in self.ROUNDINGS:
+            raise ValueError(f"intquant rounding {self.rounding!r} not in {self.ROUNDINGS}")
+
+    @property
+    def bipolar(self) -> bool:
+        return self.bit_width == 1 and self.signed
+
+    @property
+    def qmin(self) -> int:
+        if self.bipolar:
+            return -1
+        return -(2 ** (self.bit_width - 1)) + int(self.narrow) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        if self.bipolar:
+            return 1
+        return 2 ** (self.bit_width - 1) - 1 if self.signed else 2**self.bit_width - 1 - int(self.narrow)
+
+    def describe(self):
+        return f"intquant {'s' if self.signed else 'u'}{self.bit_width} [{self.qmin}, {self.qmax}] {self.rounding.lower()}"
+
+
+@dataclass
+class MultiThreshold(Layer):
+    """Float-only: FINN/QONNX MultiThreshold, y = out_scale * #{k : x >= thresholds[i, k]} + out_bias.
+
+    thresholds: float [size, K], one row per element (per-channel rows are expanded).
+    """
+
+    op: ClassVar[str] = "multithreshold"
+    integer: ClassVar[bool] = False
+    thresholds: np.ndarray = None
+    out_scale: float = 1.0
+    out_bias: float = 0.0
+
+    def describe(self):
+        return f"multithreshold x{self.thresholds.shape[1]} * {self.out_scale:g} + {self.out_bias:g}"
+
+
 LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.op: cls for cls in (Input, Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold, Conv2d, MaxPool2d, Affine, FakeQuant)
+    cls.op: cls
+    for cls in (Input, Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold, Conv2d, MaxPool2d, Affine, FakeQuant,
+                Bipolar, IntQuant, MultiThreshold)
 }
 
 

@@ -6,6 +6,13 @@ plain activations, monotone transforms of scores (softmax / sigmoid, only good f
 class index, a class label, or an integer code produced by QuantizeLinear. Elementwise
 arithmetic with constants becomes `Affine` layers, QuantizeLinear->DequantizeLinear pairs become
 `FakeQuant` layers; the folding and quantisation passes turn the result into an integer IR.
+
+Binarized and low-bit networks (QONNX, as Brevitas and FINN write them) lower to float layers
+too: Quant -> `IntQuant`, BipolarQuant and Sign -> `Bipolar` (sign(0) = +1), MultiThreshold ->
+`MultiThreshold`, Conv -> `Conv2d`, MaxPool -> `MaxPool2d`; quantisers on constant weights are
+evaluated here and remembered (`Const.declared`) so the weight grid is known exactly. Activations
+carry their per-sample shape (C, H, W for images); IR vectors are that shape flattened in C, H, W
+order, as ONNX Flatten/Reshape of an NCHW tensor lay it out.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from compiler.errors import BespokeError
-from compiler.ir import IR, Affine, ArgMax, Dense, FakeQuant, Input, Relu
+from sim.golden import int_quant
+from compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
 
 # What a symbolic activation tensor means.
 ACT = "activation"  # real-valued vector, the output of IR node `node`
@@ -38,6 +46,7 @@ class Act:
     node: str
     kind: str = ACT
     labels: list | None = None  # for LABEL: index -> class label
+    shape: tuple | None = None  # per-sample shape when not a plain vector, e.g. (C, H, W)
 
 
 @dataclass
@@ -45,14 +54,20 @@ class Const:
     value: np.ndarray
     # set when the constant came from DequantizeLinear of an integer tensor: (ints, scale, zero_point)
     quantized: tuple | None = field(default=None, repr=False)
+    # set by a QONNX quantiser or a FINN datatype annotation: "bipolar" or "int" (quantized holds the grid)
+    declared: str | None = None
 
 
 SUPPORTED_OPS = (
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "BatchNormalization", "Scaler",
     "Flatten", "Reshape", "Identity", "Cast", "Dropout", "Softmax", "LogSoftmax", "Sigmoid",
     "Concat", "ArgMax", "ArrayFeatureExtractor", "ZipMap", "QuantizeLinear", "DequantizeLinear",
-    "Constant",
+    "Constant", "Conv", "MaxPool", "Sign",
 )
+
+# QONNX custom operators (Brevitas' and FINN's domains) and the ones lowered here.
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas")
+QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
@@ -93,8 +108,9 @@ class _Lowering:
 
     # -- driver
     def run(self) -> IR:
+        self.datatypes = _datatype_annotations(self.graph)
         for init in self.graph.initializer:
-            self.values[init.name] = Const(numpy_helper.to_array(init))
+            self.values[init.name] = self._annotated_const(init.name, numpy_helper.to_array(init))
         self._add_input()
         for node in self.graph.node:
             self._lower_node(node)
@@ -118,7 +134,38 @@ class _Lowering:
         size = int(np.prod(dims[1:])) if len(dims) > 1 else dims[0]
         self.ir.meta["input_name"] = inp.name
         node = self.ir.add("input", Input(size=size))
-        self.values[inp.name] = Act(node)
+        shape = tuple(dims[1:]) if len(dims) > 2 else None
+        self.values[inp.name] = self._annotated_input(inp.name, Act(node, shape=shape))
+
+    def _annotated_input(self, name: str, x: Act) -> Act:
+        """A FINN datatype annotation on the input (e.g. UINT8) says it carries integer codes: quantise to them."""
+        dt = self.datatypes.get(name)
+        grid = _integer_datatype(dt) if dt else None
+        if grid is None:
+            return x
+        bits, signed, narrow = grid
+        n = self._size(x)
+        layer = IntQuant(scale=np.ones(n), zero_point=np.zeros(n), bit_width=bits, signed=signed, narrow=narrow)
+        name = self.ir.add(self.ir.unique_name("input_codes"), layer, [x.node])
+        return Act(name, shape=x.shape)
+
+    def _annotated_const(self, name: str, value: np.ndarray) -> Const:
+        """An initializer with a FINN datatype annotation: check its values and remember the grid."""
+        dt = self.datatypes.get(name)
+        if dt is None or _integer_datatype(dt) is None:
+            return Const(value)
+        bits, signed, narrow = _integer_datatype(dt)
+        v = np.asarray(value, dtype=np.float64)
+        if dt == "BIPOLAR":
+            if not np.all(np.abs(v) == 1):
+                bad = v[np.abs(v) != 1].ravel()[0]
+                raise BespokeError(f"initializer {name!r}: declared binary (datatype BIPOLAR) but holds the non-binary weight {bad:g}; "
+                                   "binary weights must be -1 or +1")
+            return Const(value, quantized=(v.astype(np.int64), np.float64(1.0), 0), declared="bipolar")
+        lo, hi = IntQuant(bit_width=bits, signed=signed, narrow=narrow).qmin, IntQuant(bit_width=bits, signed=signed, narrow=narrow).qmax
+        if not (np.all(v == np.rint(v)) and v.min(initial=lo) >= lo and v.max(initial=hi) <= hi):
+            raise BespokeError(f"initializer {name!r}: declared {dt} but holds values outside that integer grid")
+        return Const(value, quantized=(v.astype(np.int64), np.float64(1.0), 0), declared="int")
 
     def _select_output(self):
         outs = [(o.name, self.values.get(o.name)) for o in self.graph.output]
@@ -157,10 +204,10 @@ class _Lowering:
     def _attrs(self, node) -> dict:
         return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
-    def _emit(self, node, layer, src: str, kind: str = ACT) -> Act:
+    def _emit(self, node, layer, src: str, kind: str = ACT, shape: tuple | None = None) -> Act:
         name = self.ir.unique_name(_safe(node.name or node.output[0]))
         self.ir.add(name, layer, [src])
-        return Act(name, kind)
+        return Act(name, kind, shape=shape)
 
     def _act(self, node, v, allowed=(ACT,)) -> Act:
         if not isinstance(v, Act) or v.kind not in allowed:
@@ -180,12 +227,47 @@ class _Lowering:
     def _size(self, a: Act) -> int:
         return self.ir.out(a.node).size
 
+    def _shape(self, a: Act) -> tuple:
+        """Per-sample shape: (features,) for vectors, (C, H, W) for images."""
+        return a.shape if a.shape is not None else (self._size(a),)
+
+    def _image(self, node, x: Act) -> tuple:
+        shape = self._shape(x)
+        if len(shape) != 3:
+            raise self._err(node, f"expects a 4-D NCHW input, got per-sample shape {list(shape)}")
+        return shape
+
+    def _elementwise(self, node, c: Const, x: Act) -> np.ndarray:
+        """A constant broadcast over one sample (numpy/ONNX broadcasting), flattened in CHW order."""
+        v = np.asarray(c.value, dtype=np.float64)
+        target = (1, *self._shape(x))
+        try:
+            fits = np.broadcast_shapes(v.shape, target) == target
+        except ValueError:
+            fits = False
+        if not fits:
+            raise self._err(node, f"constant of shape {list(v.shape)} does not broadcast over a tensor of shape {['N', *target[1:]]}")
+        return np.broadcast_to(v, target).ravel().copy()
+
+    def _per_channel(self, node, c: Const, x: Act) -> np.ndarray:
+        """One value per channel (or a scalar), expanded to every element of the sample."""
+        v = np.asarray(c.value, dtype=np.float64).ravel()
+        shape = self._shape(x)
+        if v.size == 1:
+            return np.full(self._size(x), v[0])
+        if v.size != shape[0]:
+            raise self._err(node, f"{v.size} per-channel values for a tensor with {shape[0]} channels (shape {['N', *shape]})")
+        return np.repeat(v, int(np.prod(shape[1:])))
+
     # -- the operators
     def _lower_node(self, node):
         op = node.op_type
+        if node.domain in QONNX_DOMAINS:
+            return self._lower_qonnx(node)
         handler = getattr(self, f"_op_{op}", None)
         if handler is None or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
-            raise self._err(node, f"unsupported operator (domain {node.domain or 'ai.onnx'!r}); supported: {', '.join(SUPPORTED_OPS)}")
+            raise self._err(node, f"unsupported operator (domain {node.domain or 'ai.onnx'!r}); supported: {', '.join(SUPPORTED_OPS)}; "
+                            f"QONNX: {', '.join(QONNX_OPS)}")
         args = [self._arg(node, k) for k in range(len(node.input))]
         if all(isinstance(a, Const) or a is None for a in args) and op not in ("Constant", "DequantizeLinear", "QuantizeLinear"):
             result = self._fold_constant(node)
@@ -195,6 +277,14 @@ class _Lowering:
         for out_name, value in zip(node.output, results):
             if out_name:
                 self.values[out_name] = value
+
+    def _lower_qonnx(self, node):
+        """QONNX custom ops run on constants too (quantised weights): no ONNX evaluator knows them."""
+        handler = getattr(self, f"_qonnx_{node.op_type}", None)
+        if handler is None:
+            raise self._err(node, f"unsupported QONNX operator (domain {node.domain!r}); supported QONNX operators: {', '.join(QONNX_OPS)}")
+        args = [self._arg(node, k) for k in range(len(node.input))]
+        self.values[node.output[0]] = handler(node, args, self._attrs(node))
 
     def _fold_constant(self, node):
         """Evaluate a node whose inputs are all constants with the ONNX reference evaluator."""
@@ -224,17 +314,20 @@ class _Lowering:
     _op_Identity = _op_Cast = _op_Dropout = _passthrough
 
     def _op_Flatten(self, node, args, attrs):
-        if isinstance(args[0], Act) and attrs.get("axis", 1) != 1:
+        x = args[0]
+        if isinstance(x, Act) and attrs.get("axis", 1) != 1:
             raise self._err(node, "only Flatten with axis=1 is supported")
-        return args[0]
+        return Act(x.node, x.kind, x.labels) if isinstance(x, Act) else x  # CHW order is the vector order
 
     def _op_Reshape(self, node, args, attrs):
         x = args[0]
         if isinstance(x, Act) and x.kind in (ACT, QCODE, MONOTONE):
-            shape = [int(s) for s in np.asarray(args[1].value).ravel()]
-            size = self._size(x)
-            if shape not in ([-1, size], [1, size], [0, size], [size], [-1]) and not (len(shape) == 2 and shape[1] == -1):
-                raise self._err(node, f"reshape of a {size}-vector to {shape} is not a no-op; only [N, {size}] is supported")
+            target = [int(s) for s in np.asarray(args[1].value).ravel()]
+            sample = _reshape_sample(target, self._size(x))
+            if sample is None:
+                raise self._err(node, f"reshape of a {self._size(x)}-element sample to {target} is not supported; "
+                                "only [N, ...] keeping the batch axis (N = -1, 0 or 1) is")
+            return Act(x.node, x.kind, x.labels, shape=sample if len(sample) > 1 else None)
         return x  # class indices and labels: reshapes only change their rank
 
     def _op_MatMul(self, node, args, attrs):
@@ -242,7 +335,7 @@ class _Lowering:
         if not isinstance(w, Const) or w.value.ndim != 2:
             raise self._err(node, "only activation x constant 2-D matrix products are supported")
         x = self._act(node, x)
-        return self._dense(node, x, w.value.T, None, w)
+        return self._dense(node, x, w.value.T, None, w, transposed=True)
 
     def _op_Gemm(self, node, args, attrs):
         x, b, c = args[0], args[1], args[2] if len(args) > 2 else None
@@ -255,24 +348,55 @@ class _Lowering:
         weight = weight * attrs.get("alpha", 1.0)
         n_out = weight.shape[0]
         bias = None if c is None else self._vector(node, c, n_out) * attrs.get("beta", 1.0)
+        if b.declared:  # a QONNX-quantised weight: its grid survives alpha as a scale factor
+            return self._dense(node, x, weight, bias, b, transposed=not attrs.get("transB", 0), alpha=attrs.get("alpha", 1.0))
         exact = b if attrs.get("alpha", 1.0) == 1.0 else None
         return self._dense(node, x, weight, bias, exact)
 
-    def _dense(self, node, x: Act, weight, bias, wconst: Const | None) -> Act:
+    def _dense(self, node, x: Act, weight, bias, wconst: Const | None, transposed: bool = False, alpha: float = 1.0) -> Act:
+        if len(self._shape(x)) != 1:
+            raise self._err(node, f"expects a flat input, got per-sample shape {list(self._shape(x))}; add a Flatten")
         if weight.shape[1] != self._size(x):
             raise self._err(node, f"weight has {weight.shape[1]} inputs, the activation has {self._size(x)}")
         weight = np.asarray(weight, dtype=np.float64)
         bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
         weight_scale = None
-        if wconst is not None and wconst.quantized is not None:
+        if wconst is not None and wconst.declared:
+            ints = wconst.quantized[0].T if transposed else wconst.quantized[0]
+            value = np.asarray(wconst.value, np.float64)
+            weight_scale = self._grid_scale(node, value.T if transposed else value, ints, wconst.declared) * alpha
+            weight = np.rint(weight / weight_scale[:, None]) * weight_scale[:, None]
+        elif wconst is not None and wconst.quantized is not None:
             _, scale, _ = wconst.quantized
             scale = np.asarray(scale, dtype=np.float64).ravel()
             weight_scale = np.broadcast_to(scale, (weight.shape[0],)).copy()
         return self._emit(node, Dense(weight=weight, bias=bias, weight_scale=weight_scale), x.node)
 
+    def _grid_scale(self, node, value: np.ndarray, ints: np.ndarray, declared: str) -> np.ndarray:
+        """Per-output-channel scale s with value == ints' * s exactly (axis 0 is the output channel).
+
+        A quantiser may use any sign or per-channel scale; what the hardware needs is one positive
+        real factor per output channel over an integer grid (for binary layers: over -1/+1).
+        """
+        n_out = value.shape[0]
+        v, q = value.reshape(n_out, -1), np.asarray(ints).reshape(n_out, -1)
+        peak_q = np.abs(q).max(axis=1, initial=0)
+        scale = np.where(peak_q > 0, np.abs(v).max(axis=1, initial=0.0) / np.maximum(peak_q, 1), 1.0)
+        grid = np.rint(v / np.where(scale > 0, scale, 1.0)[:, None])
+        exact = np.array_equal(grid * scale[:, None], v)
+        if declared == "bipolar" and (not exact or not np.all(np.abs(grid) == 1)):
+            bad = v[np.abs(grid) != 1].ravel()[0] if not np.all(np.abs(grid) == 1) else None
+            what = f"the weight {bad:g} is not +-scale" if bad is not None else "its scale differs within an output channel"
+            raise self._err(node, f"weights declared binary (BipolarQuant) are not +-1 times one scale per output channel after "
+                            f"quantisation: {what}")
+        if not exact:
+            raise self._err(node, "quantised weights are not an integer grid times one scale per output channel")
+        return np.where(scale > 0, scale, 1.0)
+
     def _affine(self, node, x: Act, scale, offset) -> Act:
         n = self._size(x)
-        return self._emit(node, Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy()), x.node)
+        layer = Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy())
+        return self._emit(node, layer, x.node, shape=x.shape)
 
     def _binary(self, node, args):
         """(activation, constant vector, activation-was-first) of a binary elementwise op."""
@@ -286,34 +410,33 @@ class _Lowering:
     def _op_Add(self, node, args, attrs):
         x, c, _ = self._binary(node, args)
         x = self._act(node, x)
-        return self._affine(node, x, 1.0, self._vector(node, c, self._size(x)))
+        return self._affine(node, x, 1.0, self._elementwise(node, c, x))
 
     def _op_Sub(self, node, args, attrs):
         x, c, x_first = self._binary(node, args)
         if not x_first and x.kind == MONOTONE and np.allclose(np.asarray(c.value, dtype=float), 1.0):
             return Act(x.node, NEG_SIGMOID)  # 1 - sigmoid(z): skl2onnx's binary head
         x = self._act(node, x)
-        c = self._vector(node, c, self._size(x))
+        c = self._elementwise(node, c, x)
         return self._affine(node, x, 1.0, -c) if x_first else self._affine(node, x, -1.0, c)
 
     def _op_Mul(self, node, args, attrs):
         x, c, _ = self._binary(node, args)
         x = self._act(node, x)
-        return self._affine(node, x, self._vector(node, c, self._size(x)), 0.0)
+        return self._affine(node, x, self._elementwise(node, c, x), 0.0)
 
     def _op_Div(self, node, args, attrs):
         x, c, x_first = self._binary(node, args)
         if not x_first:
             raise self._err(node, "division of a constant by an activation is not supported")
         x = self._act(node, x)
-        return self._affine(node, x, 1.0 / self._vector(node, c, self._size(x)), 0.0)
+        return self._affine(node, x, 1.0 / self._elementwise(node, c, x), 0.0)
 
     def _op_BatchNormalization(self, node, args, attrs):
         x = self._act(node, args[0])
         if not all(isinstance(a, Const) for a in args[1:5]):
             raise self._err(node, "batch-norm parameters must be constants")
-        n = self._size(x)
-        gamma, beta, mean, var = (self._vector(node, a, n) for a in args[1:5])
+        gamma, beta, mean, var = (self._per_channel(node, a, x) for a in args[1:5])
         s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
         return self._affine(node, x, s, beta - mean * s)
 
@@ -326,7 +449,7 @@ class _Lowering:
 
     def _op_Relu(self, node, args, attrs):
         x = self._act(node, args[0])
-        return self._emit(node, Relu(), x.node)
+        return self._emit(node, Relu(), x.node, shape=x.shape)
 
     def _monotone(self, node, args, attrs):
         x = self._act(node, args[0])
@@ -401,6 +524,152 @@ class _Lowering:
             s, z = s.reshape(shape), z.reshape(shape)
         real = (ints.astype(np.int64) - z) * s
         return Const(real, quantized=(ints.astype(np.int64) - z, s, z))
+
+
+    # -- convolutional layers
+    def _op_Conv(self, node, args, attrs):
+        x, w, b = args[0], args[1], args[2] if len(args) > 2 else None
+        x = self._act(node, x)
+        c, h, wd = self._image(node, x)
+        if not isinstance(w, Const) or w.value.ndim != 4 or (b is not None and not isinstance(b, Const)):
+            raise self._err(node, "weights must be a constant [C_out, C_in, kh, kw] tensor and the bias a constant")
+        if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise self._err(node, "only group=1, dilation 1 convolutions are supported")
+        if any(p != 0 for p in attrs.get("pads", [0])) or _text(attrs.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            raise self._err(node, "padded convolutions are not supported; export the convolution without padding")
+        stride = _square(attrs.get("strides", [1, 1]))
+        if stride is None or w.value.shape[1] != c:
+            raise self._err(node, f"needs equal strides and {c} input channels; got strides {attrs.get('strides')} and weights {list(w.value.shape)}")
+        weight = np.asarray(w.value, np.float64)
+        scale = None
+        if w.declared:
+            scale = self._grid_scale(node, weight, w.quantized[0], w.declared)
+            weight = np.rint(weight / scale[:, None, None, None]) * scale[:, None, None, None]
+        bias = np.zeros(weight.shape[0]) if b is None else np.asarray(b.value, np.float64).ravel()
+        layer = Conv2d(weight=weight, bias=bias, in_shape=(c, h, wd), stride=stride, weight_scale=scale)
+        if min(layer.out_shape) < 1:
+            raise self._err(node, f"kernel {list(weight.shape[2:])} does not fit the {h}x{wd} input")
+        return self._emit(node, layer, x.node, shape=layer.out_shape)
+
+    def _op_MaxPool(self, node, args, attrs):
+        x = self._act(node, args[0])
+        shape = self._image(node, x)
+        kernel, stride = _square(attrs.get("kernel_shape", [])), _square(attrs.get("strides", [1, 1]))
+        if kernel is None or stride is None or any(p != 0 for p in attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) \
+                or any(d != 1 for d in attrs.get("dilations", [1, 1])) or _text(attrs.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            raise self._err(node, "only square, unpadded, undilated max-pooling with equal strides is supported")
+        layer = MaxPool2d(in_shape=shape, kernel=kernel, stride=stride)
+        return self._emit(node, layer, x.node, shape=layer.out_shape)
+
+    def _op_Sign(self, node, args, attrs):
+        # sign(0) = +1 like BipolarQuant and FINN's Sign->MultiThreshold conversion (ONNX's Sign gives 0 there)
+        x = self._act(node, args[0])
+        return self._emit(node, Bipolar(scale=np.ones(self._size(x))), x.node, shape=x.shape)
+
+    # -- QONNX custom operators
+    def _qonnx_Quant(self, node, args, attrs):
+        x, scale, zp, bits = (args + [None] * 4)[:4]
+        if not all(isinstance(a, Const) for a in (scale, zp, bits)):
+            raise self._err(node, "scale, zero point and bit width must be constants")
+        bit_width = float(np.asarray(bits.value).ravel()[0])
+        rounding = _text(attrs.get("rounding_mode", "ROUND")).upper()
+        if np.asarray(bits.value).size != 1 or bit_width != int(bit_width) or bit_width < 1:
+            raise self._err(node, f"bit width {np.asarray(bits.value).ravel().tolist()} is not one positive integer")
+        if rounding not in IntQuant.ROUNDINGS:
+            raise self._err(node, f"rounding mode {rounding} is not supported; supported: {', '.join(IntQuant.ROUNDINGS)}")
+        params = dict(bit_width=int(bit_width), signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 0)), rounding=rounding)
+        if isinstance(x, Const):
+            return self._quantize_const(node, x, np.asarray(scale.value, np.float64), np.asarray(zp.value, np.float64), params)
+        x = self._act(node, x)
+        s, z = self._elementwise(node, scale, x), self._elementwise(node, zp, x)
+        if np.any(s <= 0):
+            raise self._err(node, "quantiser scales must be positive")
+        return self._emit(node, IntQuant(scale=s, zero_point=z, **params), x.node, shape=x.shape)
+
+    _qonnx_IntQuant = _qonnx_Quant
+
+    def _quantize_const(self, node, c: Const, scale: np.ndarray, zp: np.ndarray, params: dict) -> Const:
+        """Quantised weights: evaluated as QONNX does; the integer grid is kept for the streamliner."""
+        layer = IntQuant(scale=scale, zero_point=zp, **params)
+        v = np.asarray(c.value, np.float64)
+        value = int_quant(layer, v)
+        if np.any(zp != np.rint(zp)):
+            raise self._err(node, "weights with a fractional zero point are not supported")
+        ints = np.rint(value / np.broadcast_to(scale, v.shape)).astype(np.int64) if np.all(scale != 0) else np.zeros(v.shape, np.int64)
+        return Const(value, quantized=(ints, scale, zp), declared="bipolar" if layer.bipolar else "int")
+
+    def _qonnx_BipolarQuant(self, node, args, attrs):
+        x, scale = args[0], args[1] if len(args) > 1 else None
+        if not isinstance(scale, Const):
+            raise self._err(node, "the scale must be a constant")
+        s = np.asarray(scale.value, np.float64)
+        if isinstance(x, Const):
+            signs = np.where(np.asarray(x.value) >= 0, 1, -1)  # qonnx: x >= 0 -> +1, before scaling
+            return Const(signs * s, quantized=(signs, s, 0), declared="bipolar")
+        x = self._act(node, x)
+        return self._emit(node, Bipolar(scale=self._elementwise(node, scale, x)), x.node, shape=x.shape)
+
+    def _qonnx_MultiThreshold(self, node, args, attrs):
+        x, thr = args[0], args[1] if len(args) > 1 else None
+        x = self._act(node, x)
+        shape = self._shape(x)
+        if not isinstance(thr, Const) or np.asarray(thr.value).ndim != 2:
+            raise self._err(node, "thresholds must be a constant [channels, steps] matrix")
+        t = np.asarray(thr.value, np.float64)
+        layout = _text(attrs.get("data_layout", ""))
+        if layout and layout.find("C") != 1:
+            raise self._err(node, f"data layout {layout} is not supported; tensors must be channels-first (NC, NCHW)")
+        if t.shape[0] not in (1, shape[0]):
+            raise self._err(node, f"thresholds of shape {list(t.shape)} do not match the {shape[0]} channels of its input "
+                            f"(shape {['N', *shape]}); expected [{shape[0]}, steps] or [1, steps]")
+        rows = np.repeat(np.arange(shape[0]), int(np.prod(shape[1:]))) if t.shape[0] > 1 else np.zeros(self._size(x), np.int64)
+        layer = MultiThreshold(thresholds=t[rows], out_scale=float(attrs.get("out_scale", 1.0)), out_bias=float(attrs.get("out_bias", 0.0)))
+        return self._emit(node, layer, x.node, shape=x.shape)
+
+
+def _datatype_annotations(graph) -> dict[str, str]:
+    """FINN/QONNX tensor datatype annotations (graph.quantization_annotation, key finn_datatype)."""
+    out = {}
+    for ann in graph.quantization_annotation:
+        for kv in ann.quant_parameter_tensor_names:
+            if kv.key == "finn_datatype":
+                out[ann.tensor_name] = kv.value
+    return out
+
+
+def _integer_datatype(dt: str) -> tuple[int, bool, bool] | None:
+    """(bits, signed, narrow) of an integer FINN datatype name, None for float/scaled ones."""
+    if dt == "BIPOLAR":
+        return 1, True, False
+    if dt == "BINARY":
+        return 1, False, False
+    for prefix, signed in (("UINT", False), ("INT", True)):
+        if dt.startswith(prefix) and dt[len(prefix):].isdigit():
+            return int(dt[len(prefix):]), signed, False
+    return None
+
+
+def _reshape_sample(target: list[int], size: int) -> tuple | None:
+    """The per-sample shape a Reshape to `target` gives a sample of `size` elements, None if it is not one."""
+    if len(target) <= 1:
+        return (size,) if target in ([size], [-1]) else None
+    if target[0] not in (-1, 0, 1) or any(d == 0 or d < -1 for d in target[1:]) or target[1:].count(-1) > 1:
+        return None
+    known = int(np.prod([d for d in target[1:] if d != -1]))
+    if -1 in target[1:]:
+        if known == 0 or size % known:
+            return None
+        return tuple(size // known if d == -1 else d for d in target[1:])
+    return tuple(target[1:]) if known == size else None
+
+
+def _square(values) -> int | None:
+    values = list(values)
+    return int(values[0]) if len(values) == 2 and values[0] == values[1] and values[0] > 0 else None
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _safe(name: str) -> str:

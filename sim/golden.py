@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import IR, Affine, ArgMax, Conv2d, Dense, FakeQuant, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
+from compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu,
+                         Requant, Threshold, XnorPopcount)
 
 # int64 must hold every intermediate value; refuse IRs whose proven ranges come near that.
 _INT64_SAFE_BITS = 62
@@ -37,6 +38,10 @@ def windows(x: np.ndarray, in_shape: tuple, kh: int, kw: int, stride: int) -> np
 
 def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
     c_out, _, kh, kw = layer.weight.shape
+    if not layer.is_integer_valued():  # a float IR's convolution
+        win = windows(x.astype(np.float64), layer.in_shape, kh, kw, layer.stride)
+        y = np.einsum("bchwij,ocij->bohw", win, layer.weight.astype(np.float64)) + layer.bias[None, :, None, None]
+        return y.reshape(x.shape[0], -1)
     win = windows(x.astype(np.int64), layer.in_shape, kh, kw, layer.stride)
     w = layer.weight.astype(np.int64)
     if layer.binary:  # popcount of XNOR = agreements on ones + agreements on zeros
@@ -49,6 +54,20 @@ def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
 def maxpool2d(layer: MaxPool2d, x: np.ndarray) -> np.ndarray:
     win = windows(x, layer.in_shape, layer.kernel, layer.kernel, layer.stride)
     return win.max(axis=(4, 5)).reshape(x.shape[0], -1)
+
+
+# QONNX's rounding modes (qonnx.custom_op.general.intquant.resolve_rounding_mode); np.round is half-even
+ROUNDING_FUNCTIONS = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor, "CEIL": np.ceil}
+
+
+def int_quant(layer: IntQuant, x: np.ndarray) -> np.ndarray:
+    """QONNX Quant: scale, shift, clip, round, and back to reals (the order qonnx executes)."""
+    y = x / layer.scale + layer.zero_point
+    if layer.bipolar:
+        q = np.where(y >= 0, 1.0, -1.0)
+    else:
+        q = ROUNDING_FUNCTIONS[layer.rounding](np.clip(y, layer.qmin, layer.qmax))
+    return (q - layer.zero_point) * layer.scale
 
 
 def eval_layer(layer, args: list[np.ndarray]) -> np.ndarray:
@@ -80,6 +99,13 @@ def eval_layer(layer, args: list[np.ndarray]) -> np.ndarray:
     if isinstance(layer, FakeQuant):
         q = np.clip(np.rint(x / layer.scale) + layer.zero_point, layer.qmin, layer.qmax)
         return (q - layer.zero_point) * layer.scale
+    if isinstance(layer, Bipolar):
+        return np.where(x >= 0, layer.scale, -layer.scale)
+    if isinstance(layer, IntQuant):
+        return int_quant(layer, x)
+    if isinstance(layer, MultiThreshold):
+        count = (x[:, :, None] >= layer.thresholds[None, :, :]).sum(axis=2)
+        return count * layer.out_scale + layer.out_bias
     raise TypeError(f"golden model has no semantics for layer {layer.op!r}")
 
 

@@ -130,4 +130,4 @@ class PassManager:
 
 
 # Import the pass modules so that they register themselves.
-from compiler.passes import fold, quantize, ranges  # noqa: E402,F401
+from compiler.passes import fold, quantize, ranges, streamline  # noqa: E402,F401

@@ -1,0 +1,340 @@
+"""streamline: a binarized / low-bit float IR (QONNX-style) -> an integer IR of thresholds, after FINN.
+
+One walk over the float graph. Every tensor of the new IR is an integer vector v whose real value
+is known exactly: real = scale * v + offset per element (Fractions). Layers act on that:
+- a quantiser on the raw input becomes the `Input` codes (real = scale * (q - zero_point));
+- elementwise affines (batch-norm, bias, scalar Mul/Add) only change scale and offset: absorbed;
+- a linear layer (Gemm/MatMul/Conv) on codes with one common scale becomes an integer MAC
+  (`Dense` / `Conv2d` with the integer weight grid), or, when its inputs are bits standing for
+  +-s and its weights +-w, an XNOR-popcount (`XnorPopcount` / binary `Conv2d`), real = 2ws*P - nws;
+- a monotone activation (sign, Quant, MultiThreshold) of an accumulator becomes a `Threshold`
+  with integer thresholds solved exactly (compiler/passes/thresholds.py). A negative slope is
+  turned positive first by negating the producing layer for that neuron (integer weights -> -w,
+  XNOR weights inverted so popcount P -> n - P), as the IR's thresholds are always ">=";
+- max-pooling commutes with increasing maps: it runs on codes (on bits it is an OR);
+- ArgMax keeps the accumulators when every class shares one positive scale and one offset, and
+  otherwise gets integer per-class scores whose winner is proven equal on every input.
+
+The sign convention is the exporters': sign(0) = +1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import numpy as np
+
+from compiler.errors import BespokeError
+from compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Threshold,
+                         XnorPopcount)
+from compiler.passes import Pass, register
+from compiler.passes.ranges import layer_range
+from compiler.passes.thresholds import argmax_head, exact, thresholds
+
+SUPPORTED = "input, Quant/IntQuant, BipolarQuant/Sign, MultiThreshold, Gemm/MatMul, Conv, BatchNormalization/Add/Mul, MaxPool, ArgMax"
+
+
+@dataclass
+class _T:
+    """An integer tensor of the new IR: real = scale * v + offset (object arrays of Fractions)."""
+
+    node: str
+    scale: np.ndarray
+    offset: np.ndarray
+    lo: np.ndarray  # proven integer range (Python ints)
+    hi: np.ndarray
+    shape: tuple
+    negatable: bool = False  # its producer is a linear layer the walk may still negate per neuron
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """The float model input, before its quantiser."""
+
+    size: int
+
+
+@register
+@dataclass(frozen=True)
+class Streamline(Pass):
+    name = "streamline"
+
+    def apply(self, ir: IR, ctx):
+        return _Walk(ir).run(), True
+
+
+def is_binarized(ir: IR) -> bool:
+    """Whether a float IR has the QONNX activations only the streamlining pass can lower."""
+    return any(isinstance(ir.layer(n), (Bipolar, IntQuant, MultiThreshold)) for n in ir.graph)
+
+
+class _Walk:
+    def __init__(self, src: IR):
+        self.src = src
+        self.dst = IR(src.name)
+        self.dst.meta = dict(src.meta)
+        self.t: dict[str, _T | _Raw] = {}
+
+    def run(self) -> IR:
+        handlers = {Input: self._input, IntQuant: self._intquant, Bipolar: self._bipolar, MultiThreshold: self._multithreshold,
+                    Affine: self._affine, Dense: self._linear, Conv2d: self._linear, MaxPool2d: self._maxpool, ArgMax: self._argmax}
+        for n in self.src.order():
+            layer = self.src.layer(n)
+            handler = handlers.get(type(layer))
+            if handler is None:
+                raise BespokeError(f"node {n!r} ({layer.op}): not supported in a binarized network; supported: {SUPPORTED}")
+            if not isinstance(layer, Input) and isinstance(self._arg(n), _Raw) and not isinstance(layer, IntQuant):
+                raise BespokeError(f"node {n!r} ({layer.op}) reads the raw model input; quantise the input first "
+                                   "(a QONNX Quant node, or an integer datatype annotation on the input)")
+            self.t[n] = handler(n, layer)
+        out = self.t[self.src.output_node()]
+        if isinstance(out, _Raw):
+            raise BespokeError("the model computes nothing from its input")
+        self._record_scales()
+        self.dst.meta["streamline"] = {"sign_of_zero": 1}
+        return self.dst
+
+    # -- helpers
+    def _arg(self, n: str):
+        (src,) = self.src.inputs_of(n)
+        return self.t[src]
+
+    def _add(self, n: str, layer, src: _T | None) -> str:
+        name = self.dst.unique_name(n)
+        self.dst.add(name, layer, [src.node] if src else [])
+        return name
+
+    def _ranges(self, node: str, src: _T) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = layer_range(self.dst.layer(node), src.lo, src.hi)
+        return _ints(lo), _ints(hi)
+
+    def _record_scales(self):
+        """Real scale / offset of every tensor as float metadata (the hardware never sees them)."""
+        for t in self.t.values():
+            if isinstance(t, _T) and t.node in self.dst.graph:
+                info = self.dst.out(t.node)
+                info.scale = np.array([float(v) for v in t.scale])
+                info.offset = np.array([float(v) for v in t.offset])
+
+    # -- input and quantisers
+    def _input(self, n, layer: Input):
+        return _Raw(layer.size)
+
+    def _intquant(self, n, layer: IntQuant):
+        x = self._arg(n)
+        s, z = exact(layer.scale), exact(layer.zero_point)
+        if isinstance(x, _Raw):
+            return self._input_codes(n, layer, x, s, z)
+        if layer.bipolar:  # y = x/s + z >= 0  <=>  x >= -s z; q = 2c - 1; real = s (q - z)
+            return self._activate(n, x, [(-s * z, _none(x))], 2 * s, -s - s * z)
+        steps = [_quant_step(m, s, z, layer.rounding) for m in range(layer.qmin + 1, layer.qmax + 1)]
+        return self._activate(n, x, steps, s, (layer.qmin - z) * s)
+
+    def _input_codes(self, n, layer: IntQuant, x: _Raw, s, z) -> _T:
+        if layer.bipolar or layer.rounding not in ("ROUND", "HALF_EVEN"):
+            raise BespokeError(f"node {n!r} ({layer.op}): the input quantiser must round to nearest (ROUND) and have at least "
+                               "2 levels besides a sign; a binarised input can be written as an unsigned 1-bit Quant")
+        name = self._add(n, Input(size=x.size, lo=layer.qmin, hi=layer.qmax), None)
+        info = self.dst.out(name)
+        info.scale, info.offset = layer.scale.astype(float), -layer.scale * layer.zero_point
+        return _T(name, s, -s * z, _ints(np.full(x.size, layer.qmin)), _ints(np.full(x.size, layer.qmax)), (x.size,))
+
+    def _bipolar(self, n, layer: Bipolar):
+        x = self._arg(n)
+        b = exact(layer.scale)  # x >= 0 -> +b: code 1 stands for +b, code 0 for -b
+        return self._activate(n, x, [(_zeros(x), _none(x))], 2 * b, -b)
+
+    def _multithreshold(self, n, layer: MultiThreshold):
+        x = self._arg(n)
+        steps = [(exact(layer.thresholds[:, k]), _none(x)) for k in range(layer.thresholds.shape[1])]
+        size = len(x.scale)
+        return self._activate(n, x, steps, np.full(size, Fraction(layer.out_scale)), np.full(size, Fraction(layer.out_bias)))
+
+    def _activate(self, n, x: _T, steps, out_scale, out_offset) -> _T:
+        """count_k [real(x) >= step_k] as an integer Threshold on x; negative slopes negate x's producer first."""
+        if not steps:
+            raise BespokeError(f"node {n!r}: an activation without thresholds is a constant; not supported")
+        x = self._negate(n, x, x.scale < 0)
+        layer = Threshold(thresholds=thresholds(x.scale, x.offset, steps, x.lo, x.hi))
+        name = self._add(n, layer, x)
+        lo, hi = self._ranges(name, x)
+        size = len(x.scale)
+        return _T(name, _full(out_scale, size), _full(out_offset, size), lo, hi, x.shape)
+
+    def _negate(self, n, x: _T, mask: np.ndarray) -> _T:
+        """Negate the accumulator x where mask holds, inside its producer (v -> -v, or P -> n - P)."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return x
+        if not x.negatable or self.dst.users_of(x.node):
+            raise BespokeError(f"node {n!r}: a decreasing activation (negative scale) follows a value that cannot be negated "
+                               "(it is max-pooled, shared, or not a linear layer's output); supported: negative batch-norm "
+                               "scales directly after Gemm/MatMul/Conv")
+        layer = self.dst.layer(x.node)
+        rows = _rows(layer, mask, n)
+        span = np.zeros(len(mask), dtype=object)  # v -> span - v for the XNOR popcounts, v -> -v for MACs
+        if isinstance(layer, XnorPopcount) or (isinstance(layer, Conv2d) and layer.binary):
+            weight = layer.weight.copy()
+            weight[rows] = 1 - weight[rows]
+            span[mask] = int(np.prod(layer.weight.shape[1:]))
+            new = replace(layer, weight=weight)
+        else:
+            weight, bias = layer.weight.copy(), layer.bias.copy()
+            weight[rows], bias[rows] = -weight[rows], -bias[rows]
+            new = replace(layer, weight=weight, bias=bias)
+        self.dst.replace_layer(x.node, new)
+        sign = np.where(mask, -1, 1)
+        scale = x.scale * sign
+        offset = x.offset + np.where(mask, x.scale * span, 0)
+        lo = np.where(mask, span - x.hi, x.lo)
+        hi = np.where(mask, span - x.lo, x.hi)
+        return _T(x.node, scale, offset, _ints(lo), _ints(hi), x.shape, x.negatable)
+
+    # -- elementwise affine: absorbed into the real interpretation
+    def _affine(self, n, layer: Affine):
+        x = self._arg(n)
+        s, o = exact(layer.scale), exact(layer.offset)
+        return replace(x, scale=x.scale * s, offset=x.offset * s + o)
+
+    # -- linear layers
+    def _linear(self, n, layer):
+        x = self._arg(n)
+        common = _common_scale(x.scale)
+        if common is None:
+            raise BespokeError(f"node {n!r} ({layer.op}): its inputs do not share one scale; a binarized/integer layer needs "
+                               "per-tensor activation scales")
+        ints, w_scale = _weight_grid(n, layer)
+        bias = exact(layer.bias)
+        is_bits = all(v == 0 for v in x.lo) and all(v == 1 for v in x.hi) and all(o == -common / 2 for o in x.offset)
+        if is_bits and np.all(np.abs(ints) == 1):  # inputs +-s (s = common/2), weights +-w: XNOR-popcount
+            fan_in = int(np.prod(ints.shape[1:]))
+            alpha = w_scale * common
+            beta = bias - w_scale * (common / 2) * fan_in
+            new = self._xnor_layer(layer, (ints > 0).astype(np.int64))
+        else:  # integer MAC over the codes; the input offsets move into the real offset
+            alpha = w_scale * common
+            beta = bias + w_scale * _offset_dot(n, layer, ints, x)
+            new = self._mac_layer(layer, ints)
+        name = self._add(n, new, x)
+        lo, hi = self._ranges(name, x)
+        out_shape = new.out_shape if isinstance(new, Conv2d) else (new.weight.shape[0],)
+        per_elem = int(np.prod(out_shape[1:]))
+        return _T(name, np.repeat(alpha, per_elem), np.repeat(beta, per_elem), lo, hi, out_shape, negatable=True)
+
+    @staticmethod
+    def _xnor_layer(layer, bits):
+        if isinstance(layer, Conv2d):
+            return Conv2d(weight=bits, bias=np.zeros(bits.shape[0], dtype=np.int64), in_shape=layer.in_shape, stride=layer.stride, binary=True)
+        return XnorPopcount(weight=bits)
+
+    @staticmethod
+    def _mac_layer(layer, ints):
+        bias = np.zeros(ints.shape[0], dtype=np.int64)
+        if isinstance(layer, Conv2d):
+            return Conv2d(weight=ints, bias=bias, in_shape=layer.in_shape, stride=layer.stride)
+        return Dense(weight=ints, bias=bias)
+
+    # -- pooling
+    def _maxpool(self, n, layer: MaxPool2d):
+        x = self._arg(n)
+        c = layer.in_shape[0]
+        scale, offset = x.scale.reshape(c, -1), x.offset.reshape(c, -1)
+        uniform = all(len(set(scale[k])) == 1 and len(set(offset[k])) == 1 for k in range(c))
+        if not uniform or any(v <= 0 for v in scale[:, 0]):
+            raise BespokeError(f"node {n!r} (maxpool2d): max-pooling needs one positive scale and offset per channel at its input "
+                               "(pool after the activation, or after a batch-norm with positive scales)")
+        name = self._add(n, MaxPool2d(in_shape=layer.in_shape, kernel=layer.kernel, stride=layer.stride), x)
+        lo, hi = self._ranges(name, x)
+        per = int(np.prod(layer.out_shape[1:]))
+        return _T(name, np.repeat(scale[:, 0], per), np.repeat(offset[:, 0], per), lo, hi, layer.out_shape)
+
+    # -- the classifier head
+    def _argmax(self, n, layer: ArgMax):
+        x = self._arg(n)
+        if any(v == 0 for v in x.scale):
+            raise BespokeError(f"node {n!r} (argmax): a class score has scale 0 (constant score); cannot compare it in integers")
+        x = self._negate(n, x, x.scale < 0) if x.negatable else x
+        if any(v < 0 for v in x.scale):
+            raise BespokeError(f"node {n!r} (argmax): scores with negative scales can only be compared after a linear layer")
+        if len(set(x.scale)) != 1 or len(set(x.offset)) != 1:
+            mult, bias = argmax_head(x.scale, x.offset, x.lo, x.hi)
+            head = self._add(f"{n}_scores", Dense(weight=np.diag(mult), bias=bias), x)
+            lo, hi = self._ranges(head, x)
+            x = _T(head, _full(Fraction(1), len(lo)), _full(Fraction(0), len(lo)), lo, hi, x.shape)  # only their order counts
+        name = self._add(n, ArgMax(), x)
+        return _T(name, np.array([Fraction(1)], dtype=object), np.array([Fraction(0)], dtype=object), _ints([0]), _ints([len(x.lo) - 1]), (1,))
+
+
+# --------------------------------------------------------------------------- small pure helpers
+
+
+def _ints(values) -> np.ndarray:
+    return np.array([int(v) for v in np.asarray(values).ravel()], dtype=object)
+
+
+def _zeros(x: _T) -> np.ndarray:
+    return np.full(len(x.scale), Fraction(0), dtype=object)
+
+
+def _none(x: _T) -> np.ndarray:
+    return np.zeros(len(x.scale), dtype=bool)
+
+
+def _full(v, size: int) -> np.ndarray:
+    arr = np.empty(size, dtype=object)
+    arr[:] = list(np.broadcast_to(np.asarray(v, dtype=object), (size,)))
+    return arr
+
+
+def _common_scale(scale: np.ndarray) -> Fraction | None:
+    values = set(scale)
+    return next(iter(values)) if len(values) == 1 and next(iter(values)) != 0 else None
+
+
+def _quant_step(m: int, s: np.ndarray, z: np.ndarray, rounding: str):
+    """(threshold, strict) on the real input x for `q >= m` of a Quant with scale s > 0, zero point z.
+
+    y = x/s + z; round-half-even reaches m from y = m - 1/2 on only when m is even (the tie goes
+    to the even neighbour), floor from y = m, ceil from y > m - 1.
+    """
+    theta, strict = {"FLOOR": (Fraction(m), False), "CEIL": (Fraction(m - 1), True)}.get(rounding, (m - Fraction(1, 2), m % 2 == 1))
+    return s * (theta - z), np.full(len(s), strict, dtype=bool)
+
+
+def _weight_grid(n: str, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(integer weights, per-output-channel real scale as Fractions) of a float Dense/Conv2d, exactly."""
+    w = layer.weight.astype(np.float64)
+    rows = w.reshape(w.shape[0], -1)
+    if layer.weight_scale is not None:
+        scale = np.asarray(layer.weight_scale, dtype=np.float64)
+    else:  # undeclared weights: binary if every output channel is +-one magnitude, else integer-valued
+        peak = np.abs(rows).max(axis=1, initial=0.0)
+        binary = np.all((np.abs(rows) == peak[:, None]) & (peak[:, None] > 0))
+        scale = peak if binary else np.ones(len(rows))
+    ints = np.rint(rows / scale[:, None])
+    if not np.array_equal(ints * scale[:, None], rows):
+        raise BespokeError(f"node {n!r} ({layer.op}): weights are neither binary (+-w per output) nor on an integer grid; "
+                           "quantise them with BipolarQuant or Quant")
+    return ints.astype(np.int64).reshape(w.shape), exact(scale)
+
+
+def _offset_dot(n: str, layer, ints: np.ndarray, x: _T) -> np.ndarray:
+    """sum_i ints[j, i] * offset[i] per output channel j, exactly (input offsets of a MAC layer)."""
+    if isinstance(layer, Dense):
+        return ints.astype(object) @ x.offset
+    c = layer.in_shape[0]
+    per_channel = x.offset.reshape(c, -1)
+    if any(len(set(row)) != 1 for row in per_channel):
+        raise BespokeError(f"node {n!r} (conv2d): its input offsets differ within a channel; need one per channel")
+    return ints.sum(axis=(2, 3)).astype(object) @ per_channel[:, 0]
+
+
+def _rows(layer, mask: np.ndarray, n: str) -> np.ndarray:
+    """Output channels of a dense/conv layer selected by a per-element mask (whole channels only)."""
+    if isinstance(layer, Conv2d):
+        per = mask.reshape(layer.weight.shape[0], -1)
+        if not np.all(per == per[:, :1]):
+            raise BespokeError(f"node {n!r}: a negative scale on only part of a convolution channel cannot be folded")
+        return per[:, 0]
+    return mask
