@@ -1,0 +1,139 @@
+"""`bespoke report`: area, power and timing of a compiled design or of any Verilog file.
+
+    bespoke report OUT_DIR --target egfet [--clock 5Hz] [--data test.csv] [--verbose]
+    bespoke report design.v [--top TOP] --target sky130hd [--clock 50MHz] [--data ports.csv]
+
+A compiled output directory holds manifest.json (top, Verilog file, port layout); its --data is the
+model's CSV (x0..xN-1[,label]), encoded to integer codes by the compiler. For a Verilog file,
+--data is a CSV with one column per data input port (header = port names), one integer per cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import BespokeError
+from targets.report import TARGETS, format_si, format_table, make_report, write_report
+
+_FREQ = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
+
+
+def parse_clock(text: str) -> float:
+    """'5Hz', '50MHz', '1.5 kHz', '12e6' -> Hz (units are case-insensitive; no millihertz)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*", text or "")
+    if not m or m.group(2).lower() not in _FREQ:
+        raise BespokeError(f"cannot read clock {text!r}: give a frequency like 5Hz, 100kHz, 50MHz")
+    hz = float(m.group(1)) * _FREQ[m.group(2).lower()]
+    if hz <= 0:
+        raise BespokeError(f"clock must be positive, got {text!r}")
+    return hz
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("design", type=Path, help="output directory of `bespoke compile`, or a Verilog file")
+    parser.add_argument("--top", help="top module (default: the manifest's, or the file's only module)")
+    parser.add_argument("--target", required=True, choices=sorted(TARGETS), help="technology target")
+    parser.add_argument("--clock", help="clock / inference rate, e.g. 5Hz or 50MHz (default: per target)")
+    parser.add_argument("--data", type=Path, help="CSV of input data for switching activity (see below)")
+    parser.add_argument("--out", type=Path, help="where to write report.json and report.md "
+                        "(default: the compiled directory, or the Verilog file's directory)")
+    parser.add_argument("--verbose", action="store_true", help="show progress and the synthesis scripts")
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _modules(path: Path) -> list[str]:
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", path.read_text(errors="replace"), flags=re.S)
+    return re.findall(r"^\s*module\s+([A-Za-z_][A-Za-z0-9_$]*)", text, flags=re.M)
+
+
+def _port_csv(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as e:
+        raise BespokeError(f"cannot read {path}: {e.strerror}") from None
+    if len(rows) < 3:
+        raise BespokeError(f"{path}: need a header of port names and at least two rows of integers")
+    header = [h.strip() for h in rows[0]]
+    try:
+        data = np.array([[int(v, 0) for v in r] for r in rows[1:] if r], dtype=np.int64)
+    except ValueError as e:
+        raise BespokeError(f"{path}: values must be integers ({e})") from None
+    if data.shape[1] != len(header):
+        raise BespokeError(f"{path}: rows have {data.shape[1]} values but the header names {len(header)} ports")
+    return {h: data[:, k] for k, h in enumerate(header)}
+
+
+def load_design(path: Path, top: str | None, data: Path | None):
+    """(verilog files, top, layout, vectors, default output directory) for a directory or a file."""
+    if path.is_dir():
+        manifest_path = path / "manifest.json"
+        if not manifest_path.is_file():
+            raise BespokeError(f"{path} is not a compiled output directory (no manifest.json)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            verilog, layout = path / manifest["verilog"], manifest.get("layout")
+            top = top or manifest["top"]
+        except (ValueError, KeyError) as e:
+            raise BespokeError(f"{manifest_path}: unreadable manifest ({e})") from None
+        vectors = None
+        if data is not None:
+            if not data.is_file():
+                raise BespokeError(f"data file not found: {data}")
+            try:
+                from compiler.api import load_codes
+            except ImportError:
+                raise BespokeError("this installation cannot encode --data for compiled designs "
+                                   "(compiler.api.load_codes is missing)") from None
+            vectors = np.asarray(load_codes(path, data))
+        return [verilog], top, layout, vectors, path
+    if path.is_file():
+        if top is None:
+            mods = _modules(path)
+            if len(mods) != 1:
+                raise BespokeError(f"{path} defines {len(mods)} modules ({', '.join(mods) or 'none'}); "
+                                   "choose one with --top")
+            top = mods[0]
+        vectors = _port_csv(data) if data is not None else None
+        return [path], top, None, vectors, path.parent
+    raise BespokeError(f"no such file or directory: {path}")
+
+
+def run(args) -> int:
+    files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data)
+    clock = parse_clock(args.clock) if args.clock else None
+    report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
+                         verbose=args.verbose)
+    js, md = write_report(args.out or out, report)
+    if args.verbose:
+        print(report["synthesis"]["script"])
+        if report["synthesis"]["abc_script"]:
+            print(f"ABC script: {report['synthesis']['abc_script']}")
+    print(format_table(report))
+    rt = report["runtime_s"]
+    print(f"wrote {js} and {md.name} in {format_si(rt['total'], 's')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (python -m targets.cli), same behaviour as `bespoke report`."""
+    parser = argparse.ArgumentParser(prog="bespoke report", description="area, power and timing from synthesis")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except BespokeError as e:
+        print(f"bespoke: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Power from the mapped netlist: leakage summed over cells, dynamic from simulated toggles.
+
+Every transition of a net costs the internal energy of the cell output driving it (library figure)
+plus 1/2 C V^2 for charging its load (the sink pins' capacitance; the libraries' internal energy
+excludes it, as Liberty internal power does). Clock nets switch twice per cycle and also cost the
+flip-flops' clock-pin energy. Input vectors are applied one per clock cycle: a combinational design
+takes a new input vector every clock period; a pipelined one streams one vector per cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.errors import BespokeError
+from targets.netlist import CONST0, CONST1, Netlist, simulate
+
+DEFAULT_VECTORS = 256
+DEFAULT_SEED = 0
+
+
+@dataclass
+class Stimulus:
+    bits: dict[str, np.ndarray]  # data input port -> (T, width) bool
+    inferences: int
+    source: str  # "vectors" or "random"
+    note: str
+
+
+def _code_bits(codes: np.ndarray, width: int) -> np.ndarray:
+    """(N, k) integer codes -> (N, k*width) bool, element i at bits [i*width, (i+1)*width), LSB first."""
+    codes = np.asarray(codes, dtype=np.int64) & ((1 << width) - 1)  # two's complement for signed codes
+    n, k = codes.shape
+    return ((codes[:, :, None] >> np.arange(width)) & 1).reshape(n, k * width).astype(bool)
+
+
+def _random_codes(n: int, k: int, width: int, signed: bool, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if signed else (0, 1 << width)
+    return rng.integers(lo, hi, size=(n, k), dtype=np.int64)
+
+
+def layout_stimulus(nl: Netlist, layout: dict, codes: np.ndarray | None) -> Stimulus:
+    """Cycles for a compiled design (port contract: x, and clk/rst/in_valid when pipelined)."""
+    n_in, width, signed = int(layout["n_in"]), int(layout["in_width"]), bool(layout["in_signed"])
+    source, note = "vectors", "activity from the given input vectors"
+    if codes is None:
+        codes = _random_codes(DEFAULT_VECTORS, n_in, width, signed, DEFAULT_SEED)
+        source = "random"
+        note = (f"no input data: activity from {DEFAULT_VECTORS} uniformly random input vectors "
+                f"(seed {DEFAULT_SEED}); real data usually toggles less")
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != n_in:
+        raise BespokeError(f"input vectors have shape {codes.shape}; the design takes {n_in} inputs per vector")
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    if codes.size and (codes.min() < lo or codes.max() > hi):
+        raise BespokeError(f"input codes outside [{lo}, {hi}] for {width}-bit {'signed' if signed else 'unsigned'} inputs")
+    if len(codes) < 2:
+        raise BespokeError("need at least two input vectors to measure switching activity")
+    x = _code_bits(codes, width)
+    n = len(codes)
+    if not layout.get("pipelined"):
+        bits = {"x": x}
+    else:
+        # one reset cycle, n streaming cycles, then `latency` cycles to drain the pipeline
+        lat = int(layout.get("latency", 0))
+        t = 1 + n + lat
+        bits = {"x": np.vstack([x[:1], x, np.repeat(x[-1:], lat, axis=0)]),
+                "rst": np.r_[1, np.zeros(t - 1)].astype(bool)[:, None],
+                "in_valid": np.r_[0, np.ones(n), np.zeros(lat)].astype(bool)[:, None]}
+    return Stimulus(_fit(nl, bits), n, source, note)
+
+
+def port_stimulus(nl: Netlist, values: np.ndarray | None) -> Stimulus:
+    """Cycles for any design: one integer per data input port (declaration order) per cycle."""
+    ports = nl.data_inputs()
+    if values is None:
+        rng = np.random.default_rng(DEFAULT_SEED)
+        bits = {p: rng.integers(0, 2, size=(DEFAULT_VECTORS, len(n))).astype(bool) for p, n in ports.items()}
+        note = (f"no input data: activity from {DEFAULT_VECTORS} cycles of uniformly random bits on every "
+                f"data input port (seed {DEFAULT_SEED}), clocks excluded")
+        return Stimulus(bits, DEFAULT_VECTORS, "random", note)
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[1] != len(ports) or len(values) < 2:
+        raise BespokeError(f"input vectors have shape {values.shape}; expected (cycles >= 2, {len(ports)}) "
+                           f"for the data input ports {', '.join(ports)}")
+    bits = {p: _code_bits(values[:, [k]], len(n)) for k, (p, n) in enumerate(ports.items())}
+    return Stimulus(bits, len(values), "vectors", "activity from the given per-port input values")
+
+
+def _fit(nl: Netlist, bits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    ports = nl.data_inputs()
+    for p, nets in ports.items():
+        if p not in bits:
+            raise BespokeError(f"design input port {p!r} is not in the port layout (x, rst, in_valid)")
+        if bits[p].shape[1] != len(nets):
+            raise BespokeError(f"port {p!r} is {len(nets)} bits wide but the layout gives {bits[p].shape[1]}")
+    return {p: bits[p] for p in ports}
+
+
+def net_loads(nl: Netlist) -> np.ndarray:
+    """Capacitance on each net (F): sink pins, plus one NAND2 input per output-port bit."""
+    lib = nl.lib
+    load = np.zeros(nl.n_nets)
+    for net, sinks in nl.sinks.items():
+        for i, pin in sinks:
+            load[net] += lib.cells[nl.instances[i].type].inputs[pin]
+    nand = lib.nand2() or lib.inverter()
+    port_cap = float(np.mean(list(nand.inputs.values())))
+    for nets in nl.outputs.values():
+        for n in nets:
+            load[n] += port_cap
+    return load
+
+
+@dataclass
+class PowerResult:
+    clock_hz: float
+    leakage_w: float
+    dynamic_w: float
+    energy_per_cycle_j: float
+    cycles: int
+    mean_toggle_rate: float  # transitions per logic net per cycle
+    clock_share: float  # fraction of dynamic energy spent on clock nets
+
+    @property
+    def total_w(self) -> float:
+        return self.leakage_w + self.dynamic_w
+
+
+def leakage(nl: Netlist) -> float:
+    return float(sum(nl.lib.cells[inst.type].leakage for inst in nl.instances))
+
+
+def analyse(nl: Netlist, stim: Stimulus, clock_hz: float) -> PowerResult:
+    lib = nl.lib
+    v = simulate(nl, stim.bits)
+    T = v.shape[1]
+    if T < 2:
+        raise BespokeError("need at least two cycles to measure switching activity")
+    toggles = np.count_nonzero(v[:, 1:] != v[:, :-1], axis=1).astype(float)
+    load = net_loads(nl)
+    e_int = np.zeros(nl.n_nets)
+    for net, (i, pin) in nl.driver.items():
+        e_int[net] = lib.cells[nl.instances[i].type].outputs[pin].energy
+    per_toggle = e_int + 0.5 * load * lib.voltage ** 2
+    logic = np.ones(nl.n_nets, dtype=bool)
+    logic[[CONST0, CONST1]] = False
+    clock = np.zeros(nl.n_nets, dtype=bool)
+    clock[list(nl.clock_nets)] = True
+    logic &= ~clock
+    used = np.zeros(nl.n_nets, dtype=bool)
+    used[list(nl.driver) + list(nl.sinks) + [n for ns in nl.inputs.values() for n in ns]] = True
+    logic &= used
+    cycles = T - 1
+    e_logic = float((toggles * per_toggle)[logic].sum())
+    # clocks: two transitions per cycle on every clock net, plus clock-pin energy of each flip-flop
+    e_clock = 2 * cycles * float(per_toggle[clock].sum())
+    e_clock += 2 * cycles * sum(lib.cells[nl.instances[i].type].clock_energy for i in nl.flops)
+    e_cycle = (e_logic + e_clock) / cycles
+    rate = float(toggles[logic].sum() / max(1, logic.sum()) / cycles)
+    return PowerResult(clock_hz, leakage(nl), e_cycle * clock_hz, e_cycle, cycles, rate,
+                       e_clock / (e_logic + e_clock) if e_logic + e_clock else 0.0)

@@ -1,0 +1,375 @@
+"""Area, power and timing reports: `make_report`, `write_report`, `format_table`.
+
+The report is a plain dict with a versioned schema (targets/REPORT_SCHEMA.md); `write_report`
+saves it as report.json (stable: the same inputs give the same bytes) and report.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import BespokeError
+from targets import fpga, liberty, netlist, power, synth, timing, yosys
+
+SCHEMA = "bespoke-report"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kind: str  # "cells" (standard cells: printed or silicon) or "fpga"
+    description: str
+    default_clock_hz: float | None
+    library: str | None = None  # key of targets/libs/<key>.lib
+    family: str | None = None  # FPGA family for synth_<family>
+    printed: bool = False
+
+
+TARGETS = {
+    "egfet": Target("egfet", "cells", "printed electronics, EGFET 1.0 V", 5.0, library="egfet", printed=True),
+    "sky130hd": Target("sky130hd", "cells", "silicon, SkyWater 130 nm sky130_fd_sc_hd, tt 1.8 V", 50e6,
+                       library="sky130hd"),
+    "nangate45": Target("nangate45", "cells", "silicon, NanGate FreePDK45, typical 1.1 V", 100e6,
+                        library="nangate45"),
+    "ice40": Target("ice40", "fpga", "FPGA, Lattice iCE40 (UP5K for place-and-route)", None, family="ice40"),
+    "xilinx7": Target("xilinx7", "fpga", "FPGA, Xilinx 7-series", None, family="xilinx7"),
+    "ecp5": Target("ecp5", "fpga", "FPGA, Lattice ECP5", None, family="ecp5"),
+}
+
+PRINTED_BATTERY_W = 30e-3  # printed batteries supply under 30 mW
+
+TIMING_MODEL = ("levelised longest path on the mapped netlist; one table-point delay per cell output "
+                "(load-independent), ideal wires; paths from inputs and flip-flop outputs to outputs and "
+                "flip-flop inputs (+ setup)")
+POWER_MODEL = ("leakage: sum of cell leakage; dynamic: toggles of every net from a zero-delay simulation of "
+               "the mapped netlist, times (driver internal energy + 1/2 C V^2 of the net's pin load), clock "
+               "nets twice per cycle plus flip-flop clock-pin energy; one input vector per clock cycle")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bespoke")
+    except Exception:
+        return "unknown"
+
+
+def _say(verbose: bool, msg: str) -> None:
+    if verbose:
+        print(f"[report] {msg}", file=sys.stderr, flush=True)
+
+
+def _design_section(verilog_files: list[Path], top: str, ports_in: dict, ports_out: dict, sequential: bool,
+                    layout: dict | None) -> dict:
+    h = hashlib.sha256()
+    for f in verilog_files:
+        h.update(Path(f).read_bytes())
+    return {"top": top, "sources": [Path(f).name for f in verilog_files], "sha256": h.hexdigest(),
+            "inputs": ports_in, "outputs": ports_out, "sequential": sequential, "layout": layout}
+
+
+def _check_layout(nl: netlist.Netlist, layout: dict) -> None:
+    want = {"x": layout["n_in"] * layout["in_width"], "y": layout["n_out"] * layout["out_width"]}
+    have = {**{p: len(n) for p, n in nl.inputs.items()}, **{p: len(n) for p, n in nl.outputs.items()}}
+    for port, width in want.items():
+        if have.get(port) != width:
+            raise BespokeError(f"the design's port {port!r} is {have.get(port, 'missing')} bits but the layout "
+                               f"says {width} (n_in/in_width or n_out/out_width)")
+    if bool(layout.get("pipelined")) != nl.sequential:
+        raise BespokeError(f"layout says pipelined={bool(layout.get('pipelined'))} but the design "
+                           f"{'has' if nl.sequential else 'has no'} flip-flops")
+
+
+def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: float | None = None,
+                vectors: np.ndarray | dict | None = None, layout: dict | None = None, verbose: bool = False) -> dict:
+    """Synthesise `top` for `target` and estimate area, timing and (standard cells) power.
+
+    vectors: compiled designs (with `layout`): (N, n_in) integer input codes, one inference each.
+    Other designs: (N, k) integers, one column per data input port in declaration order, or a dict
+    port -> (N,) integers; one row per clock cycle. None: random vectors (stated in the report).
+    """
+    if target not in TARGETS:
+        raise BespokeError(f"unknown target {target!r}; supported: {', '.join(TARGETS)}")
+    if clock_hz is not None and not clock_hz > 0:
+        raise BespokeError(f"clock must be a positive frequency, got {clock_hz}")
+    verilog_files = [Path(f) for f in verilog_files]
+    tgt = TARGETS[target]
+    t0 = time.perf_counter()
+    if tgt.kind == "fpga":
+        rep = _fpga_report(verilog_files, top, tgt, clock_hz, layout, verbose)
+    else:
+        rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose)
+    rep["runtime_s"]["total"] = time.perf_counter() - t0
+    return rep
+
+
+def _header(tgt: Target, clock_hz: float | None) -> dict:
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+            "generator": {"bespoke": _version(), "yosys": yosys.version()},
+            "target": {"name": tgt.name, "kind": tgt.kind, "description": tgt.description,
+                       "clock_hz": clock_hz if clock_hz is not None else tgt.default_clock_hz,
+                       "clock_source": "given" if clock_hz is not None else
+                       ("default" if tgt.default_clock_hz else "none")}}
+
+
+def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, verbose) -> dict:
+    lib = liberty.load(tgt.library)
+    rep = _header(tgt, clock_hz)
+    clock = rep["target"]["clock_hz"]
+    rep["target"].update({"library": lib.name, "library_file": lib.path.name, "library_source": lib.header,
+                          "voltage_v": lib.voltage})
+    _say(verbose, f"synthesising {top} for {tgt.name} with Yosys + ABC ({lib.path.name})")
+    res = synth.synth_cells(verilog_files, top, lib)
+    _say(verbose, f"synthesis done in {res.seconds:.1f} s; Yosys script:\n{res.script}\nABC script: {res.abc_script}")
+    t1 = time.perf_counter()
+    nl = netlist.from_yosys(res.netlist, top, lib)
+    if layout is not None:
+        _check_layout(nl, layout)
+    warnings, notes = [], []
+
+    # area
+    hist = {}
+    for inst in nl.instances:
+        h = hist.setdefault(inst.type, {"count": 0, "area_um2": 0.0})
+        h["count"] += 1
+        h["area_um2"] += lib.cells[inst.type].area
+    area = sum(h["area_um2"] for h in hist.values())
+    if abs(area - float(res.stat.get("area", area))) > 1e-6 * max(1.0, area):
+        raise RuntimeError(f"area mismatch: ours {area} vs Yosys stat {res.stat.get('area')}")
+    flops = len(nl.flops)
+    nand2 = lib.nand2()
+    transistors = [lib.cells[i.type].transistors for i in nl.instances]
+    rep["design"] = _design_section(verilog_files, top, {p: len(n) for p, n in nl.inputs.items()},
+                                    {p: len(n) for p, n in nl.outputs.items()}, nl.sequential, layout)
+    rep["synthesis"] = {"tool": f"{yosys.version()} with ABC, via pyosys", "script": res.script,
+                        "abc_script": res.abc_script}
+    rep["area"] = {
+        "um2": area, "mm2": area * 1e-6, "cm2": area * 1e-8,
+        "sequential_um2": sum(lib.cells[nl.instances[i].type].area for i in nl.flops),
+        "cells": len(nl.instances), "gates": len(nl.instances) - flops, "flip_flops": flops,
+        "nand2_equivalents": area / nand2.area if nand2 else None,
+        "transistors": sum(transistors) if None not in transistors else None,
+        "histogram": {k: {"count": v["count"], "area_um2": v["area_um2"]} for k, v in sorted(hist.items())},
+    }
+
+    # timing
+    _say(verbose, "timing")
+    tr = timing.analyse(nl)
+    rep["timing"] = {"critical_path_s": tr.critical_path_s, "max_clock_hz": tr.max_clock_hz,
+                     "logic_depth": tr.logic_depth, "startpoint": tr.startpoint, "endpoint": tr.endpoint,
+                     "path": tr.path, "method": TIMING_MODEL}
+    if tr.max_clock_hz is not None and clock > tr.max_clock_hz:
+        warnings.append(f"clock {format_si(clock, 'Hz')} is faster than the maximum "
+                        f"{format_si(tr.max_clock_hz, 'Hz')} (critical path {format_si(tr.critical_path_s, 's')})")
+
+    # power
+    if layout is not None and not isinstance(vectors, dict):
+        stim = power.layout_stimulus(nl, layout, vectors)
+    else:
+        if isinstance(vectors, dict):
+            ports = list(nl.data_inputs())
+            missing = [p for p in ports if p not in vectors]
+            extra = [p for p in vectors if p not in ports]
+            if missing or extra:
+                raise BespokeError(f"input data columns must be the data input ports {', '.join(ports)}"
+                                   + (f"; missing {', '.join(missing)}" if missing else "")
+                                   + (f"; unknown {', '.join(extra)}" if extra else ""))
+            vectors = np.stack([np.asarray(vectors[p]) for p in ports], axis=1)
+        stim = power.port_stimulus(nl, vectors)
+    _say(verbose, f"simulating {stim.inferences} vectors on {len(nl.instances)} cells for switching activity")
+    pr = power.analyse(nl, stim, clock)
+    e_inf = pr.total_w / clock
+    rep["power"] = {
+        "clock_hz": clock, "leakage_w": pr.leakage_w, "dynamic_w": pr.dynamic_w, "total_w": pr.total_w,
+        "energy_per_inference_j": e_inf, "dynamic_energy_per_inference_j": pr.energy_per_cycle_j,
+        "inferences_per_s": clock,
+        "activity": {"source": stim.source, "vectors": stim.inferences, "cycles": pr.cycles,
+                     "mean_toggle_rate": pr.mean_toggle_rate, "clock_share": pr.clock_share, "note": stim.note},
+        "method": POWER_MODEL,
+    }
+    if stim.source == "random":
+        notes.append(stim.note)
+    if tgt.printed:
+        ok = pr.total_w < PRINTED_BATTERY_W
+        notes.append(f"{'within' if ok else 'above'} the {PRINTED_BATTERY_W * 1e3:.0f} mW a printed battery "
+                     f"supplies ({format_si(pr.total_w, 'W')} total)")
+    rep["fpga"] = None
+    rep["warnings"], rep["notes"] = warnings, notes
+    rep["runtime_s"] = {"synthesis": res.seconds, "analysis": time.perf_counter() - t1}
+    return rep
+
+
+def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose) -> dict:
+    rep = _header(tgt, clock_hz)
+    rep["target"].update({"device": fpga.DEVICE[tgt.family]})
+    _say(verbose, f"synthesising {top} with synth_{tgt.family}")
+    res = fpga.synthesise(verilog_files, top, tgt.family)
+    _say(verbose, f"synthesis done in {res.seconds:.1f} s; Yosys script:\n{res.script}")
+    warnings, notes = [], []
+    counts = fpga.resources(res.stat, tgt.family)
+    ports = res.extra["ports"]
+    rep["design"] = _design_section(verilog_files, top, ports["inputs"], ports["outputs"],
+                                    counts["by_category"]["ff"] > 0, layout)
+    rep["synthesis"] = {"tool": f"{yosys.version()} synth_{tgt.family}, via pyosys", "script": res.script,
+                        "abc_script": None}
+    rep["area"] = None
+    section = {"family": tgt.family, "device": fpga.DEVICE[tgt.family], "resources": counts["by_category"],
+               "cells_by_type": counts["by_type"], "fits": None, "fmax_hz": None, "place_and_route": None}
+    rep["timing"] = {"critical_path_s": None, "max_clock_hz": None, "logic_depth": None, "startpoint": None,
+                     "endpoint": None, "path": [], "method": "not measured for this family (no open "
+                     "place-and-route installed by pip); resource counts only"}
+    seconds_pnr = 0.0
+    if tgt.family == "ice40":
+        misfit = fpga.up5k_misfit(counts["by_category"])
+        section["fits"] = misfit is None
+        if misfit:
+            warnings.append(f"{misfit}; no place-and-route, no Fmax")
+            rep["timing"]["method"] = f"not measured: {misfit}"
+        else:
+            _say(verbose, "place and route on an iCE40 UP5K with nextpnr-ice40")
+            pnr = fpga.place_and_route(res)
+            seconds_pnr = pnr["seconds"]
+            section["fmax_hz"] = pnr["fmax_hz"]
+            section["place_and_route"] = {"tool": "nextpnr-ice40 (yowasp), --up5k --package sg48, seed 1",
+                                          "wrapper": fpga.WRAPPER_NOTE,
+                                          "utilisation": pnr.get("wrapped_utilisation"),
+                                          "error": pnr.get("error")}
+            if pnr["fmax_hz"]:
+                rep["timing"].update({"critical_path_s": 1 / pnr["fmax_hz"], "max_clock_hz": pnr["fmax_hz"],
+                                      "method": "nextpnr-ice40 place-and-route timing analysis (register to "
+                                                "register through the design, in a serial I/O wrapper)"})
+            else:
+                section["fits"] = False
+                warnings.append(f"place-and-route failed: {pnr.get('error')}")
+    clock = rep["target"]["clock_hz"]
+    if clock and section["fmax_hz"] and clock > section["fmax_hz"]:
+        warnings.append(f"clock {format_si(clock, 'Hz')} is faster than Fmax {format_si(section['fmax_hz'], 'Hz')}")
+    rep["power"] = None
+    notes.append("power is not estimated for FPGA targets")
+    rep["fpga"] = section
+    rep["warnings"], rep["notes"] = warnings, notes
+    rep["runtime_s"] = {"synthesis": res.seconds, "place_and_route": seconds_pnr}
+    return rep
+
+
+# --------------------------------------------------------------------------- output
+
+_PREFIX = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"),
+           (1e-15, "f")]
+
+
+def format_si(value: float | None, unit: str, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return f"0 {unit}"
+    for scale, p in _PREFIX:
+        if abs(value) >= scale * 0.9995:
+            return f"{value / scale:.{digits}g} {p}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
+def format_area(area: dict, printed: bool) -> str:
+    if printed:
+        return f"{area['cm2']:.3g} cm² ({area['mm2']:.4g} mm²)"
+    return f"{area['um2']:.4g} µm² ({area['mm2']:.3g} mm²)"
+
+
+def _summary_rows(rep: dict) -> list[tuple[str, str]]:
+    printed = TARGETS[rep["target"]["name"]].printed
+    rows = [("design", f"{rep['design']['top']} ({'sequential' if rep['design']['sequential'] else 'combinational'})"),
+            ("target", f"{rep['target']['name']}: {rep['target']['description']}")]
+    if rep["area"]:
+        a = rep["area"]
+        rows.append(("area", format_area(a, printed)))
+        tr = f", ~{a['transistors']} transistors" if a["transistors"] else ""
+        rows.append(("cells", f"{a['cells']} ({a['gates']} gates, {a['flip_flops']} flip-flops{tr})"))
+    t = rep["timing"]
+    if t["critical_path_s"] is not None:
+        rows.append(("critical path", f"{format_si(t['critical_path_s'], 's')}"
+                     + (f", {t['logic_depth']} gates deep" if t.get("logic_depth") else "")))
+    rows.append(("max clock", format_si(t["max_clock_hz"], "Hz")))
+    if rep["fpga"]:
+        r = rep["fpga"]["resources"]
+        rows.append(("resources", ", ".join(f"{v} {k.upper()}" for k, v in r.items() if v)))
+    if rep["power"]:
+        p = rep["power"]
+        rows.append(("clock", format_si(p["clock_hz"], "Hz")))
+        rows.append(("power", f"{format_si(p['total_w'], 'W')} total = leakage {format_si(p['leakage_w'], 'W')}"
+                     f" + dynamic {format_si(p['dynamic_w'], 'W')}"))
+        rows.append(("energy", f"{format_si(p['energy_per_inference_j'], 'J')} per inference "
+                     f"(dynamic {format_si(p['dynamic_energy_per_inference_j'], 'J')})"))
+        rows.append(("activity", f"{p['activity']['source']}, {p['activity']['vectors']} vectors, "
+                     f"{p['activity']['mean_toggle_rate']:.3f} toggles per net per cycle"))
+    return rows
+
+
+def format_table(report: dict) -> str:
+    """A short terminal table."""
+    rows = _summary_rows(report)
+    w = max(len(k) for k, _ in rows)
+    lines = [f"  {k:<{w}}  {v}" for k, v in rows]
+    lines += [f"  warning: {m}" for m in report["warnings"]]
+    lines += [f"  note: {m}" for m in report["notes"]]
+    return "\n".join(lines)
+
+
+def to_markdown(rep: dict) -> str:
+    out = [f"# bespoke report: {rep['design']['top']} on {rep['target']['name']}", "",
+           f"Schema {rep['schema']} v{rep['schema_version']}; bespoke {rep['generator']['bespoke']}, "
+           f"{rep['generator']['yosys']}.", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in _summary_rows(rep)]
+    out.append("")
+    if rep["warnings"] or rep["notes"]:
+        out += [f"- **warning:** {m}" for m in rep["warnings"]] + [f"- {m}" for m in rep["notes"]] + [""]
+    if rep["area"]:
+        out += ["## Cells", "", "| cell | count | area µm² |", "|---|---:|---:|"]
+        out += [f"| {k} | {v['count']} | {v['area_um2']:.6g} |" for k, v in rep["area"]["histogram"].items()]
+        out.append("")
+    if rep["fpga"]:
+        out += ["## FPGA cells", "", "| cell | count |", "|---|---:|"]
+        out += [f"| {k} | {v} |" for k, v in rep["fpga"]["cells_by_type"].items()] + [""]
+        pnr = rep["fpga"]["place_and_route"]
+        if pnr:
+            out += [f"Place and route: {pnr['tool']}. {pnr['wrapper']}", ""]
+    t = rep["timing"]
+    out += ["## Timing", "", t["method"] + ".", ""]
+    if t["path"]:
+        out += [f"Critical path from {t['startpoint']} to {t['endpoint']}:", "",
+                "| # | instance | cell | arrival |", "|---:|---|---|---:|"]
+        out += [f"| {k} | `{p['instance']}` | {p['cell']} | {format_si(p['arrival_s'], 's')} |"
+                for k, p in enumerate(t["path"])]
+        out.append("")
+    if rep["power"]:
+        p = rep["power"]
+        out += ["## Power", "", p["method"] + ".", "", f"Activity: {p['activity']['note']}.", ""]
+    out += ["## Synthesis", "", rep["synthesis"]["tool"] + ".", "", "```", rep["synthesis"]["script"], "```", ""]
+    if rep["synthesis"]["abc_script"]:
+        out += ["ABC script:", "", "```", rep["synthesis"]["abc_script"], "```", ""]
+    if rep["target"].get("library_source"):
+        out += ["## Cell library", "", "```", rep["target"]["library_source"], "```", ""]
+    return "\n".join(out)
+
+
+def _stable(rep: dict) -> dict:
+    """The persisted report: run times vary from run to run, so they stay out of the files."""
+    return {k: v for k, v in rep.items() if k != "runtime_s"}
+
+
+def write_report(out_dir: Path | str, report: dict) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stable = _stable(report)
+    js, md = out / "report.json", out / "report.md"
+    js.write_text(json.dumps(stable, indent=1, sort_keys=True) + "\n")
+    md.write_text(to_markdown(stable))
+    return js, md

@@ -1,0 +1,70 @@
+"""Run a Yosys script with pyosys (native Yosys + yosys-abc) in a child process.
+
+A child process keeps Yosys' global state and its log out of the caller, lets us stop a run that
+takes too long, and turns a Yosys error into one line for the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from compiler.errors import BespokeError
+
+_RUNNER = (
+    "import sys\n"
+    "from pyosys import libyosys as ys\n"
+    "d = ys.Design()\n"
+    "try:\n"
+    "    ys.run_pass('script ' + sys.argv[1], d)\n"
+    "except Exception as e:\n"
+    "    print('ERROR:', e, flush=True)\n"
+    "    sys.exit(1)\n"
+)
+
+
+def quote(path: Path | str) -> str:
+    """A path as one Yosys script argument."""
+    s = str(path)
+    if '"' in s:
+        raise BespokeError(f"file name with a double quote is not supported: {s}")
+    return f'"{s}"'
+
+
+def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
+    """Run `commands` as a Yosys script in `workdir`; return the log text."""
+    workdir = Path(workdir)
+    script = workdir / "run.ys"
+    script.write_text("\n".join(commands) + "\n")
+    log = workdir / "yosys.log"
+    try:
+        with open(log, "w") as fh:
+            proc = subprocess.run([sys.executable, "-c", _RUNNER, str(script)], cwd=workdir, stdout=fh,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BespokeError(f"synthesis did not finish within {timeout:.0f} s (log: {log})") from None
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise BespokeError(f"synthesis failed: {_first_error(text)}")
+    return text
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if line.startswith("ERROR:"):
+            msg = line[len("ERROR:"):].strip()
+            if msg:
+                return msg
+    tail = [ln for ln in log.splitlines() if ln.strip()][-1:]
+    return tail[0] if tail else "Yosys exited with an error and no message"
+
+
+@functools.lru_cache(maxsize=1)
+def version() -> str:
+    out = subprocess.run([sys.executable, "-c", "from pyosys import libyosys as ys; "
+                          "print(ys.yosys_maybe_version())"], capture_output=True, text=True, timeout=60).stdout
+    m = re.search(r"Yosys \S+", out)
+    return m.group(0) if m else "Yosys (unknown version)"
