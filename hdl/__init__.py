@@ -1,1 +1,8 @@
-"""HDL backend: Amaranth components and the IR -> Amaranth -> Verilog lowering."""
+"""HDL backend: Amaranth components and the IR -> Amaranth -> Verilog lowering.
+
+Entry points live in hdl.lower (not re-exported here, so `hdl.lower` stays the module):
+    lower(ir, pipeline=False) -> Top                    the Amaranth top component
+    to_verilog(ir, name, pipeline=False) -> str         Verilog with a documenting header
+    port_layout(ir, pipeline=False, name=None) -> dict  the JSON port contract for testbenches
+    summary(ir, pipeline=False) -> dict                 adders, weights, CSD digits, widths per layer
+"""

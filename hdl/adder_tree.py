@@ -108,7 +108,9 @@ def plan_sum(pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int,
     p, n = huffman_sum(pos), huffman_sum(neg)
     if n is None:
         return p
-    return combine(p if p is not None else const_term(0), n, sub=True, exact=exact)
+    if p is None:
+        p = Term(0, 0, n.shift)  # 0 - N: a zero at N's shift keeps N's known low zero bits
+    return combine(p, n, sub=True, exact=exact)
 
 
 # --------------------------------------------------------------------------- inspecting plans

@@ -128,3 +128,5 @@ def test_empty_and_constant_sums():
     assert c.ref is None and c.lo << c.shift == -12 and count_adders(c) == 0
     neg_only = plan_sum([], [Term(0, 7, 0, 0)], 0)
     assert neg_only.ref.sub and (neg_only.lo, neg_only.hi) == (-7, 0)
+    shifted = plan_sum([], [Term(0, 7, 3, 0)], 0)
+    assert shifted.shift == 3 and (shifted.lo, shifted.hi) == (-7, 0)

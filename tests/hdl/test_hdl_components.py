@@ -105,7 +105,9 @@ REQUANT_CASES = [
     (1, 0, 3, 0, 255, "half_even", -10, 300),  # shift 0: no rounding at all
     (0, 2, 9, 0, 15, "floor", -50, 50),  # constant output
     (12, 2, 0, -1000, 1000, "half_even", -40, 40),  # remainder bits known zero: no round-up logic
-    (1, 12, 0, -2, 2, "half_even", -3000, 3000),  # shift wider than the accumulator
+    (1, 12, 0, -2, 2, "half_even", -3000, 3000),  # shift as wide as the accumulator
+    (1, 15, 1, -2, 2, "half_even", -3000, 3000),  # shift wider than the accumulator
+    (-4, 3, 0, -99, 99, "half_even", -300, 301),  # -x << 2: one negation, two known zero bits
     (1, 2, 0, 0, 3, "floor", 0, 15),  # no clipping needed at all
     (1, 3, 0, 0, 15, "floor", 0, 200),  # clips above only
     (1, 3, 0, 0, 15, "floor", 500, 900),  # always above qmax: the constant 15
@@ -137,6 +139,8 @@ def test_requant_costs():
     assert one(1, 4, 0, 0, 15, "half_even", -3000, 3000)["adders"] == 1
     assert one(1, 4, 3, -500, 500, "floor", -3000, 3000) == {"adders": 1, "comparators": 0, "acc_width": 0}
     assert one(7, 2, 0, -9999, 9999, "floor", 0, 100)["adders"] == 1  # 8x - x
+    # -x << 3 has three known zero bits: shifting them out needs no rounding adder
+    assert one(-8, 3, 0, -9999, 9999, "half_even", -50, 100)["adders"] == 1
 
 
 # --------------------------------------------------------------------------- ArgMax
