@@ -136,9 +136,10 @@ class BatchNorm(Layer):
 
     params = ("gamma", "beta")
 
-    def __init__(self, n):
+    def __init__(self, n, momentum=0.1):
         self.gamma, self.beta = np.ones(n, np.float32), np.zeros(n, np.float32)
         self.mean, self.var = np.zeros(n, np.float32), np.ones(n, np.float32)
+        self.momentum = momentum  # weight of the batch in the running statistics
 
     def _axes(self, x):
         return (0,) if x.ndim == 2 else (0, 2, 3)
@@ -150,8 +151,8 @@ class BatchNorm(Layer):
         axes = self._axes(x)
         if train:
             mean, var = x.mean(axis=axes), x.var(axis=axes)
-            self.mean = 0.9 * self.mean + 0.1 * mean
-            self.var = 0.9 * self.var + 0.1 * var
+            self.mean = (1 - self.momentum) * self.mean + self.momentum * mean
+            self.var = (1 - self.momentum) * self.var + self.momentum * var
         else:
             mean, var = self.mean, self.var
         self.xhat = (x - self._b(mean, x)) / np.sqrt(self._b(var, x) + EPS)

@@ -206,7 +206,7 @@ class _Walk:
                                "per-tensor activation scales")
         ints, w_scale = _weight_grid(n, layer)
         bias = exact(layer.bias)
-        is_bits = all(v == 0 for v in x.lo) and all(v == 1 for v in x.hi) and all(o == -common / 2 for o in x.offset)
+        is_bits = all(v >= 0 for v in x.lo) and all(v <= 1 for v in x.hi) and all(o == -common / 2 for o in x.offset)
         if is_bits and np.all(np.abs(ints) == 1):  # inputs +-s (s = common/2), weights +-w: XNOR-popcount
             fan_in = int(np.prod(ints.shape[1:]))
             alpha = w_scale * common
@@ -252,8 +252,6 @@ class _Walk:
     # -- the classifier head
     def _argmax(self, n, layer: ArgMax):
         x = self._arg(n)
-        if any(v == 0 for v in x.scale):
-            raise BespokeError(f"node {n!r} (argmax): a class score has scale 0 (constant score); cannot compare it in integers")
         x = self._negate(n, x, x.scale < 0) if x.negatable else x
         if any(v < 0 for v in x.scale):
             raise BespokeError(f"node {n!r} (argmax): scores with negative scales can only be compared after a linear layer")

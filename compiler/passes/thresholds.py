@@ -73,7 +73,7 @@ def thresholds(alpha, beta, steps, lo, hi) -> np.ndarray:
 def argmax_head(alpha, beta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     """Integer scores m*a + c whose argmax (lowest index on ties) equals that of alpha*a + beta.
 
-    alpha > 0 per class. Candidates are the real scores times 2^k / max(alpha), rounded, for
+    alpha >= 0 per class (0: a constant score). Candidates are the real scores times 2^k / max(alpha), rounded, for
     growing k; one is accepted when, for every pair of classes i < j and every value of a_i in its
     range, the largest a_j that class i still beats (>=) is the same for the real and the
     integer scores. That is exactly "the same winner on every input".
@@ -85,11 +85,11 @@ def argmax_head(alpha, beta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
                            "use one positive scale for all classes (e.g. a scalar Mul or TensorNorm)")
     real = {(i, j): _beaten_up_to(lambda a, i=i: alpha[i] * a + beta[i], alpha[j], beta[j], lo[i], hi[i], lo[j], hi[j])
             for i in range(n) for j in range(i + 1, n)}
-    top = max(alpha)
+    top = max(alpha) or max(abs(b) for b in beta) or Fraction(1)
     for bits in range(0, _MAX_HEAD_BITS + 1):
         m = [round(a / top * 2**bits) for a in alpha]
         c = [round(b / top * 2**bits) for b in beta]
-        if min(m) <= 0:
+        if any(mi == 0 and a != 0 for mi, a in zip(m, alpha)):
             continue
         if all(_int_beaten_up_to(m[i], c[i], m[j], c[j], lo[i], hi[i], lo[j], hi[j]) == real[i, j] for (i, j) in real):
             g = math.gcd(*m, *c)
@@ -100,9 +100,14 @@ def argmax_head(alpha, beta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
 
 def _beaten_up_to(score_i, alpha_j, beta_j, lo_i, hi_i, lo_j, hi_j) -> tuple[int, ...]:
     """For each a_i: the largest a_j (clamped to [lo_j - 1, hi_j]) with score_i(a_i) >= alpha_j*a_j + beta_j."""
-    return tuple(min(max(math.floor((score_i(a) - beta_j) / alpha_j), lo_j - 1), hi_j) for a in range(lo_i, hi_i + 1))
+    out = []
+    for a in range(lo_i, hi_i + 1):
+        if alpha_j == 0:  # a constant score j: beaten by all of its range or by none
+            out.append(hi_j if score_i(a) >= beta_j else lo_j - 1)
+        else:
+            out.append(min(max(math.floor((score_i(a) - beta_j) / alpha_j), lo_j - 1), hi_j))
+    return tuple(out)
 
 
 def _int_beaten_up_to(m_i, c_i, m_j, c_j, lo_i, hi_i, lo_j, hi_j) -> tuple[int, ...]:
-    a = np.arange(lo_i, hi_i + 1, dtype=object)
-    return tuple(int(v) for v in np.clip((m_i * a + c_i - c_j) // m_j, lo_j - 1, hi_j))
+    return _beaten_up_to(lambda a: m_i * a + c_i, Fraction(m_j), Fraction(c_j), lo_i, hi_i, lo_j, hi_j)
