@@ -9,7 +9,7 @@ yosys `synth` netlist 10-25 % smaller, as sign extension in every adder disappea
 
 from __future__ import annotations
 
-from amaranth import Cat, Module
+from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -78,11 +78,17 @@ class Dense(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
+        leaves = {}  # one narrowed (and sign-offset) copy of each input, shared by all neurons
+
         def leaf(i):
-            v = narrow(self.x[i], self.in_lo[i], self.in_hi[i])
-            if sign_offset(self.in_lo[i], self.in_hi[i]):
-                return Cat(v[:-1], ~v[-1])  # x + 2**(w-1), unsigned
-            return v
+            if i not in leaves:
+                v = narrow(self.x[i], self.in_lo[i], self.in_hi[i])
+                if sign_offset(self.in_lo[i], self.in_hi[i]):
+                    u = Signal(len(v), name=f"x{i}_offset")  # x + 2**(w-1), unsigned
+                    m.d.comb += u.eq(Cat(v[:-1], ~v[-1]))
+                    v = u
+                leaves[i] = v
+            return leaves[i]
 
         for j, tree in enumerate(self.trees):
             m.d.comb += self.y[j].eq(emit(m, tree, leaf, f"n{j}"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 
-from amaranth import Module, Signal
+from amaranth import Const, Module, Signal
 from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -137,11 +137,17 @@ class Top(wiring.Component):
 
     @staticmethod
     def register(m, values, lo, hi, name):
-        """A pipeline register per element, each only as wide as its range; no reset needed,
-        as out_valid says when the data is meaningful."""
-        regs = [Signal(range_shape(a, b), name=f"{name}_r{j}", reset_less=True) for j, (a, b) in enumerate(zip(lo, hi))]
-        m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
-        return regs
+        """A pipeline register per element, each only as wide as its range (none for a constant);
+        no reset needed, as out_valid says when the data is meaningful."""
+        out = []
+        for j, (v, a, b) in enumerate(zip(values, lo, hi)):
+            if a == b:
+                out.append(Const(a, range_shape(a, b)))
+                continue
+            reg = Signal(range_shape(a, b), name=f"{name}_r{j}", reset_less=True)
+            m.d.sync += reg.eq(v)
+            out.append(reg)
+        return out
 
     def valid_chain(self, m):
         """in_valid delayed by `latency` cycles; reset clears it."""
@@ -193,7 +199,7 @@ def summary(ir: IR, pipeline: bool = False) -> dict:
         row.update(comp.stats())
         (src,) = ir.inputs_of(n)
         if depth[n] > depth[src]:
-            row["register_bits"] = sum(range_shape(a, b).width for a, b in zip(ints(ir.out(n).lo), ints(ir.out(n).hi)))
+            row["register_bits"] = sum(range_shape(a, b).width for a, b in zip(ints(ir.out(n).lo), ints(ir.out(n).hi)) if a != b)
         for key in totals:
             totals[key] += row.get(key, 0)
         layers.append(row)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant
+from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
 from compiler.passes.ranges import InferRanges
 from hdl.lower import lower, port_layout, summary, to_verilog
 from hdl.testing import simulate_comb, simulate_pipeline
@@ -22,13 +22,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def mlp(seed=0, n_in=16, hidden=5, n_out=10, in_lo=0, in_hi=15, rounding="floor", mult=1, zp=0,
-        shift=4, relu=False, head="argmax", tie_rows=False):
+        shift=4, relu=False, head="argmax", tie_rows=False, zero_row=False):
     """Input -> Dense -> [Relu] -> Requant(qmin=0) -> Dense -> (ArgMax | nothing | Requant)."""
     rng = np.random.default_rng(seed)
     ir = IR(f"mlp{seed}")
     ir.add("x", Input(size=n_in, lo=in_lo, hi=in_hi))
     w1 = rng.integers(-90, 90, size=(hidden, n_in))
     w1[rng.random(w1.shape) < 0.3] = 0
+    if zero_row:
+        w1[-1] = 0  # a constant neuron: no adders, and no pipeline register
     ir.add("fc1", Dense(weight=w1, bias=rng.integers(-4000, 4000, size=hidden)), ["x"])
     prev = "fc1"
     if relu:
@@ -52,7 +54,7 @@ def mlp(seed=0, n_in=16, hidden=5, n_out=10, in_lo=0, in_hi=15, rounding="floor"
 
 
 VARIANTS = {
-    "unsigned-floor": dict(seed=1),
+    "unsigned-floor": dict(seed=1, zero_row=True),
     "signed-half_even-ties": dict(seed=2, in_lo=-8, in_hi=7, rounding="half_even", mult=3, zp=2, shift=6, tie_rows=True),
     "relu-dense_head": dict(seed=3, relu=True, head="none", rounding="half_even"),
     "requant_head": dict(seed=4, in_lo=-30, in_hi=100, head="requant", zp=-1),
@@ -90,7 +92,7 @@ def test_port_layout():
     lay = port_layout(mlp(seed=3, head="none"))
     fc2 = mlp(seed=3, head="none").out("fc2")
     assert (lay["n_out"], lay["out_signed"]) == (10, True)
-    assert lay["out_width"] == max(max(int(-lo - 1).bit_length(), int(hi).bit_length()) + 1 for lo, hi in zip(fc2.lo, fc2.hi))
+    assert lay["out_width"] == max(bits_for_range(lo, hi)[0] for lo, hi in zip(fc2.lo, fc2.hi))
     signed_in = port_layout(mlp(seed=2, in_lo=-8, in_hi=7))
     assert (signed_in["in_width"], signed_in["in_signed"]) == (4, True)
 
@@ -196,6 +198,10 @@ def test_summary_counts():
     piped = summary(ir, pipeline=True)
     assert piped["latency"] == 4 and piped["total"]["register_bits"] > 4
     assert s["layers"][-1]["comparators"] <= 9
+    const = summary(mlp(seed=1, zero_row=True), pipeline=True)["layers"][0]
+    fc1 = mlp(seed=1, zero_row=True).out("fc1")
+    assert fc1.lo[-1] == fc1.hi[-1]
+    assert const["register_bits"] == sum(bits_for_range(lo, hi)[0] for lo, hi in zip(fc1.lo[:-1], fc1.hi[:-1]))
 
 
 def test_user_errors():
