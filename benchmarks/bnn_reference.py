@@ -8,6 +8,8 @@ input and outputs set to the batch size, shapes inferred again) so one pass runs
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnx
 
@@ -40,6 +42,8 @@ def qonnx_run(model: onnx.ModelProto | str, x: np.ndarray, output: str = "label"
         chunk = np.asarray(x[k:k + batch], dtype=np.float32).reshape(-1, *sample)
         n = len(chunk)
         if n not in wrappers:
-            wrappers[n] = ModelWrapper(_rebatched(proto, n)).transform(InferShapes())
+            with warnings.catch_warnings():  # qonnx notes that it renamed FINN's old domain
+                warnings.simplefilter("ignore", UserWarning)
+                wrappers[n] = ModelWrapper(_rebatched(proto, n)).transform(InferShapes())
         outs.append(np.asarray(execute_onnx(wrappers[n], {inp.name: chunk})[output]).reshape(n, -1))
     return np.concatenate(outs)

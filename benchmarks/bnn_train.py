@@ -348,10 +348,13 @@ def build(name: str, out_root: Path = EXAMPLES, log=print) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["bnn_digits", "bnn_cnn"], choices=sorted(MODELS))
+    parser.add_argument("models", nargs="*", help=f"of {', '.join(MODELS)}; default: bnn_digits bnn_cnn (the bundled ones)")
     parser.add_argument("--out", type=Path, default=EXAMPLES, help="root folder of the example directories")
     args = parser.parse_args(argv)
-    for name in args.models:
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
+    for name in args.models or ["bnn_digits", "bnn_cnn"]:
         build(name, args.out)
 
 

@@ -36,18 +36,23 @@ def windows(x: np.ndarray, in_shape: tuple, kh: int, kw: int, stride: int) -> np
     return win[:, :, ::stride, ::stride]
 
 
+def _correlate(win: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sum over (c, i, j) of win[b, c, h, w, i, j] * w[o, c, i, j] -> [b, o, h, w]."""
+    return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+
+
 def conv2d(layer: Conv2d, x: np.ndarray) -> np.ndarray:
     c_out, _, kh, kw = layer.weight.shape
     if not layer.is_integer_valued():  # a float IR's convolution
         win = windows(x.astype(np.float64), layer.in_shape, kh, kw, layer.stride)
-        y = np.einsum("bchwij,ocij->bohw", win, layer.weight.astype(np.float64)) + layer.bias[None, :, None, None]
+        y = _correlate(win, layer.weight.astype(np.float64)) + layer.bias[None, :, None, None]
         return y.reshape(x.shape[0], -1)
     win = windows(x.astype(np.int64), layer.in_shape, kh, kw, layer.stride)
     w = layer.weight.astype(np.int64)
     if layer.binary:  # popcount of XNOR = agreements on ones + agreements on zeros
-        y = np.einsum("bchwij,ocij->bohw", win, w) + np.einsum("bchwij,ocij->bohw", 1 - win, 1 - w)
+        y = _correlate(win, w) + _correlate(1 - win, 1 - w)
     else:
-        y = np.einsum("bchwij,ocij->bohw", win, w) + layer.bias.astype(np.int64)[None, :, None, None]
+        y = _correlate(win, w) + layer.bias.astype(np.int64)[None, :, None, None]
     return y.reshape(x.shape[0], -1)
 
 
