@@ -338,7 +338,7 @@ def build(name: str, out_root: Path = EXAMPLES, log=print) -> dict:
     write_csv(out / "test.csv", x_te, y_te)
     if bundle_train:
         write_csv(out / "train.csv", x_tr, y_tr)
-    meta = {"model": name, "data": data, "input_shape": list(shape), "input_bits": bits, "epochs": epochs,
+    meta = {"model": name, "binarized": True, "data": data, "input_shape": list(shape), "input_bits": bits, "epochs": epochs,
             "train_samples": len(y_tr), "test_samples": len(y_te), "float_test_accuracy": round(acc, 4),
             "train_seconds": round(seconds, 1), "layers": [layer["op"] for layer in spec]}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -31,6 +32,46 @@ MANIFEST = "manifest.json"
 def default_pipeline(input_bits=4, weight_bits=8, act_bits=8, per_channel=False) -> str:
     quant = f"quantize{{input_bits={input_bits},weight_bits={weight_bits},act_bits={act_bits},per_channel={per_channel}}}"
     return f"fold-affine,merge-dense,{quant},fuse-relu,infer-ranges"
+
+
+# Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
+# and sign into exact integer thresholds. fold-affine must not run first: folding a batch-norm
+# into +-1 weights would blur the exact per-neuron threshold the streamliner derives.
+BNN_PIPELINE = "streamline,infer-ranges"
+ARCHS = ("unrolled", "folded")
+
+
+def pipeline_for(float_ir: IR, **quant_options) -> str:
+    """The default pass pipeline for a lowered model: the BNN one when it has QONNX activations."""
+    from compiler.passes.streamline import is_binarized
+
+    return BNN_PIPELINE if is_binarized(float_ir) else default_pipeline(**quant_options)
+
+
+def model_pipeline(model: str | Path, **quant_options) -> str:
+    """The default pass pipeline of an ONNX file (what `--print-pipeline` shows)."""
+    return pipeline_for(lower_onnx(load_onnx(model)), **quant_options)
+
+
+def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
+    """The architecture options for the HDL lowering, or a user error."""
+    if arch not in ARCHS:
+        raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
+    for opt, value in (("pe", pe), ("simd", simd)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise BespokeError(f"{opt}={value!r} must be a positive integer")
+    if arch == "unrolled" and (pe is not None or simd is not None):
+        raise BespokeError("pe and simd set the parallelism of the folded architecture; use arch='folded' (--arch folded)")
+    return {"arch": arch, "pe": pe, "simd": simd}
+
+
+def _hdl_call(fn, ir: IR, *args, arch_options: dict, required: bool = False, **kwargs):
+    """Call an HDL lowering function with the architecture options it accepts (unrolled needs none)."""
+    accepted = inspect.signature(fn).parameters
+    if required and arch_options["arch"] != "unrolled" and "arch" not in accepted:
+        raise BespokeError(f"the HDL lowering of this build has no {arch_options['arch']!r} architecture")
+    extra = {k: v for k, v in arch_options.items() if k in accepted and (v is not None or k == "arch")}
+    return fn(ir, *args, **kwargs, **extra)
 
 
 @dataclass
@@ -156,15 +197,18 @@ def _check_replaceable(out: Path) -> None:
 def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4, weight_bits: int = 8,
                   act_bits: int = 8, per_channel: bool = False, calibration=None, input_range=None,
                   pipeline: bool = False, name: str | None = None, passes: str | None = None,
-                  dump_ir: str | Path | None = None, log=None) -> CompiledModel:
+                  dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
+                  simd: int | None = None) -> CompiledModel:
     """ONNX file -> verified-ready build: integer IR, Verilog, port layout, summary.
 
     calibration: CSV path or array of model inputs (real features) for input and activation
     ranges; input_range: (lo, hi) declared feature ranges instead. passes: a pass pipeline string
-    replacing the default one.
+    replacing the default one (binarized QONNX models default to BNN_PIPELINE). arch: "unrolled"
+    (one inference per cycle, weights hard-wired) or "folded" (time-multiplexed, `pe` x `simd`).
     """
     from hdl.lower import port_layout, summary, to_verilog
 
+    arch_options = check_arch(arch, pe, simd)
     model = Path(model)
     name = _verilog_name(name or model.stem)
     onnx_model = load_onnx(model)
@@ -175,14 +219,16 @@ def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input
         ctx["calibration"] = read_csv(calibration, n)[0] if isinstance(calibration, (str, Path)) else np.asarray(calibration, float)
     if input_range is not None:
         ctx["input_range"] = input_range
-    pm = PassManager.from_string(passes or default_pipeline(input_bits, weight_bits, act_bits, per_channel), dump_dir=dump_ir, log=log)
+    quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
+    pm = PassManager.from_string(passes or pipeline_for(float_ir, **quant_options), dump_dir=dump_ir, log=log)
     ir = pm.run(float_ir, ctx)
     if not ir.is_integer() or not ir.has_ranges():
         raise BespokeError(f"pipeline {pm.describe()!r} does not end in an integer IR with ranges; end it with quantize,...,infer-ranges")
     options = {"input_bits": input_bits, "weight_bits": weight_bits, "act_bits": act_bits, "per_channel": per_channel,
-               "pipeline": pipeline, "passes": pm.describe(), "model": model.name}
-    compiled = CompiledModel(name, ir, float_ir, to_verilog(ir, name, pipeline=pipeline), port_layout(ir, pipeline=pipeline),
-                             summary(ir), options)
+               "pipeline": pipeline, "passes": pm.describe(), "model": model.name, **arch_options}
+    verilog = _hdl_call(to_verilog, ir, name, pipeline=pipeline, arch_options=arch_options, required=True)
+    compiled = CompiledModel(name, ir, float_ir, verilog, _hdl_call(port_layout, ir, pipeline=pipeline, arch_options=arch_options),
+                             _hdl_call(summary, ir, arch_options=arch_options), options)
     if out_dir is not None:
         compiled.save(out_dir)
     return compiled

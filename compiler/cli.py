@@ -23,6 +23,16 @@ def _input_range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _bits(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 32:
@@ -44,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calibration", type=Path, help="CSV of training inputs: input and activation ranges")
     c.add_argument("--input-range", type=_input_range, help="declared range LO:HI of every input feature")
     c.add_argument("--pipeline", action="store_true", help="registers between layers, with in_valid/out_valid")
+    c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",
+                   help="unrolled: one inference per cycle, weights hard-wired (default); folded: time-multiplexed engine")
+    c.add_argument("--pe", type=_positive, help="folded: processing elements (output neurons computed in parallel)")
+    c.add_argument("--simd", type=_positive, help="folded: inputs consumed per processing element and cycle")
     c.add_argument("--name", help="Verilog module name (default: the model file's name)")
     c.add_argument("--passes", help="pass pipeline replacing the default (see --print-pipeline)")
     c.add_argument("--print-pipeline", action="store_true", help="print the pass pipeline and exit")
@@ -68,16 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_compile(args) -> int:
-    from compiler.api import compile_model, default_pipeline, format_summary
+    from compiler.api import compile_model, format_summary, model_pipeline
 
     if args.print_pipeline:
-        print(args.passes or default_pipeline(args.input_bits, args.weight_bits, args.act_bits, args.per_channel))
+        print(args.passes or model_pipeline(args.model, input_bits=args.input_bits, weight_bits=args.weight_bits,
+                                            act_bits=args.act_bits, per_channel=args.per_channel))
         return 0
     t0 = time.perf_counter()
     model = compile_model(
         args.model, args.out, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
         per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range, pipeline=args.pipeline,
         name=args.name, passes=args.passes, dump_ir=args.dump_ir, log=print if args.verbose else None,
+        arch=args.arch, pe=args.pe, simd=args.simd,
     )
     print(format_summary(model))
     print(f"wrote {args.out}/{model.name}.v, ir.json, manifest.json in {time.perf_counter() - t0:.2f} s")

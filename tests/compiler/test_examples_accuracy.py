@@ -15,7 +15,8 @@ from compiler.passes import PassManager
 from sim.golden import run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MODELS = sorted(p.name for p in EXAMPLES.iterdir() if (p / f"{p.name}.onnx").exists())
+MODELS = sorted(p.name for p in EXAMPLES.iterdir()  # the printed MLPs; the binarized ones: test_bnn_examples.py
+                if (p / f"{p.name}.onnx").exists() and not json.loads((p / "meta.json").read_text()).get("binarized"))
 
 
 def test_the_printed_benchmarks_are_bundled():
