@@ -1,1 +1,7 @@
-"""Technology targets: cell libraries, Yosys synthesis, area / power / timing estimation."""
+"""Technology targets: cell libraries, Yosys synthesis, area / power / timing estimation.
+
+Public API (see targets/README.md and targets/REPORT_SCHEMA.md):
+- `targets.report.make_report(verilog_files, top, target, clock_hz=None, vectors=None, layout=None,
+  verbose=False) -> dict`, `write_report(out_dir, report)`, `format_table(report)`, `TARGETS`;
+- `targets.cli.add_arguments(parser)` and `targets.cli.run(args)` for `bespoke report`.
+"""

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="where to write report.json and report.md "
                         "(default: the compiled directory, or the Verilog file's directory)")
     parser.add_argument("--verbose", action="store_true", help="show progress and the synthesis scripts")
-    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.epilog = __doc__.split("\n\n", 1)[1].rstrip() + "\n\n"
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
@@ -112,11 +112,7 @@ def run(args) -> int:
     clock = parse_clock(args.clock) if args.clock else None
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
                          verbose=args.verbose)
-    js, md = write_report(args.out or out, report)
-    if args.verbose:
-        print(report["synthesis"]["script"])
-        if report["synthesis"]["abc_script"]:
-            print(f"ABC script: {report['synthesis']['abc_script']}")
+    js, md = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts
     print(format_table(report))
     rt = report["runtime_s"]
     print(f"wrote {js} and {md.name} in {format_si(rt['total'], 's')}")

@@ -89,7 +89,6 @@ def synth_cells(verilog_files: list[Path], top: str, lib: liberty.Library, timeo
             "check -assert",
             f"tee -q -o stat.json stat -json -liberty {libpath}",
             "write_json mapped.json",
-            "write_verilog -noattr mapped.v",
         ]
         t0 = time.perf_counter()
         log = yosys.run(cmds, work, timeout)
