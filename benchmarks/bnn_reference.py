@@ -18,7 +18,8 @@ def _rebatched(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
     m = onnx.ModelProto()
     m.CopyFrom(model)
     del m.graph.value_info[:]
-    for vi in list(m.graph.input) + list(m.graph.output):
+    inits = {i.name for i in m.graph.initializer}  # exporters may list initializers as inputs too
+    for vi in [v for v in m.graph.input if v.name not in inits] + list(m.graph.output):
         dims = vi.type.tensor_type.shape.dim
         if len(dims):
             dims[0].Clear()
@@ -35,7 +36,8 @@ def qonnx_run(model: onnx.ModelProto | str, x: np.ndarray, output: str = "label"
 
     add_domain_alias("finn.custom_op.general", "qonnx.custom_op.general")  # FINN's domain, same operators
     proto = onnx.load(model) if isinstance(model, str) else model
-    inp = proto.graph.input[0]
+    inits = {i.name for i in proto.graph.initializer}
+    inp = next(v for v in proto.graph.input if v.name not in inits)
     sample = [d.dim_value for d in inp.type.tensor_type.shape.dim][1:]
     outs, wrappers = [], {}
     for k in range(0, len(x), batch):

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bnn_train  # noqa: E402
 from bnn_export import multithreshold_model, qonnx_model  # noqa: E402
+from bnn_reference import qonnx_run  # noqa: E402,F401  (qonnx itself is imported only when run)
 
 
 def random_net(layers, x: np.ndarray, rng, negative: float = 0.3) -> list:

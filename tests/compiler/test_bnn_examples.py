@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from bnn_builders import ROOT
+from bnn_builders import ROOT, qonnx_run
 
 from compiler.data import read_csv
 from compiler.onnx_frontend import load_onnx, lower_onnx
@@ -55,7 +55,5 @@ def test_streamlined_example_equals_float_model_on_every_test_image(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_streamlined_example_equals_qonnx_execution_on_every_test_image(name, form):
     pytest.importorskip("qonnx")
-    from bnn_reference import qonnx_run
-
     ref = qonnx_run(str(onnx_path(name, form)), test_set(name)[0])[:, 0]
     np.testing.assert_array_equal(hardware_predictions(name, form), ref)

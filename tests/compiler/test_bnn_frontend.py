@@ -3,7 +3,7 @@
 import numpy as np
 import onnx
 import pytest
-from bnn_builders import export, save, tiny_mlp
+from bnn_builders import export, qonnx_run, save, tiny_mlp
 from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli import main
@@ -28,8 +28,6 @@ def one_op_model(nodes, inits, in_shape, out_shape, annotations=None, domain=QON
 
 def qonnx_output(model, x):
     pytest.importorskip("qonnx")
-    from bnn_reference import qonnx_run
-
     return qonnx_run(model, x, output="y")
 
 
@@ -93,8 +91,6 @@ def test_a_tiny_bnn_float_ir_equals_qonnx_execution():
     layers, x = tiny_mlp(np.random.default_rng(7))
     model = export(layers, 8, (20,), "qonnx")
     pytest.importorskip("qonnx")
-    from bnn_reference import qonnx_run
-
     np.testing.assert_array_equal(run(lower_onnx(model), x)[:, 0], qonnx_run(model, x)[:, 0])
     scores = qonnx_run(model, x, output="scores")
     ir = lower_onnx(model)
