@@ -343,7 +343,35 @@ def build(name: str, out_root: Path = EXAMPLES, log=print) -> dict:
             "train_seconds": round(seconds, 1), "layers": [layer["op"] for layer in spec]}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     log(f"{name}: test accuracy {acc:.4f}, trained in {seconds:.1f} s -> {out}")
+    for form in ("", "_mt"):
+        log(f"  {name}{form}.onnx: " + ", ".join(f"{k} {v}" for k, v in verify(out / f"{name}{form}.onnx", x_te, y_te).items()))
     return meta
+
+
+def verify(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
+    """Compile to the integer IR (frontend + streamlining) and compare it on every test sample with
+    the float model, and with qonnx's execution of the ONNX file when qonnx is installed."""
+    sys.path.insert(0, str(HERE.parent))
+    from compiler.api import model_pipeline
+    from compiler.onnx_frontend import load_onnx, lower_onnx
+    from compiler.passes import PassManager
+    from sim.golden import run
+
+    t0 = time.perf_counter()
+    float_ir = lower_onnx(load_onnx(path))
+    ir = PassManager.from_string(model_pipeline(path)).run(float_ir)
+    seconds = time.perf_counter() - t0
+    x = x.reshape(len(x), -1)
+    hw, fl = run(ir, ir.encode_inputs(x))[:, 0], run(float_ir, x)[:, 0]
+    report = {"streamlined accuracy": round(float(np.mean(hw == y)), 4), "agrees with float model": f"{int(np.sum(hw == fl))}/{len(y)}",
+              "streamline seconds": round(seconds, 2)}
+    try:
+        from bnn_reference import qonnx_run
+
+        report["agrees with qonnx"] = f"{int(np.sum(qonnx_run(str(path), x)[:, 0] == hw))}/{len(y)}"
+    except ImportError:
+        report["agrees with qonnx"] = "qonnx not installed"
+    return report
 
 
 def main(argv=None):

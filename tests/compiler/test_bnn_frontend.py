@@ -140,3 +140,17 @@ def test_padded_convolution_is_refused():
     model = one_op_model([node], {"w": np.ones((1, 1, 3, 3))}, (1, 4, 4), (1, 4, 4))
     with pytest.raises(BespokeError, match="'c' \\(Conv\\): padded convolutions are not supported"):
         lower_onnx(model)
+
+
+def test_binarized_float_ir_round_trips_json():
+    """The build saves the float IR (float_ir.json); its QONNX layers must survive the round trip."""
+    from bnn_builders import tiny_cnn
+
+    from compiler.ir import IR
+
+    layers, x = tiny_cnn(np.random.default_rng(8))
+    for form in ("qonnx", "mt"):
+        ir = lower_onnx(export(layers, 4, (1, 10, 10), form))
+        again = IR.from_json(ir.to_json())
+        assert again == ir
+        np.testing.assert_array_equal(run(again, x.reshape(len(x), -1)), run(ir, x.reshape(len(x), -1)))
