@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "targets"))
 
-from compiler.api import compile_model  # noqa: E402
-from compiler.ir import ArgMax, Dense, Input, Relu, Requant  # noqa: E402
-from mlp_designs import cardio as random_cardio  # noqa: E402
-from targets import liberty, synth  # noqa: E402
+from mlp_designs import cardio as random_cardio
+
+from compiler.api import compile_model
+from compiler.ir import ArgMax, Dense, Input, Relu, Requant
+from targets import liberty, synth
 
 EXAMPLES = ROOT / "examples"
 PUBLISHED_CM2 = {"cardio": 33.4, "redwine": 17.6, "whitewine": 31.2}
@@ -49,7 +50,7 @@ endmodule
 def publication_verilog(layers: list, name: str, weight_bits: int = 8) -> str:
     """Hand-style RTL of a dense/requant/argmax chain: `x * w` products, accumulators sized from bit
     widths (input bits + weight bits + log2(fan-in) + 1), no value-range knowledge."""
-    v, prev, width, signed = [], "x", None, False
+    v, prev, width = [], "x", None
     for k, layer in enumerate(layers):
         if isinstance(layer, Input):
             width = int(np.max(layer.hi)).bit_length()

@@ -30,17 +30,17 @@ class Group:
     args: list[str]
     attrs: dict[str, str] = field(default_factory=dict)
     complex: dict[str, list[str]] = field(default_factory=dict)
-    groups: list["Group"] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
 
-    def all(self, kind: str) -> list["Group"]:
+    def all(self, kind: str) -> list[Group]:
         return [g for g in self.groups if g.kind == kind]
 
-    def first(self, kind: str) -> "Group | None":
+    def first(self, kind: str) -> Group | None:
         found = self.all(kind)
         return found[0] if found else None
 
 
-_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|\\\n|"((?:[^"\\]|\\.)*)"|([{}();:,])|([^\s{}();:,"]+)', re.S)
+_TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|\\\n|"((?:[^"\\]|\\.)*)"|([{}();:,])|([^\s{}();:,"]+)', re.DOTALL)
 
 
 def _tokens(text: str):
@@ -350,7 +350,7 @@ def read(path: Path, key: str = "") -> Library:
                    cells, header)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(key: str) -> Library:
     """The committed library targets/libs/<key>.lib."""
     return read(LIB_DIR / f"{key}.lib", key)

@@ -55,11 +55,11 @@ POWER_MODEL = ("leakage: sum of cell leakage; dynamic: toggles of every net from
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("bespoke")
-    except Exception:
+    except PackageNotFoundError:  # running from a source tree that is not installed
         return "unknown"
 
 

@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mlp_designs
 
-from mlp_designs import Mlp  # noqa: E402
+from mlp_designs import Mlp
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ class Mlp:
 
     @classmethod
     def random(cls, sizes: tuple[int, int, int], seed: int = 0, in_bits: int = 4, weight_bits: int = 8,
-               shift: int = 6) -> "Mlp":
+               shift: int = 6) -> Mlp:
         """Random weights shaped like trained ones: mostly small, a few near the 8-bit limit."""
         rng = np.random.default_rng(seed)
         lim = 2 ** (weight_bits - 1) - 1

@@ -9,7 +9,7 @@ import pytest
 
 from compiler.errors import BespokeError
 from targets import cli, liberty, netlist, power, synth
-from targets.report import make_report, write_report, format_table
+from targets.report import format_table, make_report, write_report
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "targets" / "REPORT_SCHEMA.md"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -235,3 +235,15 @@ def test_compiled_cardio_with_its_test_data(tmp_path):
     rows = len((ex / "test.csv").read_text().strip().splitlines()) - 1
     assert rep["power"]["activity"] == {**rep["power"]["activity"], "source": "vectors", "vectors": rows}
     assert rep["power"]["leakage_w"] > 10 * rep["power"]["dynamic_w"]  # printed: leakage dominates at 5 Hz
+
+
+@pytest.mark.skipif(not (EXAMPLES / "pendigits" / "pendigits.onnx").is_file(), reason="no pendigits example")
+def test_pendigits_report_with_its_test_set_takes_under_a_minute(tmp_path):
+    from compiler.api import compile_model, load_codes
+
+    ex = EXAMPLES / "pendigits"
+    model = compile_model(ex / "pendigits.onnx", tmp_path / "p", calibration=ex / "train.csv")
+    codes = load_codes(tmp_path / "p", ex / "test.csv")
+    rep = make_report([tmp_path / "p" / f"{model.name}.v"], model.name, "egfet", vectors=codes, layout=model.layout)
+    assert rep["runtime_s"]["total"] < 60  # synthesis + timing + power over the whole test set
+    assert rep["power"]["activity"]["vectors"] == len(codes) > 1000
