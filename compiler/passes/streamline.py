@@ -133,8 +133,8 @@ class _Walk:
 
     def _input_codes(self, n, layer: IntQuant, x: _Raw, s, z) -> _T:
         if layer.bipolar or layer.rounding not in ("ROUND", "HALF_EVEN"):
-            raise BespokeError(f"node {n!r} ({layer.op}): the input quantiser must round to nearest (ROUND) and have at least "
-                               "2 levels besides a sign; a binarised input can be written as an unsigned 1-bit Quant")
+            raise BespokeError(f"node {n!r} ({layer.op}): the input quantiser must round to nearest (ROUND) and not be a signed "
+                               "1-bit (sign) quantiser; write a binarised input as an unsigned 1-bit Quant")
         name = self._add(n, Input(size=x.size, lo=layer.qmin, hi=layer.qmax), None)
         info = self.dst.out(name)
         info.scale, info.offset = layer.scale.astype(float), -layer.scale * layer.zero_point
@@ -184,12 +184,10 @@ class _Walk:
             weight[rows], bias[rows] = -weight[rows], -bias[rows]
             new = replace(layer, weight=weight, bias=bias)
         self.dst.replace_layer(x.node, new)
-        sign = np.where(mask, -1, 1)
-        scale = x.scale * sign
-        offset = x.offset + np.where(mask, x.scale * span, 0)
-        lo = np.where(mask, span - x.hi, x.lo)
-        hi = np.where(mask, span - x.lo, x.hi)
-        return _T(x.node, scale, offset, _ints(lo), _ints(hi), x.shape, x.negatable)
+        for key, t in self.t.items():  # every view of the old accumulator now reads the new one
+            if isinstance(t, _T) and t.node == x.node:
+                self.t[key] = _reparametrised(t, mask, span)
+        return _reparametrised(x, mask, span)
 
     # -- elementwise affine: absorbed into the real interpretation
     def _affine(self, n, layer: Affine):
@@ -283,6 +281,14 @@ def _full(v, size: int) -> np.ndarray:
     arr = np.empty(size, dtype=object)
     arr[:] = list(np.broadcast_to(np.asarray(v, dtype=object), (size,)))
     return arr
+
+
+def _reparametrised(t: _T, mask: np.ndarray, span: np.ndarray) -> _T:
+    """t's real values over the negated accumulator v' = span - v (where mask): same reals, slope flipped."""
+    scale = np.where(mask, -t.scale, t.scale)
+    offset = t.offset + np.where(mask, t.scale * span, 0)
+    lo, hi = np.where(mask, span - t.hi, t.lo), np.where(mask, span - t.lo, t.hi)
+    return _T(t.node, scale, offset, _ints(lo), _ints(hi), t.shape, t.negatable)
 
 
 def _common_scale(scale: np.ndarray) -> Fraction | None:

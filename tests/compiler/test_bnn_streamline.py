@@ -184,3 +184,17 @@ def test_streamlined_ir_round_trips_json_and_records_real_scales():
     inp = ir.out(ir.input_node())
     assert np.all(inp.scale == 1.0) and np.all(inp.offset == 0.0)  # codes are the pixel values
     assert isinstance(ir.layer(ir.output_node()), ArgMax)
+
+
+def test_raw_scores_keep_their_real_scale_and_negative_scores_flip_for_argmax():
+    ir = exact_tie_ir()
+    ir.add("fc2", Dense(weight=np.array([[1.0, -1, 1], [-1, 1, 1]]), bias=np.array([0.25, 0.25])), ["s"])
+    ir.add("neg", Affine(scale=np.array([-0.5, -0.5]), offset=np.array([1.0, 1.0])), ["fc2"])
+    x = np.array(list(product(range(4), repeat=3)), dtype=float) * 0.5
+    ref, got, out = predictions(ir, x)
+    info = out.out(out.output_node())
+    np.testing.assert_array_equal(got * info.scale + info.offset, ref)  # the popcounts' real meaning is recorded
+    ir.add("am", ArgMax(), ["neg"])
+    ref, got, out = predictions(ir, x)
+    np.testing.assert_array_equal(got, ref)
+    assert not any(isinstance(out.layer(n), Dense) and out.layer(n).weight.shape == (2, 2) for n in out.graph)  # no score head
