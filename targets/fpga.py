@@ -63,7 +63,7 @@ CLOCK_PINS = ("CLK", "C", "RCLK", "WCLK", "RD_CLK", "WR_CLK")
 
 WRAPPER_NOTE = ("Fmax is measured with the design inside a wrapper that shifts its inputs in serially and "
                 "captures its outputs into a shift register (4 pins), so every path through the design runs "
-                "register to register; the design's resource counts exclude the wrapper")
+                "register to register; the design's resource counts exclude the wrapper.")
 
 
 def _ports(netlist: dict, top: str) -> tuple[dict, dict, list[str]]:

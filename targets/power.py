@@ -9,6 +9,7 @@ takes a new input vector every clock period; a pipelined one streams one vector 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,14 +73,23 @@ def layout_stimulus(nl: Netlist, layout: dict, codes: np.ndarray | None) -> Stim
     return Stimulus(_fit(nl, bits), n, source, note)
 
 
+_RESET = re.compile(r"(a?rst|reset|clr|clear)(_?n|_b)?", re.IGNORECASE)
+
+
 def port_stimulus(nl: Netlist, values: np.ndarray | None) -> Stimulus:
     """Cycles for any design: one integer per data input port (declaration order) per cycle."""
     ports = nl.data_inputs()
     if values is None:
         rng = np.random.default_rng(DEFAULT_SEED)
         bits = {p: rng.integers(0, 2, size=(DEFAULT_VECTORS, len(n))).astype(bool) for p, n in ports.items()}
+        resets = [p for p, n in ports.items() if len(n) == 1 and _RESET.fullmatch(p)]
+        for p in resets:  # a randomly toggling reset would hide the design's real activity
+            low = bool(_RESET.fullmatch(p).group(2))
+            bits[p][:] = low
+            bits[p][0] = not low
         note = (f"no input data: activity from {DEFAULT_VECTORS} cycles of uniformly random bits on every "
-                f"data input port (seed {DEFAULT_SEED}), clocks excluded")
+                f"data input port (seed {DEFAULT_SEED}), clocks excluded"
+                + (f"; reset ports {', '.join(resets)} asserted in the first cycle only" if resets else ""))
         return Stimulus(bits, DEFAULT_VECTORS, "random", note)
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[1] != len(ports) or len(values) < 2:

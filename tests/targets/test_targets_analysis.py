@@ -85,3 +85,14 @@ def test_gated_clock_is_refused(sky):
     with pytest.raises(BespokeError, match="gated or derived clocks"):
         _netlist(sky, {"clk": ("input", [2]), "en": ("input", [3]), "q": ("output", [5])},
                  [_cell("and2_1", A=2, B=3, X=4), _cell("dfxtp_1", CLK=4, D=5, Q=5)])
+
+
+def test_random_activity_holds_reset_ports_inactive(sky):
+    nl = _netlist(sky, {"clk": ("input", [2]), "rst_n": ("input", [3]), "rst": ("input", [6]),
+                        "d": ("input", [4]), "q": ("output", [5])},
+                  [_cell("dfrtp_1", CLK=2, D=4, RESET_B=3, Q=5)])
+    stim = power.port_stimulus(nl, None)
+    assert stim.source == "random" and "reset ports rst_n, rst" in stim.note
+    assert not stim.bits["rst_n"][0, 0] and stim.bits["rst_n"][1:].all()  # active low
+    assert stim.bits["rst"][0, 0] and not stim.bits["rst"][1:].any()
+    assert 0 < stim.bits["d"].mean() < 1
