@@ -25,8 +25,8 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from compiler.errors import BespokeError
-from sim.golden import int_quant
 from compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
+from sim.golden import int_quant
 
 # What a symbolic activation tensor means.
 ACT = "activation"  # real-valued vector, the output of IR node `node`
