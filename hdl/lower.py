@@ -14,6 +14,9 @@ ranges. Port contract (others rely on it; see `port_layout`):
   are not registered. `latency` = number of register stages: a vector sampled (x, in_valid=1)
   at rising edge t is on y with out_valid=1 after rising edge t + latency - 1, until edge
   t + latency. One vector may enter every cycle; `rst` clears only the valid chain.
+
+Dense layers above DIRECT_DENSE_ADDERS adders are written as Verilog directly (hdl.dense_verilog)
+and instantiated as black boxes: Amaranth's per-bit netlist makes huge layers slow to elaborate.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 
-from amaranth import Const, Module, Signal
+from amaranth import Const, Instance, Module, Signal
 from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -29,10 +32,14 @@ from amaranth.lib.wiring import In, Out
 from compiler.errors import BespokeError
 from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant
 from hdl import argmax, dense, relu, requant
+from hdl.dense_verilog import dense_verilog
 from hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
 
 SUPPORTED = ("input", "dense", "relu", "requant", "argmax")
 REGISTERED = (Dense, Requant, ArgMax)  # layers followed by a register stage when pipelined
+# Dense layers with more adders than this are written as Verilog directly (hdl.dense_verilog):
+# Amaranth needs ~1 ms per adder, so this bounds a layer's elaboration to ~20 s.
+DIRECT_DENSE_ADDERS = 20_000
 
 
 # --------------------------------------------------------------------------- stages
@@ -103,18 +110,31 @@ def instance_name(k: int, node: str) -> str:
 
 
 class Top(wiring.Component):
-    """The whole network: `x` -> `y` (and `in_valid` -> `out_valid` when pipelined)."""
+    """The whole network: `x` -> `y` (and `in_valid` -> `out_valid` when pipelined).
 
-    def __init__(self, ir: IR, pipeline: bool = False):
+    Dense layers with more than `direct_above` adders become black-box instances of modules
+    listed in `direct_modules` (name -> Verilog text), which `to_verilog` appends.
+    """
+
+    def __init__(self, ir: IR, pipeline: bool = False, name: str | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS):
         self.ir, self.pipeline = ir, pipeline
         self.stages = build_stages(ir)
         self.depth = stage_depths(ir, pipeline)
         self.latency = self.depth[ir.output_node()]
+        prefix = name or default_name(ir)
+        self.direct = {
+            n: f"{prefix}__{instance_name(k, n)}"
+            for k, (n, comp) in enumerate(self.stages.items())
+            if isinstance(comp, dense.Dense) and direct_above is not None and comp.stats()["adders"] > direct_above
+        }
         inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
         ports = {"x": In(vec_layout(inp.lo, inp.hi)), "y": Out(vec_layout(out.lo, out.hi))}
         if pipeline:
             ports.update(in_valid=In(1), out_valid=Out(1))
         super().__init__(ports)
+
+    def direct_modules(self) -> dict[str, str]:
+        return {module: dense_verilog(module, self.stages[n]) for n, module in self.direct.items()}
 
     def elaborate(self, platform):
         m = Module()
@@ -122,13 +142,19 @@ class Top(wiring.Component):
         inp = ir.input_node()
         tensors = {inp: [narrow(self.x[i], lo, hi) for i, (lo, hi) in enumerate(zip(ints(ir.out(inp).lo), ints(ir.out(inp).hi)))]}
         for k, (n, comp) in enumerate(self.stages.items()):
-            m.submodules[instance_name(k, n)] = comp
+            name = instance_name(k, n)
+            if n in self.direct:
+                x, y = Signal(comp.x.shape(), name=f"{name}_x"), Signal(comp.y.shape(), name=f"{name}_y")
+                m.submodules[name] = Instance(self.direct[n], i_x=x.as_value(), o_y=y.as_value())
+            else:
+                m.submodules[name] = comp
+                x, y = comp.x, comp.y
             (src,) = ir.inputs_of(n)
-            m.d.comb += [comp.x[i].eq(v) for i, v in enumerate(tensors[src])]
+            m.d.comb += [x[i].eq(v) for i, v in enumerate(tensors[src])]
             lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
-            outs = [narrow(comp.y[j], a, b) for j, (a, b) in enumerate(zip(lo, hi))]
+            outs = [narrow(y[j], a, b) for j, (a, b) in enumerate(zip(lo, hi))]
             if self.depth[n] > self.depth[src]:
-                outs = self.register(m, outs, lo, hi, instance_name(k, n))
+                outs = self.register(m, outs, lo, hi, name)
             tensors[n] = outs
         m.d.comb += [self.y[j].eq(v) for j, v in enumerate(tensors[ir.output_node()])]
         if self.pipeline:
@@ -159,8 +185,10 @@ class Top(wiring.Component):
         return valid
 
 
-def lower(ir: IR, pipeline: bool = False) -> Top:
-    return Top(ir, pipeline)
+def lower(ir: IR, pipeline: bool = False, name: str | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS) -> Top:
+    """The Amaranth top for `ir`. Simulate it in Amaranth only if `top.direct` is empty (set
+    `direct_above=None` to keep every layer in Amaranth)."""
+    return Top(ir, pipeline, name, direct_above)
 
 
 # --------------------------------------------------------------------------- contract and reports
@@ -290,10 +318,11 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def to_verilog(ir: IR, name: str, pipeline: bool = False) -> str:
-    """Verilog of the lowered IR, top module `name`, with the documenting header."""
+def to_verilog(ir: IR, name: str, pipeline: bool = False, direct_above: int | None = DIRECT_DENSE_ADDERS) -> str:
+    """Verilog of the lowered IR, top module `name`, with the documenting header; large Dense
+    layers (more than `direct_above` adders) written directly as extra modules at the end."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
-    top = lower(ir, pipeline)
+    top = lower(ir, pipeline, name, direct_above)
     text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
-    return header(ir, name, pipeline) + text
+    return header(ir, name, pipeline) + text + "".join("\n" + v for v in top.direct_modules().values())

@@ -96,3 +96,58 @@ def simulate_pipeline(dut, batch, latency: int, gap_every: int = 3) -> np.ndarra
     sim.add_testbench(testbench)
     sim.run()
     return np.array([results[k] for k in range(len(batch))], dtype=np.int64).reshape(len(batch), n_out)
+
+
+def simulate_iverilog(verilog_text: str, layout: dict, batch, workdir) -> np.ndarray:
+    """Run Verilog (e.g. with directly written Dense modules) in Icarus Verilog on `batch`.
+
+    `layout` is `hdl.lower.port_layout`'s dict. Combinational designs get one vector per time
+    step; pipelined ones one per clock, collected whenever out_valid is high (so a wrong
+    latency claim does not matter here; the Amaranth tests check it). Needs `iverilog`/`vvp`.
+    """
+    import subprocess
+    from pathlib import Path
+
+    work = Path(workdir)
+    n_in, w_in = layout["n_in"], layout["in_width"]
+    n_out, w_out = layout["n_out"], layout["out_width"]
+    nx, ny, n = n_in * w_in, n_out * w_out, len(batch)
+    (work / "in.hex").write_text("".join(f"{pack(row, w_in):x}\n" for row in batch))
+    if layout["pipelined"]:
+        body = f"""
+  reg clk = 0, rst = 1, in_valid = 0;
+  wire out_valid;
+  {layout['top']} dut(.clk(clk), .rst(rst), .in_valid(in_valid), .out_valid(out_valid), .x(x), .y(y));
+  always #5 clk = ~clk;
+  always @(negedge clk) if (out_valid) $display("%h", y);
+  initial begin
+    $readmemh("{work / 'in.hex'}", mem);
+    @(negedge clk) rst = 0;
+    for (i = 0; i < {n}; i = i + 1) begin x = mem[i]; in_valid = 1; @(negedge clk); end
+    in_valid = 0;
+    repeat ({layout['latency'] + 2}) @(negedge clk);
+    $finish;
+  end"""
+    else:
+        body = f"""
+  {layout['top']} dut(.x(x), .y(y));
+  initial begin
+    $readmemh("{work / 'in.hex'}", mem);
+    for (i = 0; i < {n}; i = i + 1) begin x = mem[i]; #1 $display("%h", y); end
+    $finish;
+  end"""
+    tb = f"""`timescale 1ns/1ps
+module tb;
+  reg [{nx - 1}:0] x;
+  wire [{ny - 1}:0] y;
+  reg [{nx - 1}:0] mem [0:{n - 1}];
+  integer i;{body}
+endmodule
+"""
+    (work / "design.v").write_text(verilog_text)
+    (work / "tb.v").write_text(tb)
+    subprocess.run(["iverilog", "-g2012", "-o", str(work / "sim.vvp"), str(work / "tb.v"), str(work / "design.v")], check=True, capture_output=True)
+    run = subprocess.run(["vvp", "-n", str(work / "sim.vvp")], check=True, capture_output=True, text=True)
+    words = [line.strip() for line in run.stdout.splitlines() if line.strip() and "$finish" not in line and not line.startswith("VCD")]
+    rows = [unpack(int(w, 16), n_out, w_out, layout["out_signed"]) for w in words]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), n_out)

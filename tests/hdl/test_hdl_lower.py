@@ -15,7 +15,7 @@ from compiler.errors import BespokeError
 from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
 from compiler.passes.ranges import InferRanges
 from hdl.lower import lower, port_layout, summary, to_verilog
-from hdl.testing import simulate_comb, simulate_pipeline
+from hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from sim import golden
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -119,8 +119,8 @@ def strip_non_code(text):
 
 def test_no_multiplication_in_the_verilog():
     ir = mlp(seed=2, in_lo=-8, in_hi=7, rounding="half_even", mult=3)
-    for pipeline in (False, True):
-        text = to_verilog(ir, "net", pipeline)
+    for pipeline, direct_above in [(False, None), (True, None), (False, 0)]:
+        text = to_verilog(ir, "net", pipeline, direct_above=direct_above)
         assert "*" not in strip_non_code(text)
         assert "*" not in text.split("/* Generated")[0]  # our own header is star-free too
 
@@ -230,3 +230,38 @@ def test_iverilog_accepts_the_verilog(tmp_path):
     path = tmp_path / "net.v"
     path.write_text(to_verilog(mlp(seed=2, in_lo=-8, in_hi=7, rounding="half_even"), "net", True))
     subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.out"), str(path)], check=True, capture_output=True)
+
+
+# --------------------------------------------------------------------------- directly written Dense
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
+@pytest.mark.parametrize("pipeline", [False, True], ids=["comb", "pipe"])
+@pytest.mark.parametrize("variant", ["signed-half_even-ties", "relu-dense_head"])
+def test_direct_dense_verilog_matches_golden(variant, pipeline, tmp_path):
+    ir = mlp(**VARIANTS[variant])
+    x = random_batch(ir, 300, seed=7)
+    text = to_verilog(ir, "net", pipeline, direct_above=0)  # every Dense written directly
+    assert text.count("\nmodule net__l") == 2
+    got = simulate_iverilog(text, port_layout(ir, pipeline, "net"), x, tmp_path)
+    np.testing.assert_array_equal(got, golden.run(ir, x))
+
+
+def test_small_layers_stay_in_amaranth():
+    top = lower(mlp(seed=1))
+    assert top.direct == {}
+    assert "\nmodule mlp1__" not in to_verilog(mlp(seed=1), "mlp1")
+
+
+def test_large_dense_is_written_directly_and_fast():
+    rng = np.random.default_rng(9)
+    ir = IR("big")
+    ir.add("x", Input(size=784, lo=0, hi=255))
+    ir.add("fc", Dense(weight=rng.integers(-127, 128, size=(32, 784)), bias=rng.integers(-999, 999, size=32)), ["x"])
+    ir.add("out", ArgMax(), ["fc"])
+    ir, _ = InferRanges()(ir)
+    t = time.perf_counter()
+    text = to_verilog(ir, "big", pipeline=True)
+    assert time.perf_counter() - t < 20  # ~70k adders; through Amaranth this took ~80 s
+    assert lower(ir).direct == {"fc": "big__l0_fc"}
+    assert "\nmodule big__l0_fc(x, y);" in text and "*" not in strip_non_code(text)
