@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,10 +216,10 @@ def genlib_function(text: str) -> str:
 class Output:
     pin: str
     function: str
-    delay: float  # s, worst over arcs
+    delay: float  # s, the largest of this output's arcs (our scalar libraries give all arcs one value)
     energy: float  # J per output transition (internal)
     inputs: list[str]  # pins the function reads
-    evaluate: object = None
+    evaluate: Callable | None = None  # numpy evaluation of the function, inputs in `inputs` order
 
 
 @dataclass
