@@ -266,6 +266,10 @@ def _element_lines(info, names=None) -> list[str]:
     return lines
 
 
+def _range(width: int) -> str:
+    return f"[{width - 1}:0] " if width > 1 else ""
+
+
 def _bits(name: str, width: int, index: str) -> str:
     """Where element `index` sits in a flat port, written without '*' (x[4i+3:4i])."""
     return f"{name}[{index}]" if width == 1 else f"{name}[{width}{index}+{width - 1}:{width}{index}]"
@@ -284,20 +288,21 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
         *(f"//   {n}: {ir.layer(n).describe()}".replace("*", "x") for n in ir.order()),
         "//",
         "// Ports",
-        f"//   input  [{n_in * w_in - 1}:0] x : {n_in} elements of {w_in} bits, {kind(lay['in_signed'])}; element i at {_bits('x', w_in, 'i')}",
+        f"//   input  {_range(n_in * w_in)}x : {n_in} elements of {w_in} bits, {kind(lay['in_signed'])}; element i at {_bits('x', w_in, 'i')}",
     ]
     is_argmax = isinstance(ir.layer(ir.output_node()), ArgMax)
     if is_argmax:
-        lines.append(f"//   output [{w_out - 1}:0] y : class index 0..{int(out.hi[0])}, unsigned (argmax; lowest index wins ties)")
+        lines.append(f"//   output {_range(w_out)}y : class index 0..{int(out.hi[0])}, unsigned (argmax; lowest index wins ties)")
     else:
-        lines.append(f"//   output [{n_out * w_out - 1}:0] y : {n_out} elements of {w_out} bits, {kind(lay['out_signed'])}; element j at {_bits('y', w_out, 'j')}")
+        lines.append(f"//   output {_range(n_out * w_out)}y : {n_out} elements of {w_out} bits, {kind(lay['out_signed'])}; element j at {_bits('y', w_out, 'j')}")
     if pipeline:
         lines += [
             "//   input clk, input rst (synchronous, active high; clears the valid chain only)",
             "//   input in_valid, output out_valid",
         ]
-    lines += ["//", "// Input encoding"] + _element_lines(inp, ir.meta.get("feature_names"))
-    lines += ["//", "// Output encoding"]
+    onnx_names = lambda key: f" (model {key.split('_')[0]} {_text(ir.meta[key])})" if key in ir.meta else ""
+    lines += ["//", "// Input encoding" + onnx_names("input_name")] + _element_lines(inp, ir.meta.get("feature_names"))
+    lines += ["//", "// Output encoding" + onnx_names("output_name")]
     labels = ir.meta.get("labels")
     if is_argmax and labels is not None:
         lines += [f"//   class {i}: {_text(label)}" for i, label in enumerate(labels)]

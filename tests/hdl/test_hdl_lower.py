@@ -145,10 +145,12 @@ def test_header_documents_encodings_and_timing():
     ir.out("x").scale = np.full(16, 0.25)
     ir.out("x").offset = np.full(16, -1.5)
     ir.meta["labels"] = ["setosa", "versi*color"] + [f"c{i}" for i in range(2, 10)]
+    ir.meta["input_name"] = "X"
     text = to_verilog(ir, "net", pipeline=True)
     head = text.split("/* Generated")[0]
     assert "input  [63:0] x : 16 elements of 4 bits, unsigned; element i at x[4i+3:4i]" in head
     assert "elements 0..15: codes [0, 15], real = 0.25 x code - 1.5" in head
+    assert '// Input encoding (model input "X")' in head
     assert 'class 0: "setosa"' in head and "class 1:" in head and "*" not in head
     assert "latency 4" in head and "after rising edge t+3" in head
     comb = to_verilog(ir, "net").split("/* Generated")[0]
