@@ -46,20 +46,21 @@ DIRECT_DENSE_ADDERS = 20_000
 
 
 def check_ir(ir: IR) -> None:
-    """User errors first: only integer layers we can build, and ranges known."""
+    """User errors first: only integer layers we can build, one input and output, ranges known."""
     for n in ir.order():
         layer = ir.layer(n)
-        if layer.op not in SUPPORTED or (isinstance(layer, Dense) and not layer.is_integer_valued()):
-            kind = "float dense" if isinstance(layer, Dense) else f"operator {layer.op!r}"
-            raise BespokeError(
-                f"node {n}: cannot lower {kind} to hardware; supported are integer {', '.join(SUPPORTED)} "
-                "(run a quantize pass first)"
-            )
+        if isinstance(layer, Dense) and not layer.is_integer_valued() or not layer.integer:
+            raise BespokeError(f"node {n}: {layer.op} is a float layer; run a quantize pass before lowering to hardware")
+        if layer.op not in SUPPORTED:
+            raise BespokeError(f"node {n}: operator {layer.op!r} has no HDL lowering; supported: {', '.join(SUPPORTED)}")
         if len(ir.inputs_of(n)) != (0 if isinstance(layer, Input) else 1):
             raise BespokeError(f"node {n} ({layer.op}): expected {'no' if isinstance(layer, Input) else 'one'} input")
     if not ir.has_ranges():
         raise BespokeError("the HDL lowering needs value ranges; run the infer-ranges pass first")
-    ir.input_node(), ir.output_node()  # exactly one of each, or a ValueError naming them
+    try:
+        ir.input_node(), ir.output_node()
+    except ValueError as e:
+        raise BespokeError(f"cannot lower IR {ir.name!r}: {e}") from None
 
 
 def make_component(layer, lo, hi) -> wiring.Component:

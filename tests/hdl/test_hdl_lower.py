@@ -216,8 +216,13 @@ def test_user_errors():
         lower(bare)
     floaty = ir.copy()
     floaty.replace_layer("fc1", Dense(weight=np.ones((5, 16)) * 0.5, bias=np.zeros(5)))
-    with pytest.raises(BespokeError, match="node fc1"):
+    with pytest.raises(BespokeError, match="node fc1: dense is a float layer"):
         port_layout(floaty)
+    two_outputs = ir.copy()
+    two_outputs.add("extra", Relu(), ["fc1"])
+    two_outputs, _ = InferRanges()(two_outputs)
+    with pytest.raises(BespokeError, match="exactly one output"):
+        to_verilog(two_outputs, "net")
 
 
 def test_lowering_is_fast():
