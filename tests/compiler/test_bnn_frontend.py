@@ -46,6 +46,20 @@ def test_quant_on_activations_equals_qonnx(bits, signed, narrow, rounding):
     np.testing.assert_array_equal(run(lower_onnx(model), x), qonnx_output(model, x))
 
 
+@pytest.mark.parametrize("signed,narrow,rounding,expected", [
+    (1, 0, "ROUND", [-2, -2, -2, -0, 0, 1, 1, 1, 0]),   # [-2, 1]; half to even
+    (1, 1, "ROUND", [-1, -1, -1, -0, 0, 1, 1, 1, 0]),   # narrow: [-1, 1]
+    (0, 0, "FLOOR", [0, 0, 0, 0, 0, 1, 3, 1, 0]),       # [0, 3]
+    (0, 1, "CEIL", [0, 0, 0, 0, 1, 2, 2, 1, 1]),        # narrow unsigned: [0, 2]
+])
+def test_quant_semantics_by_hand(signed, narrow, rounding, expected):
+    """QONNX Quant: clip(x / s + z) to the 2-bit range, then round (hand-computed, no qonnx needed)."""
+    node = helper.make_node("Quant", ["x", "s", "z", "b"], ["y"], domain=QONNX, signed=signed, narrow=narrow, rounding_mode=rounding)
+    model = one_op_model([node], {"s": 0.5, "z": 0.0, "b": 2.0}, (9,), (9,))
+    x = np.array([[-5, -1.25, -0.75, -0.25, 0.25, 0.75, 5, 0.5, 0.2]])  # x / s: -10 -2.5 -1.5 -0.5 0.5 1.5 10 1 0.4
+    np.testing.assert_array_equal(run(lower_onnx(model), x), np.array([expected]) * 0.5)
+
+
 def test_bipolar_quant_maps_zero_to_plus_one_like_qonnx():
     node = helper.make_node("BipolarQuant", ["x", "s"], ["y"], domain=QONNX)
     model = one_op_model([node], {"s": 0.5}, (4,), (4,))
