@@ -104,6 +104,7 @@ def cmd_simulate(args) -> int:
     from compiler.api import load_compiled
 
     model = load_compiled(args.build)
+    print(f"simulating {args.data} on {args.simulator} (the simulator is built once per design) ...", flush=True)
     rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors)
     print(f"simulated {rep.vectors} vectors with {rep.simulator} (build {rep.seconds_build:.1f} s, run {rep.seconds_run:.1f} s)")
     print(f"mismatches against the golden model: {rep.mismatches}")
