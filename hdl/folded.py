@@ -1,0 +1,178 @@
+# amaranth: UnusedElaboratable=no
+
+"""The folded (time-multiplexed) architecture: a chain of matrix-vector units with ready/valid.
+
+Entry points (same signatures as hdl.lower's, which delegates here for arch="folded"):
+    to_verilog(ir, name, pipeline=False, arch="folded", pe=None, simd=None) -> str
+    port_layout(ir, pipeline=False, name=None, arch="folded", pe=None, simd=None) -> dict
+    summary(ir, pipeline=False, arch="folded", pe=None, simd=None) -> dict
+
+`pipeline` is ignored: a folded design is always clocked. pe / simd: rows and columns of each
+layer's matrix computed per cycle, one value for every layer and capped at the layer's size
+(a 10-class output layer with pe=16 gets 10); a value that does not divide a layer is padded.
+Not given: per layer, the largest divisor of its rows not above 16 (columns: 32).
+
+Port contract: clk, rst (synchronous, active high), x (element i at bits [i*W_in, (i+1)*W_in)),
+in_valid, in_ready, y, out_valid, out_ready. One inference per transaction: x is captured on the
+rising edge where in_valid and in_ready are both high; after `latency` rising edges, counting
+that one, out_valid rises with the result on y, and both hold until a rising edge with out_ready
+high. in_ready is high while no inference is running and no result waits (or it is being taken),
+so a new input is accepted on the edge that takes the previous result. `latency` =
+sum over layers of positions * ceil(rows/PE) * ceil(cols/SIMD), plus 2 per layer, 1 for the
+capture and 1 for a registered argmax (see hdl.folded_plan), independent of out_ready.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from amaranth import Cat, Module, Signal
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from compiler.errors import BespokeError
+from compiler.ir import IR
+from hdl.argmax import ArgMax
+from hdl.folded_mvu import MVU
+from hdl.folded_plan import NetworkPlan, plan_network
+
+
+def check_arch(arch: str) -> None:
+    if arch != "folded":
+        raise BespokeError(f"hdl.folded builds arch='folded', not {arch!r}")
+
+
+class FoldedTop(wiring.Component):
+    """The whole network: one MVU per group, the input register, the handshake, the argmax."""
+
+    def __init__(self, net: NetworkPlan):
+        self.net = net
+        self.out_buffer = net.layers[-1].dst
+        n_out, out_width = output_type(net)
+        super().__init__({
+            "x": In(net.input.bits), "in_valid": In(1), "in_ready": Out(1),
+            "y": Out(n_out * out_width), "out_valid": Out(1), "out_ready": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        busy = Signal()
+        x_reg = Signal(self.net.input.bits, reset_less=True)
+        accept = self.in_valid & self.in_ready
+        m.d.comb += self.in_ready.eq(~busy & (~self.out_valid | self.out_ready))
+        with m.If(accept):
+            m.d.sync += [x_reg.eq(self.x), busy.eq(1)]
+
+        src, start = x_reg, accept
+        for k, layer in enumerate(self.net.layers):
+            mvu = m.submodules[f"l{k}_{re.sub(r'[^A-Za-z0-9_]', '_', layer.name)}"] = MVU(layer)
+            m.d.comb += [mvu.src.eq(src), mvu.start.eq(start)]
+            src, start = mvu.dst, mvu.done
+
+        finished = self.result(m, src, start)
+        with m.If(finished):
+            m.d.sync += [self.out_valid.eq(1), busy.eq(0)]
+        with m.Elif(self.out_valid & self.out_ready):
+            m.d.sync += self.out_valid.eq(0)
+        return m
+
+    def result(self, m, buf, done):
+        """Drive y from the last buffer; returns the signal that raises out_valid."""
+        out = self.out_buffer
+        w = out.width
+        elems = [buf[out.phys(i) * w:(out.phys(i) + 1) * w] for i in range(out.size)]  # back to IR order
+        if self.net.argmax is None:
+            m.d.comb += self.y.eq(Cat(*elems))  # the buffer holds still until the next inference's last layer
+            return done
+        m.submodules.argmax = amax = ArgMax(out.lo, out.hi)
+        m.d.comb += [amax.x[i].eq(e) for i, e in enumerate(elems)]
+        go = Signal()  # the cycle after the last write: the argmax sees the complete buffer
+        m.d.sync += go.eq(done)
+        y_reg = Signal(len(self.y), reset_less=True)
+        with m.If(go):
+            m.d.sync += y_reg.eq(amax.y.as_value())
+        m.d.comb += self.y.eq(y_reg)
+        return go
+
+
+def output_type(net: NetworkPlan) -> tuple[int, int]:
+    """(elements, bits per element) of y: the class index, or the last buffer's elements."""
+    if net.argmax is not None:
+        return 1, max(1, (net.layers[-1].dst.size - 1).bit_length())
+    return net.layers[-1].dst.size, net.layers[-1].dst.width
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def default_name(ir: IR) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", ir.name) or "model"
+    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
+
+
+def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "folded", pe: int | None = None,
+                simd: int | None = None) -> dict:
+    """The port contract of `to_verilog(ir, name, arch="folded", pe=pe, simd=simd)`, JSON-serialisable."""
+    check_arch(arch)
+    return layout_of(plan_network(ir, pe, simd), name or default_name(ir))
+
+
+def layout_of(net: NetworkPlan, name: str) -> dict:
+    n_out, out_width = output_type(net)
+    out_signed = net.argmax is None and net.layers[-1].dst.signed
+    return {"top": name, "n_in": net.input.size, "in_width": net.input.width, "in_signed": net.input.signed,
+            "n_out": n_out, "out_width": out_width, "out_signed": out_signed, "pipelined": True, "handshake": True,
+            "latency": net.latency, "arch": "folded"}
+
+
+def summary(ir: IR, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None) -> dict:
+    """Per layer: folding, cycles, ROM and buffer bits; totals; the analytic cycle count."""
+    check_arch(arch)
+    return summary_of(plan_network(ir, pe, simd), pe, simd)
+
+
+def summary_of(net: NetworkPlan, pe, simd) -> dict:
+    layers = [layer.stats() for layer in net.layers]
+    total = {key: sum(row[key] for row in layers) for key in ("cycles", "weight_rom_bits", "param_rom_bits", "buffer_bits")}
+    total["buffer_bits"] += net.input.bits
+    return {"arch": "folded", "pe": pe, "simd": simd, "layers": layers, "total": total, "pipelined": True, "handshake": True,
+            "cycles": net.cycles, "fill": net.fill, "latency": net.latency,
+            "cycles_text": f"{net.latency} cycles per inference = {net.cycles} (" +
+                           " + ".join(str(row["cycles"]) for row in layers) + f") + fill {net.fill} ({net.fill_formula()})"}
+
+
+def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None) -> str:
+    """Verilog of the folded engine, top module `name`, with a documenting header."""
+    check_arch(arch)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
+    net = plan_network(ir, pe, simd)
+    text = verilog.convert(FoldedTop(net), name=name, emit_src=False, strip_internal_attrs=True)
+    return header(ir, net, name, pe, simd) + text
+
+
+def header(ir: IR, net: NetworkPlan, name: str, pe, simd) -> str:
+    lay, summ = layout_of(net, name), summary_of(net, pe, simd)
+    text = lambda s: json.dumps(str(s)).replace("*", "\\u002a")
+    kind = lambda signed: "two's complement" if signed else "unsigned"
+    lines = [f"// {name}: bespoke folded engine for IR {text(ir.name)}, generated by bespoke (hdl.folded).", "//",
+             "// Layers (matrix-vector units; cycles = positions x ceil(rows/PE) x ceil(cols/SIMD))"]
+    for row in summ["layers"]:
+        lines.append(f"//   {row['name']}: {row['op']}, {row['rows']}x{row['cols']}, PE {row['pe']}, SIMD {row['simd']}, "
+                     f"{row['formula']} = {row['cycles']} cycles")
+    lines += ["//", "// Ports",
+              "//   input clk, input rst (synchronous, active high)",
+              f"//   input  x : {lay['n_in']} elements of {lay['in_width']} bits, {kind(lay['in_signed'])}, element i at x[W*i+W-1:W*i], W = {lay['in_width']}",
+              "//   input in_valid, output in_ready : x is taken on a rising edge with both high"]
+    if net.argmax:
+        lines.append(f"//   output y : class index, {lay['out_width']} bits unsigned (argmax; lowest index wins ties)")
+    else:
+        lines.append(f"//   output y : {lay['n_out']} elements of {lay['out_width']} bits, {kind(lay['out_signed'])}")
+    lines += ["//   output out_valid, input out_ready : y holds from out_valid until a rising edge with out_ready high",
+              "//", "// Timing",
+              f"//   latency {lay['latency']}: out_valid rises {lay['latency']} rising edges after the accepting one (counting it);",
+              f"//   {summ['cycles_text']}.",
+              "//   One inference at a time; the next input is accepted on the edge that takes the result."]
+    return "\n".join(lines).replace("*", "x") + "\n\n"

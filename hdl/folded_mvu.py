@@ -1,0 +1,233 @@
+"""One matrix-vector unit (MVU) of the folded engine: a group of hdl.folded_plan, in hardware.
+
+Three stages, each one register deep (so a group's last write lands FILL_PER_LAYER = 2 cycles
+after its last issue cycle):
+
+- issue: counters walk (position, nf, sf); they address the weight ROM (registered read) and
+  select the SIMD input elements from the source buffer, which are registered alongside;
+- MAC: PE partial sums of SIMD products (XNOR agreements or integer products) are added into
+  PE accumulators, which restart on the first synapse fold;
+- write: after the last synapse fold, each accumulator is compared with its thresholds (or gets
+  its bias) from the parameter ROM (read in the MAC stage) and the PE results are written into
+  the destination buffer, ORed in when a max-pool is fused.
+
+`start` (a one-cycle pulse) begins a pass over the whole layer; `done` pulses in the cycle of the
+last write, so the next group can start on the same clock edge that completes it.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hdl.folded_plan import LayerPlan, padded_words, pool_spans
+
+
+def shape(bits: int, is_signed: bool):
+    return signed(bits) if is_signed else unsigned(bits)
+
+
+def counter_shape(n: int):
+    """A counter for 0..n-1 (at least one bit, so comparisons stay ordinary)."""
+    return unsigned(max(1, (n - 1).bit_length()))
+
+
+def tree_sum(values: list):
+    """Balanced adder tree: each adder only as wide as its operands need (Amaranth widens by one)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) - len(values) % 2:]
+    return values[0]
+
+
+def delay(m, values: dict, stage: int, control=("v", "end")) -> dict:
+    """One register per value, named `<key><stage>`; only the control flags are reset."""
+    regs = {}
+    for key, value in values.items():
+        value = Value.cast(value)
+        regs[key] = Signal(value.shape(), name=f"{key}{stage}", reset_less=key not in control)
+        m.d.sync += regs[key].eq(value)
+    return regs
+
+
+def field(word, k: int, bits: int, is_signed: bool):
+    v = word[k * bits:(k + 1) * bits]
+    return v.as_signed() if is_signed else v
+
+
+class MVU(wiring.Component):
+    def __init__(self, plan: LayerPlan):
+        self.plan = plan
+        super().__init__({"start": In(1), "src": In(plan.src.bits), "done": Out(1), "dst": Out(plan.dst.bits)})
+
+    def elaborate(self, platform):
+        m = Module()
+        issue = self.issue_stage(m)
+        mac = self.mac_stage(m, issue)
+        self.write_stage(m, mac)
+        return m
+
+    # ----------------------------------------------------------------------- issue
+
+    def issue_stage(self, m) -> dict:
+        """Counters of the loop nest, the weight ROM address, and the registered input words."""
+        p = self.plan
+        oh, ow = p.positions
+        run = Signal()
+        sf, nf = Signal(counter_shape(p.sf)), Signal(counter_shape(p.nf))
+        wa = Signal(counter_shape(p.nf * p.sf))  # weight ROM address nf*SF + sf, wraps per position
+        ta = Signal(counter_shape(param_depth(p)))  # parameter ROM address, one step per row group
+        oy, ox = Signal(counter_shape(oh)), Signal(counter_shape(ow))
+        base = Signal(counter_shape(padded_words(p)))  # the window's first word (conv)
+        last_sf, last_nf = sf == p.sf - 1, nf == p.nf - 1
+        last_pos = (oy == oh - 1) & (ox == ow - 1)
+        end = last_sf & last_nf & last_pos
+
+        with m.If(self.start):
+            m.d.sync += [run.eq(1), sf.eq(0), nf.eq(0), wa.eq(0), ta.eq(0), oy.eq(0), ox.eq(0), base.eq(0)]
+        with m.Elif(run):
+            m.d.sync += [sf.eq(sf + 1), wa.eq(wa + 1)]
+            with m.If(end):
+                m.d.sync += run.eq(0)
+            with m.Elif(last_sf):
+                m.d.sync += [sf.eq(0), nf.eq(nf + 1), ta.eq(ta + 1)]
+                if p.params is not None and not p.param_per_position:
+                    with m.If(last_nf):
+                        m.d.sync += ta.eq(0)
+                with m.If(last_nf):
+                    m.d.sync += [nf.eq(0), wa.eq(0)]
+                    with m.If(ox == ow - 1):
+                        m.d.sync += [ox.eq(0), oy.eq(oy + 1), base.eq(base + p.base_step_row)]
+                    with m.Else():
+                        m.d.sync += [ox.eq(ox + 1), base.eq(base + p.base_step_x)]
+
+        rom = Memory(shape=unsigned(p.pe * p.simd * p.weight_shape[0]), depth=p.nf * p.sf, init=p.weight_words())
+        m.submodules.weights = rom
+        rd = rom.read_port()
+        m.d.comb += rd.addr.eq(wa)
+
+        x1 = Signal(p.simd * p.src.width, reset_less=True)
+        m.d.sync += x1.eq(self.read_words(sf, base))
+        stage = delay(m, {"v": run, "first": sf == 0, "last": last_sf, "end": end & run, "nf": nf, "ta": ta, "oy": oy, "ox": ox}, 1)
+        stage.update(x=x1, w=rd.data)
+        return stage
+
+    def read_words(self, sf, base):
+        """The SIMD input elements of synapse fold `sf` at window `base`: SIMD/unit aligned words."""
+        p = self.plan
+        unit_bits = p.unit * p.src.width
+        words = padded_words(p)
+        view = Cat(self.src, Const(0, words * unit_bits - p.src.bits)) if words * unit_bits > p.src.bits else self.src
+        chunks = []
+        for q in range(p.simd // p.unit):
+            offs = [int(v) for v in p.offsets[:, q]]
+            moving = p.base_step_x or p.base_step_row
+            if len(set(offs)) == 1 and not moving:  # a fixed word: plain wires
+                chunks.append(view.word_select(offs[0], unit_bits))
+                continue
+            off = Const(offs[0]) if len(set(offs)) == 1 else Array(Const(v, counter_shape(words)) for v in offs)[sf]
+            chunks.append(view.word_select(base + off if moving else off, unit_bits))
+        return Cat(*chunks)
+
+    # ----------------------------------------------------------------------- MAC
+
+    def mac_stage(self, m, s1: dict) -> dict:
+        p = self.plan
+        mask = self.lane_mask(s1["last"])
+        accs = []
+        for row in range(p.pe):
+            part = self.partial(s1["x"], s1["w"], row, mask)
+            acc = Signal(shape(*p.acc_shape), name=f"acc{row}", reset_less=True)
+            with m.If(s1["v"]):
+                m.d.sync += acc.eq(Mux(s1["first"], part, acc + part))
+            accs.append(acc)
+        stage = delay(m, {"v": s1["v"] & s1["last"], "end": s1["end"], "nf": s1["nf"], "oy": s1["oy"], "ox": s1["ox"]}, 2)
+        stage["acc"] = accs
+        stage["params"] = self.param_read(m, s1["ta"])
+        return stage
+
+    def lane_mask(self, last):
+        """XNOR lanes past the last real column (a padded last fold) must not count as agreements."""
+        p = self.plan
+        if not p.binary or p.last_fold_lanes == p.simd:
+            return None
+        return Mux(last, Const((1 << p.last_fold_lanes) - 1, p.simd), Const((1 << p.simd) - 1, p.simd))
+
+    def partial(self, x, w, row: int, mask):
+        p = self.plan
+        if p.binary:
+            agree = ~(x ^ w[row * p.simd:(row + 1) * p.simd])
+            if mask is not None:
+                agree = agree & mask
+            return tree_sum([agree[i] for i in range(p.simd)])
+        wbits, wsigned = p.weight_shape
+        terms = [field(x, lane, p.src.width, p.src.signed) * field(w, row * p.simd + lane, wbits, wsigned) for lane in range(p.simd)]
+        return tree_sum(terms)
+
+    def param_read(self, m, addr) -> list | None:
+        """Per row: [K thresholds] or [bias], valid in the write stage (registered ROM read)."""
+        p = self.plan
+        if p.params is None:
+            return None
+        bits, is_signed = p.param_shape
+        k = p.params.shape[2]
+        rom = Memory(shape=unsigned(p.pe * k * bits), depth=p.params.shape[0], init=p.param_words())
+        m.submodules.params = rom
+        rd = rom.read_port()
+        m.d.comb += rd.addr.eq(addr)
+        return [[field(rd.data, row * k + j, bits, is_signed) for j in range(k)] for row in range(p.pe)]
+
+    # ----------------------------------------------------------------------- write
+
+    def write_stage(self, m, s2: dict) -> None:
+        p = self.plan
+        width = p.dst.width
+        values = []
+        for row in range(p.pe):
+            v = Signal(width, name=f"out{row}")
+            m.d.comb += v.eq(self.result(s2["acc"][row], None if s2["params"] is None else s2["params"][row]))
+            values.append(v)
+        buf = Signal(p.dst.bits, reset_less=True)
+        m.d.comb += [self.dst.eq(buf), self.done.eq(s2["v"] & s2["end"])]
+        if p.pool is not None:
+            with m.If(self.start):
+                m.d.sync += buf.eq(0)  # the OR of each pooling window starts from 0
+        channels = p.rows
+        for pixel, enable in self.pixel_enables(s2):
+            for nf in range(p.nf):
+                lo, hi = nf * p.pe, min(channels, (nf + 1) * p.pe)
+                part = buf[(pixel * channels + lo) * width:(pixel * channels + hi) * width]
+                data = Cat(*values[:hi - lo])
+                with m.If(s2["v"] & enable & (s2["nf"] == nf)):
+                    m.d.sync += part.eq(part | data if p.pool is not None else data)
+
+    def result(self, acc, params):
+        """The value written for one row: a threshold count, acc + bias, or the bare sum."""
+        if params is None:
+            return acc
+        if self.plan.thresholded:
+            return tree_sum([acc >= t for t in params])
+        return acc + params[0]
+
+    def pixel_enables(self, s2: dict):
+        """(destination pixel, enable) pairs: the pixel(s) the current output position writes."""
+        p = self.plan
+        if p.dst.shape is None:
+            yield 0, Const(1)
+            return
+        _, rows, cols = p.dst.shape
+        if p.pool is None:
+            row_en = [s2["oy"] == y for y in range(rows)]
+            col_en = [s2["ox"] == x for x in range(cols)]
+        else:  # conv output (oy, ox) lies in every pooling window whose span holds it
+            row_en = [(s2["oy"] >= a) & (s2["oy"] <= b) for a, b in pool_spans(p, 1)]
+            col_en = [(s2["ox"] >= a) & (s2["ox"] <= b) for a, b in pool_spans(p, 2)]
+        for y in range(rows):
+            for x in range(cols):
+                yield y * cols + x, row_en[y] & col_en[x]
+
+
+def param_depth(p: LayerPlan) -> int:
+    return 1 if p.params is None else p.params.shape[0]

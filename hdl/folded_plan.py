@@ -1,0 +1,474 @@
+"""Planning the folded (time-multiplexed) engine: integer IR -> per-layer schedules and memory images.
+
+Pure Python and numpy, no Amaranth: `summary` and the analytic cycle count need no elaboration.
+
+The network is a chain of *groups*; a group is one matrix-vector layer (Dense with integer
+weights, XnorPopcount, or Conv2d, binary or integer) optionally followed by a Threshold and, for
+a conv with one-bit thresholded outputs, a MaxPool2d (an OR on bits, done on write). An ArgMax may
+end the chain. Each group becomes one matrix-vector unit (MVU): `rows` output neurons (conv:
+output channels), `cols` inputs per neuron (conv: kernel window C*kh*kw), computed PE rows x
+SIMD columns per cycle, in the loop nest
+
+    for each output position (conv: raster order; dense: one)
+      for nf in range(NF = ceil(rows / PE))      # neuron fold: which PE rows
+        for sf in range(SF = ceil(cols / SIMD))  # synapse fold: which SIMD columns
+
+so a group takes positions * NF * SF cycles. A PE or SIMD that does not divide a layer is
+padded: padded rows are computed and never written, padded columns carry weight 0 (integer) or
+are masked out of the popcount (XNOR).
+
+Activations live in register buffers, one per group output (the input vector in a register
+captured at the handshake). Buffers written by conv/pool groups are stored channel-innermost
+(HWC), so a conv reading them fetches C neighbouring channels of one pixel as one aligned word;
+the MVU's column order and weight columns are permuted to the storage order instead of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compiler.errors import BespokeError
+from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+
+# Defaults when pe/simd are not given: per layer, the largest divisor of its rows (cols) not
+# above these, so nothing is padded; 16 x 32 is the issue's example and FINN's usual SFC folding.
+DEFAULT_PE, DEFAULT_SIMD = 16, 32
+# Cycles a group needs beyond its issue cycles: the weight ROM's registered read (with the
+# input words registered alongside), and the accumulator register before compare-and-write.
+FILL_PER_LAYER = 2
+CAPTURE_CYCLES = 1  # the handshake edge captures x and starts the first group
+ARGMAX_CYCLES = 1  # the class index is registered after the last group's last write
+MAC_LAYERS = (Dense, XnorPopcount, Conv2d)
+
+
+# --------------------------------------------------------------------------- buffers
+
+
+@dataclass
+class Buffer:
+    """The tensor of IR node `node` in registers: `size` elements of `width` bits (two's
+    complement when `signed`), stored HWC when `shape` (C, H, W) is set, else in IR order."""
+
+    node: str
+    size: int
+    width: int
+    signed: bool
+    lo: list[int]
+    hi: list[int]
+    shape: tuple | None = None
+
+    @property
+    def bits(self) -> int:
+        return self.size * self.width
+
+    def phys(self, i: int) -> int:
+        """Storage index of IR element i (CHW-flattened)."""
+        if self.shape is None:
+            return i
+        c, h, w = self.shape
+        ch, rest = divmod(i, h * w)
+        y, x = divmod(rest, w)
+        return (y * w + x) * c + ch
+
+    def addr(self, view: tuple, ch: int, y: int, x: int) -> int:
+        """Storage index of element (ch, y, x) when the tensor is read as a CHW image `view`."""
+        c, h, w = view
+        return (y * w + x) * c + ch if self.shape is not None else (ch * h + y) * w + x
+
+
+def buffer_of(ir: IR, node: str, shape: tuple | None) -> Buffer:
+    info = ir.out(node)
+    lo, hi = [int(v) for v in info.lo], [int(v) for v in info.hi]
+    width, signed = bits_for_range(min(lo), max(hi))
+    return Buffer(node, info.size, width, signed, lo, hi, shape)
+
+
+# --------------------------------------------------------------------------- layer plans
+
+
+@dataclass
+class LayerPlan:
+    """One MVU: what it computes, how it is folded, and its memory images (see module doc)."""
+
+    name: str  # the matrix-vector node
+    nodes: list[str]  # every IR node the group implements
+    binary: bool  # XNOR-popcount (else integer multiply-accumulate)
+    rows: int
+    cols: int
+    pe: int
+    simd: int
+    positions: tuple[int, int]  # (OH, OW) output positions; (1, 1) for dense
+    src: Buffer
+    dst: Buffer
+    weights: np.ndarray  # [NF*PE, SF*SIMD], columns in read order, padded
+    acc_lo: int  # every partial sum of a real row lies in [acc_lo, acc_hi]
+    acc_hi: int
+    params: np.ndarray | None  # [depth, PE, K] thresholds (bias folded in) or [depth, PE, 1] biases
+    thresholded: bool
+    param_per_position: bool  # params addressed by (position, nf), else by nf
+    unit: int  # input read granularity: SIMD/unit aligned words of `unit` elements
+    offsets: np.ndarray  # [SF, SIMD/unit] word offsets (in units) from the position's base
+    base_step_x: int  # base change (in units) to the next output column
+    base_step_row: int  # base change (in units) from a row's last column to the next row's first
+    stride: int = 1
+    kernel: tuple[int, int] = (1, 1)
+    pool: tuple[int, int] | None = None  # (kernel, stride) of a fused max-pool
+    ops: list[str] = field(default_factory=list)  # the op of each node, for reports
+
+    @property
+    def nf(self) -> int:
+        return -(-self.rows // self.pe)
+
+    @property
+    def sf(self) -> int:
+        return -(-self.cols // self.simd)
+
+    @property
+    def n_positions(self) -> int:
+        return self.positions[0] * self.positions[1]
+
+    @property
+    def cycles(self) -> int:
+        """Issue cycles: one PE x SIMD slice of the matrix per cycle."""
+        return self.n_positions * self.nf * self.sf
+
+    @property
+    def last_fold_lanes(self) -> int:
+        """Columns used in the last synapse fold (SIMD when nothing is padded)."""
+        return self.cols - (self.sf - 1) * self.simd
+
+    @property
+    def weight_shape(self) -> tuple[int, bool]:
+        """(bits, signed) of one weight in the ROM."""
+        if self.binary:
+            return 1, False
+        return bits_for_range(min(0, int(self.weights.min())), max(0, int(self.weights.max())))
+
+    @property
+    def acc_shape(self) -> tuple[int, bool]:
+        return bits_for_range(self.acc_lo, self.acc_hi)
+
+    @property
+    def param_shape(self) -> tuple[int, bool]:
+        return bits_for_range(min(0, int(self.params.min())), max(0, int(self.params.max())))
+
+    def weight_words(self) -> list[int]:
+        """ROM image: word nf*SF + sf holds weight [nf*PE + p, sf*SIMD + l] at field p*SIMD + l."""
+        bits, _ = self.weight_shape
+        slices = self.weights.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        return pack_words(slices.reshape(self.nf * self.sf, self.pe * self.simd), bits)
+
+    def param_words(self) -> list[int]:
+        """ROM image: word a holds param [a, p, k] at field p*K + k."""
+        bits, _ = self.param_shape
+        return pack_words(self.params, bits)
+
+    def stats(self) -> dict:
+        wbits, _ = self.weight_shape
+        row = {"name": self.name, "op": "+".join(self.ops), "rows": self.rows, "cols": self.cols,
+               "pe": self.pe, "simd": self.simd, "nf": self.nf, "sf": self.sf, "positions": self.n_positions,
+               "cycles": self.cycles, "weight_rom_bits": self.weights.size * wbits,
+               "param_rom_bits": 0 if self.params is None else self.params.size * self.param_shape[0],
+               "acc_width": self.acc_shape[0], "buffer_bits": self.dst.bits, "read_unit": self.unit}
+        row["formula"] = (f"{self.n_positions} x " if self.n_positions > 1 else "") + f"ceil({self.rows}/{self.pe}) x ceil({self.cols}/{self.simd})"
+        return row
+
+
+def pack_words(values: np.ndarray, bits: int) -> list[int]:
+    """Each leading index -> one int with the remaining elements (flattened) as `bits`-wide fields."""
+    mask = (1 << bits) - 1
+    flat = values.reshape(values.shape[0], -1)
+    words = []
+    for row in flat:
+        word = 0
+        for k, v in enumerate(row.tolist()):
+            word |= (int(v) & mask) << (k * bits)
+        words.append(word)
+    return words
+
+
+# --------------------------------------------------------------------------- the network
+
+
+@dataclass
+class NetworkPlan:
+    name: str
+    input: Buffer
+    layers: list[LayerPlan]
+    argmax: str | None  # the ArgMax node, if the chain ends in one
+    output_node: str
+
+    @property
+    def cycles(self) -> int:
+        return sum(layer.cycles for layer in self.layers)
+
+    @property
+    def fill(self) -> int:
+        return FILL_PER_LAYER * len(self.layers) + CAPTURE_CYCLES + (ARGMAX_CYCLES if self.argmax else 0)
+
+    @property
+    def latency(self) -> int:
+        """Rising edges from the one accepting the input (counted) to the one raising out_valid."""
+        return self.cycles + self.fill
+
+    def fill_formula(self) -> str:
+        parts = [f"{FILL_PER_LAYER} x {len(self.layers)} layers", f"{CAPTURE_CYCLES} capture"]
+        if self.argmax:
+            parts.append(f"{ARGMAX_CYCLES} argmax")
+        return " + ".join(parts)
+
+
+def plan_network(ir: IR, pe: int | None = None, simd: int | None = None) -> NetworkPlan:
+    """The folded engine for `ir` at the given parallelism, or a BespokeError naming what is wrong."""
+    check_ir(ir)
+    groups, argmax = chain_groups(ir)
+    shapes = [group_dims(ir, g) for g in groups]
+    check_parallelism(pe, "pe", [(g[0], rows) for g, (rows, _) in zip(groups, shapes)])
+    check_parallelism(simd, "simd", [(g[0], cols) for g, (_, cols) in zip(groups, shapes)])
+    src = buffer_of(ir, ir.input_node(), None)
+    net = NetworkPlan(ir.name, src, [], argmax, ir.output_node())
+    for group, (rows, cols) in zip(groups, shapes):
+        p = min(pe, rows) if pe is not None else largest_divisor(rows, DEFAULT_PE)
+        s = min(simd, cols) if simd is not None else largest_divisor(cols, DEFAULT_SIMD)
+        layer = plan_layer(ir, group, src, p, s)
+        net.layers.append(layer)
+        src = layer.dst
+    return net
+
+
+def largest_divisor(n: int, limit: int) -> int:
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def check_parallelism(value, option: str, layers: list[tuple[str, int]]) -> None:
+    """pe (simd) must be a positive integer no larger than the rows (cols) of some layer."""
+    if value is None:
+        return
+    biggest = max(n for _, n in layers)
+    what = "rows (output neurons or channels)" if option == "pe" else "columns (inputs per neuron)"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise BespokeError(f"{option}={value!r} must be a positive integer (1..{biggest}, the most {what} of any layer)")
+    if value > biggest:
+        sizes = ", ".join(f"{n}: {k}" for n, k in layers)
+        raise BespokeError(f"{option}={value} exceeds the {what} of every layer ({sizes}); choose 1..{biggest}")
+
+
+# --------------------------------------------------------------------------- checks and grouping
+
+
+SUPPORTED = "input, dense (integer weights), xnor_popcount, conv2d (integer or binary), threshold, maxpool2d (after a thresholded conv2d), argmax (last)"
+
+
+def check_ir(ir: IR) -> None:
+    if not ir.is_integer():
+        bad = next(n for n in ir.order() if not ir.layer(n).integer or
+                   isinstance(ir.layer(n), (Dense, Conv2d)) and not ir.layer(n).is_integer_valued())
+        raise BespokeError(f"node {bad}: {ir.layer(bad).op} is a float layer; run the streamline (or quantize) pass before lowering")
+    if not ir.has_ranges():
+        raise BespokeError("the folded architecture needs value ranges; run the infer-ranges pass first")
+    try:
+        ir.input_node(), ir.output_node()
+    except ValueError as e:
+        raise BespokeError(f"cannot lower IR {ir.name!r}: {e}") from None
+    for n in ir.order():
+        if len(ir.users_of(n)) > 1:
+            raise BespokeError(f"node {n} ({ir.layer(n).op}) feeds {len(ir.users_of(n))} layers; the folded architecture takes a chain")
+
+
+def chain_groups(ir: IR) -> tuple[list[list[str]], str | None]:
+    """The chain from the input as groups [mac, threshold?, maxpool?], and the final ArgMax node."""
+    groups, argmax = [], None
+    node = ir.input_node()
+    while ir.users_of(node):
+        (node,) = ir.users_of(node)
+        layer = ir.layer(node)
+        if argmax is not None:
+            raise BespokeError(f"node {node} ({layer.op}) follows the argmax; the folded architecture ends with it")
+        if isinstance(layer, MAC_LAYERS):
+            groups.append([node])
+        elif isinstance(layer, ArgMax) and groups:
+            argmax = node
+        elif isinstance(layer, Threshold) and groups and len(groups[-1]) == 1:
+            groups[-1].append(node)
+        elif isinstance(layer, MaxPool2d) and groups and len(groups[-1]) == 2 and isinstance(ir.layer(groups[-1][0]), Conv2d):
+            groups[-1].append(node)
+        else:
+            raise BespokeError(f"node {node}: {layer.op} cannot be placed in the folded architecture here; "
+                               f"it takes a chain of {SUPPORTED}")
+    if not groups:
+        raise BespokeError(f"IR {ir.name!r} has no dense, xnor_popcount or conv2d layer to fold")
+    return groups, argmax
+
+
+def group_dims(ir: IR, group: list[str]) -> tuple[int, int]:
+    """(rows, cols) of a group's matrix."""
+    layer = ir.layer(group[0])
+    if isinstance(layer, Conv2d):
+        c_out, c_in, kh, kw = layer.weight.shape
+        return c_out, c_in * kh * kw
+    return layer.weight.shape
+
+
+def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int) -> LayerPlan:
+    mac = group[0]
+    layer = ir.layer(mac)
+    binary = isinstance(layer, XnorPopcount) or (isinstance(layer, Conv2d) and layer.binary)
+    rows, cols = group_dims(ir, group)
+    if binary:
+        check_binary(ir, mac, layer, src)
+    conv = isinstance(layer, Conv2d)
+    if conv:
+        view = check_conv_view(mac, layer, src)
+        weights, offsets = conv_columns(layer, src, view)
+    else:
+        order = np.argsort([src.phys(i) for i in range(src.size)])  # storage slot -> IR column
+        weights, offsets = layer.weight[:, order], np.arange(cols)
+    thr = next((n for n in group if isinstance(ir.layer(n), Threshold)), None)
+    pool = next((n for n in group if isinstance(ir.layer(n), MaxPool2d)), None)
+    out_shape = (ir.layer(pool).out_shape if pool else layer.out_shape) if conv else None
+    dst = buffer_of(ir, group[-1], out_shape)
+    if pool:
+        check_pool(ir, pool, thr, dst)
+    nf, sf = -(-rows // pe), -(-cols // simd)
+    padded = np.zeros((nf * pe, sf * simd), dtype=np.int64)
+    padded[:rows, :cols] = weights
+    acc_lo, acc_hi = acc_bounds(binary, padded[:rows], src)
+    bias = np.zeros(rows, dtype=np.int64) if binary else layer.bias.astype(np.int64)
+    positions = tuple(layer.out_shape[1:]) if conv else (1, 1)
+    params, per_position = row_params(ir, thr, bias, acc_lo, acc_hi, rows, pe, positions)
+    unit, words, step_x, step_row = read_plan(offsets, cols, simd, src, layer if conv else None, positions)
+    return LayerPlan(
+        name=mac, nodes=list(group), binary=binary, rows=rows, cols=cols, pe=pe, simd=simd, positions=positions,
+        src=src, dst=dst, weights=padded, acc_lo=acc_lo, acc_hi=acc_hi, params=params, thresholded=thr is not None,
+        param_per_position=per_position, unit=unit, offsets=words, base_step_x=step_x, base_step_row=step_row,
+        stride=layer.stride if conv else 1, kernel=tuple(layer.weight.shape[2:]) if conv else (1, 1),
+        pool=(ir.layer(pool).kernel, ir.layer(pool).stride) if pool else None, ops=[ir.layer(n).op for n in group])
+
+
+def check_binary(ir: IR, node: str, layer, src: Buffer) -> None:
+    bad = layer.weight[(layer.weight != 0) & (layer.weight != 1)]
+    if bad.size:
+        raise BespokeError(f"node {node} ({layer.op}): weight {int(bad[0])} is not a bit (0 for -1, 1 for +1) in a binary layer")
+    if min(src.lo) < 0 or max(src.hi) > 1:
+        raise BespokeError(f"node {node} ({layer.op}): its input {src.node} is not binary (range [{min(src.lo)}, {max(src.hi)}])")
+
+
+def check_conv_view(node: str, layer: Conv2d, src: Buffer) -> tuple:
+    if src.shape is not None and tuple(src.shape) != tuple(layer.in_shape):
+        raise BespokeError(f"node {node} (conv2d): reads {src.node} of shape {src.shape} as {layer.in_shape}; "
+                           "the folded architecture needs the producer's shape")
+    if int(np.prod(layer.in_shape)) != src.size:
+        raise BespokeError(f"node {node} (conv2d): input shape {layer.in_shape} does not match {src.size} elements")
+    return tuple(layer.in_shape)
+
+
+def check_pool(ir: IR, pool: str, thr: str, dst: Buffer) -> None:
+    info = ir.out(thr)
+    if int(info.lo.min()) < 0 or int(info.hi.max()) > 1:
+        raise BespokeError(f"node {pool} (maxpool2d): the folded architecture pools bits (an OR); its input {thr} has range "
+                           f"[{int(info.lo.min())}, {int(info.hi.max())}]")
+    if tuple(ir.layer(pool).in_shape) != tuple(ir.layer(ir.inputs_of(thr)[0]).out_shape):
+        raise BespokeError(f"node {pool} (maxpool2d): input shape {ir.layer(pool).in_shape} is not its conv's output shape")
+
+
+# --------------------------------------------------------------------------- matrices
+
+
+def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The conv as a matrix: weight columns and their storage offsets from the window's corner.
+
+    Column order follows the storage: (ky, kx, c) for HWC buffers, so a pixel's channels are
+    adjacent columns and adjacent addresses; (c, ky, kx) for CHW buffers (rows of a kernel adjacent).
+    """
+    c_out, c_in, kh, kw = layer.weight.shape
+    if src.shape is not None:
+        cols = [(c, ky, kx) for ky in range(kh) for kx in range(kw) for c in range(c_in)]
+    else:
+        cols = [(c, ky, kx) for c in range(c_in) for ky in range(kh) for kx in range(kw)]
+    weights = np.stack([layer.weight[:, c, ky, kx] for c, ky, kx in cols], axis=1)
+    offsets = np.array([src.addr(view, c, ky, kx) for c, ky, kx in cols])
+    return weights, offsets
+
+
+def acc_bounds(binary: bool, weights: np.ndarray, src: Buffer) -> tuple[int, int]:
+    """Bounds on every partial sum (any subset of a real row's terms): popcounts lie in [0, cols];
+    integer rows in [sum of negative term minima, sum of positive term maxima]."""
+    if binary:
+        return 0, weights.shape[1]
+    lo, hi = min(src.lo), max(src.hi)
+    t_lo = np.minimum(weights * lo, weights * hi)
+    t_hi = np.maximum(weights * lo, weights * hi)
+    neg = np.minimum(t_lo, 0).sum(axis=1)
+    pos = np.maximum(t_hi, 0).sum(axis=1)
+    return int(min(0, neg.min())), int(max(0, pos.max()))
+
+
+def row_params(ir: IR, thr: str | None, bias: np.ndarray, acc_lo: int, acc_hi: int, rows: int, pe: int,
+               positions: tuple) -> tuple[np.ndarray | None, bool]:
+    """The per-row parameter ROM: thresholds minus bias (a comparison on the bare accumulator),
+    clamped to [acc_lo, acc_hi + 1] where they stop mattering (constant neurons), or the biases
+    when no threshold follows (None when they are all zero). Thresholds that differ between the
+    output positions of a conv are stored per position."""
+    nf = -(-rows // pe)
+    if thr is None:
+        if not bias.any():
+            return None, False
+        vals, per_position = bias[None, :, None], False
+    else:
+        t = ir.layer(thr).thresholds.astype(np.int64)
+        n_pos = positions[0] * positions[1]
+        k = t.shape[1]
+        t = t.reshape(rows, n_pos, k).transpose(1, 0, 2)  # [position, row, K]: CHW order has rows outermost
+        per_position = bool((t != t[:1]).any())
+        vals = t if per_position else t[:1]
+        vals = np.clip(vals - bias[None, :, None], acc_lo, acc_hi + 1)
+    padded = np.zeros((vals.shape[0], nf * pe, vals.shape[2]), dtype=np.int64)
+    padded[:, :rows] = vals
+    return padded.reshape(vals.shape[0] * nf, pe, vals.shape[2]), per_position
+
+
+# --------------------------------------------------------------------------- input reads
+
+
+def read_plan(offsets: np.ndarray, cols: int, simd: int, src: Buffer, conv: Conv2d | None, positions: tuple):
+    """How the SIMD columns of each synapse fold are fetched from the source buffer.
+
+    Returns (unit, word offsets [SF, SIMD/unit], base step to the next column, base step to the
+    next row): the largest `unit` dividing SIMD such that every group of `unit` lanes reads
+    `unit` adjacent elements starting at a multiple of `unit` for every output position. One
+    wide aligned word is far cheaper than `unit` independent element multiplexers.
+    """
+    if conv is None:
+        step_x = step_row = 0
+    else:
+        c, h, w = conv.in_shape
+        s = conv.stride
+        step_x = src.addr(conv.in_shape, 0, 0, s) - src.addr(conv.in_shape, 0, 0, 0)
+        step_row = src.addr(conv.in_shape, 0, s, 0) - src.addr(conv.in_shape, 0, 0, (positions[1] - 1) * s)
+    sf = -(-cols // simd)
+    lanes = np.full(sf * simd, -1, dtype=np.int64)
+    lanes[:cols] = offsets
+    lanes = lanes.reshape(sf, simd)
+    for unit in sorted((d for d in range(1, simd + 1) if simd % d == 0), reverse=True):
+        if step_x % unit or step_row % unit:
+            continue
+        groups = lanes.reshape(sf, simd // unit, unit)
+        first = groups[:, :, :1]
+        real = groups >= 0
+        contiguous = np.where(real, groups == first + np.arange(unit), True).all()
+        if contiguous and (np.where(first >= 0, first % unit, 0) == 0).all():
+            return unit, np.maximum(first[:, :, 0], 0) // unit, step_x // unit, step_row // unit
+    raise AssertionError("unit 1 always fits")
+
+
+def pool_spans(layer: LayerPlan, axis: int) -> list[tuple[int, int]]:
+    """For each pooled row (axis 1) or column (axis 2), the inclusive range of conv outputs it covers."""
+    k, s = layer.pool
+    return [(i * s, i * s + k - 1) for i in range(layer.dst.shape[axis])]
+
+
+def padded_words(layer: LayerPlan) -> int:
+    """Words of `unit` elements the source view holds (zero-padded), so every read stays in range."""
+    return -(-layer.src.size // layer.unit)
