@@ -9,6 +9,7 @@ yosys `synth` netlist 10-25 % smaller, as sign extension in every adder disappea
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -18,12 +19,21 @@ from hdl.csd import csd
 from hdl.vec import ints, narrow, range_shape, vec_layout
 
 
-def linear_range(row: list[int], bias: int, lo: list[int], hi: list[int]) -> tuple[int, int]:
+Row = list[tuple[int, int]]  # a neuron's nonzero weights as (input index, weight)
+
+
+def sparse_row(row) -> Row:
+    """(index, weight) of the nonzero entries of a dense weight row."""
+    row = np.asarray(row)
+    return [(int(i), int(row[i])) for i in np.flatnonzero(row)]
+
+
+def linear_range(row: Row, bias: int, lo: list[int], hi: list[int]) -> tuple[int, int]:
     """Exact [min, max] of row . x + bias over the box lo <= x <= hi."""
     out_lo = out_hi = bias
-    for w, a, b in zip(row, lo, hi):
-        out_lo += w * (a if w > 0 else b)
-        out_hi += w * (b if w > 0 else a)
+    for i, w in row:
+        out_lo += w * (lo[i] if w > 0 else hi[i])
+        out_hi += w * (hi[i] if w > 0 else lo[i])
     return out_lo, out_hi
 
 
@@ -34,12 +44,10 @@ def sign_offset(lo: int, hi: int) -> int:
     return 1 << (shape.width - 1) if shape.signed else 0
 
 
-def plan_neuron(row: list[int], bias: int, lo: list[int], hi: list[int]) -> Term | None:
+def plan_neuron(row: Row, bias: int, lo: list[int], hi: list[int]) -> Term | None:
     """The adder tree of one output: CSD terms of every nonzero weight, plus the bias."""
     pos, neg, const = [], [], bias
-    for i, w in enumerate(row):
-        if w == 0:
-            continue
+    for i, w in row:
         if lo[i] == hi[i]:
             const += w * lo[i]  # a constant input is part of the bias
             continue
@@ -54,23 +62,29 @@ class Dense(wiring.Component):
     """y[j] = sum_i weight[j][i] * x[i] + bias[j], x[i] in [in_lo[i], in_hi[i]].
 
     Ports: `x` and `y` are arrays of equal-width elements (see hdl.vec); `out_lo`/`out_hi` are the
-    exact output ranges, from which `y` is typed.
+    exact output ranges, from which `y` is typed. `rows` (sparse (index, weight) lists) replaces
+    the weight matrix when given.
     """
 
-    def __init__(self, weight, bias, in_lo, in_hi):
-        self.weight = [ints(row) for row in weight]
+    def __init__(self, weight, bias, in_lo, in_hi, rows: list[Row] | None = None):
+        self.rows = rows if rows is not None else [sparse_row(row) for row in weight]
         self.bias = ints(bias)
         self.in_lo, self.in_hi = ints(in_lo), ints(in_hi)
-        self.trees = [plan_neuron(row, b, self.in_lo, self.in_hi) for row, b in zip(self.weight, self.bias)]
-        ranges = [linear_range(row, b, self.in_lo, self.in_hi) for row, b in zip(self.weight, self.bias)]
+        self.trees = [plan_neuron(row, b, self.in_lo, self.in_hi) for row, b in zip(self.rows, self.bias)]
+        ranges = [linear_range(row, b, self.in_lo, self.in_hi) for row, b in zip(self.rows, self.bias)]
         self.out_lo, self.out_hi = [r[0] for r in ranges], [r[1] for r in ranges]
         super().__init__({"x": In(vec_layout(self.in_lo, self.in_hi)), "y": Out(vec_layout(self.out_lo, self.out_hi))})
 
+    @classmethod
+    def from_rows(cls, rows: list[Row], bias, in_lo, in_hi) -> Dense:
+        """A Dense given sparse rows (e.g. a convolution's windows) instead of a weight matrix."""
+        return cls(None, bias, in_lo, in_hi, rows=rows)
+
     def stats(self) -> dict:
-        digits = sum(len(csd(w)) for row in self.weight for w in row)
+        digits = sum(len(csd(w)) for row in self.rows for _, w in row)
         return {
             "adders": sum(count_adders(t) for t in self.trees),
-            "nonzero_weights": sum(1 for row in self.weight for w in row if w),
+            "nonzero_weights": sum(len(row) for row in self.rows),
             "csd_digits": digits,
             "acc_width": max([widest_adder(t) for t in self.trees] + [range_shape(a, b).width for a, b in zip(self.out_lo, self.out_hi)]),
         }

@@ -2,21 +2,30 @@
 
 """Lowering an integer IR with proven ranges to one Amaranth top component, and to Verilog.
 
-The top chains one component per layer (Dense, Relu, Requant, ArgMax), each typed from the IR's
-ranges. Port contract (others rely on it; see `port_layout`):
+The top chains one component per layer (Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold,
+Conv2d, MaxPool2d), each typed from the IR's ranges; an XNOR-popcount (or binary conv) feeding
+only a K = 1 threshold is one fused component (hdl.xnor), since its count never needs to exist.
+This is the unrolled architecture: one inference per cycle, every weight hard-wired. The folded
+one lives in hdl.folded; `to_verilog`, `port_layout` and `summary` delegate to it for
+arch="folded", passing the same arguments (minus `arch`, plus `pe`, `simd`).
+
+Port contract (others rely on it; see `port_layout`):
 
 - `x`: flat input vector, element i at bits [i*W_in, (i+1)*W_in), W_in wide enough for every
   element's range (two's complement for all elements if any can be negative);
 - `y`: flat output vector, same rule; for an ArgMax output, one unsigned class index;
 - combinational (pipeline=False): no other ports;
 - pipelined: `clk`, `rst` (synchronous, active high), `in_valid`, `out_valid`. A register stage
-  follows every Dense, Requant and ArgMax layer (a Relu is merged into the next stage); inputs
-  are not registered. `latency` = number of register stages: a vector sampled (x, in_valid=1)
+  follows every Dense, Requant, ArgMax, XnorPopcount, Conv2d, Threshold and MaxPool2d layer,
+  except one whose only user is a Threshold or MaxPool2d: accumulators are compared and bits
+  pooled in the same stage, so registers hold the narrow tensor (a Relu is merged into the next
+  stage too); inputs are not registered. `latency` = number of register stages: a vector sampled (x, in_valid=1)
   at rising edge t is on y with out_valid=1 after rising edge t + latency - 1, until edge
   t + latency. One vector may enter every cycle; `rst` clears only the valid chain.
 
-Dense layers above DIRECT_DENSE_ADDERS adders are written as Verilog directly (hdl.dense_verilog)
-and instantiated as black boxes: Amaranth's per-bit netlist makes huge layers slow to elaborate.
+Dense layers above DIRECT_DENSE_ADDERS adders, and XNOR-popcount layers of comparable size, are
+written as Verilog directly (hdl.dense_verilog, hdl.xnor) and instantiated as black boxes:
+Amaranth's per-bit netlist makes huge layers slow to elaborate.
 """
 
 from __future__ import annotations
@@ -29,17 +38,27 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+import numpy as np
+
 from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant
-from hdl import argmax, dense, relu, requant
+from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
+from hdl import argmax, dense, maxpool, relu, requant, threshold, xnor
+from hdl.conv import conv_rows
 from hdl.dense_verilog import dense_verilog
+from hdl.popcount import plan_popcount, popcount_verilog
 from hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
 
-SUPPORTED = ("input", "dense", "relu", "requant", "argmax")
-REGISTERED = (Dense, Requant, ArgMax)  # layers followed by a register stage when pipelined
+SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d")
+ARCHS = ("unrolled", "folded")
+# layers followed by a register stage when pipelined (unless their only user is in POOLED_INTO)
+REGISTERED = (Dense, Requant, ArgMax, XnorPopcount, Conv2d, Threshold, MaxPool2d)
+POOLED_INTO = (Threshold, MaxPool2d)
 # Dense layers with more adders than this are written as Verilog directly (hdl.dense_verilog):
 # Amaranth needs ~1 ms per adder, so this bounds a layer's elaboration to ~20 s.
 DIRECT_DENSE_ADDERS = 20_000
+# Elaboration cost of one popcount cell (full/half adder, gate) in word adders: measured 1.6 ms
+# per cell (three signals each) against ~1 ms per adder.
+CELL_COST = 1.5
 
 
 # --------------------------------------------------------------------------- stages
@@ -49,8 +68,11 @@ def check_ir(ir: IR) -> None:
     """User errors first: only integer layers we can build, one input and output, ranges known."""
     for n in ir.order():
         layer = ir.layer(n)
-        if isinstance(layer, Dense) and not layer.is_integer_valued() or not layer.integer:
+        if isinstance(layer, (Dense, Conv2d)) and not layer.is_integer_valued() or not layer.integer:
             raise BespokeError(f"node {n}: {layer.op} is a float layer; run a quantize pass before lowering to hardware")
+        binary = isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary
+        if binary and not np.isin(layer.weight, (0, 1)).all():
+            raise BespokeError(f"node {n}: {layer.op} is binarized but has weights other than 0/1 (1 stands for +1, 0 for -1)")
         if layer.op not in SUPPORTED:
             raise BespokeError(f"node {n}: operator {layer.op!r} has no HDL lowering; supported: {', '.join(SUPPORTED)}")
         if len(ir.inputs_of(n)) != (0 if isinstance(layer, Input) else 1):
@@ -63,10 +85,40 @@ def check_ir(ir: IR) -> None:
         raise BespokeError(f"cannot lower IR {ir.name!r}: {e}") from None
 
 
-def make_component(layer, lo, hi) -> wiring.Component:
-    """The component computing `layer` on an input vector with element ranges [lo, hi]."""
+def binary_rows(layer) -> list[xnor.BitRow]:
+    """(input index, weight bit) per neuron of an XnorPopcount or a binary Conv2d."""
+    if isinstance(layer, XnorPopcount):
+        return [list(enumerate(row)) for row in layer.weight.tolist()]
+    return conv_rows(layer.weight, layer.in_shape, layer.stride, keep_zeros=True)
+
+
+def fused_accumulator(ir: IR, n: str) -> str | None:
+    """The binarized accumulator computed inside K = 1 Threshold node n (it feeds only n), if any."""
+    layer = ir.layer(n)
+    if not isinstance(layer, Threshold) or layer.thresholds.shape[1] != 1:
+        return None
+    (acc,) = ir.inputs_of(n)
+    kind = ir.layer(acc)
+    binary = isinstance(kind, XnorPopcount) or isinstance(kind, Conv2d) and kind.binary
+    return acc if binary and ir.users_of(acc) == [n] else None
+
+
+def make_component(layer, lo, hi, acc=None) -> wiring.Component:
+    """The component computing `layer` on an input vector with element ranges [lo, hi]; `acc`: the
+    binarized accumulator layer fused into a Threshold `layer`."""
+    if acc is not None:
+        return xnor.XnorPopcount(binary_rows(acc), lo, hi, thresholds=layer.thresholds[:, 0])
     if isinstance(layer, Dense):
         return dense.Dense(layer.weight, layer.bias, lo, hi)
+    if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
+        return xnor.XnorPopcount(binary_rows(layer), lo, hi)
+    if isinstance(layer, Conv2d):
+        positions = layer.out_size([]) // layer.weight.shape[0]
+        return dense.Dense.from_rows(conv_rows(layer.weight, layer.in_shape, layer.stride), np.repeat(layer.bias, positions), lo, hi)
+    if isinstance(layer, Threshold):
+        return threshold.Threshold(layer.thresholds, lo, hi)
+    if isinstance(layer, MaxPool2d):
+        return maxpool.MaxPool2d(layer.in_shape, layer.kernel, layer.stride, lo, hi)
     if isinstance(layer, Relu):
         return relu.Relu(lo, hi)
     if isinstance(layer, Requant):
@@ -76,21 +128,31 @@ def make_component(layer, lo, hi) -> wiring.Component:
     raise AssertionError(layer)
 
 
-def build_stages(ir: IR) -> dict[str, wiring.Component]:
-    """One component per non-input node, in topological order, typed from the IR's ranges."""
+def build_stages(ir: IR) -> tuple[dict[str, wiring.Component], dict[str, str]]:
+    """One component per non-input node (a fused accumulator has none), in topological order,
+    typed from the IR's ranges; and the node each stage reads."""
     check_ir(ir)
-    stages = {}
+    fused = {a: n for n in ir.order() if (a := fused_accumulator(ir, n)) is not None}
+    stages, sources = {}, {}
     for n in ir.order():
-        if isinstance(ir.layer(n), Input):
+        if isinstance(ir.layer(n), Input) or n in fused:
             continue
-        (src,) = ir.inputs_of(n)
-        comp = make_component(ir.layer(n), ir.out(src).lo, ir.out(src).hi)
+        acc = fused_accumulator(ir, n)
+        (src,) = ir.inputs_of(acc or n)
+        comp = make_component(ir.layer(n), ir.out(src).lo, ir.out(src).hi, acc and ir.layer(acc))
         lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
         # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
         if any(a < l or b > h for a, b, l, h in zip(comp.out_lo, comp.out_hi, lo, hi)):
             raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
-        stages[n] = comp
-    return stages
+        stages[n], sources[n] = comp, src
+    return stages, sources
+
+
+def registered(ir: IR, n: str) -> bool:
+    """Whether a pipeline register follows node n."""
+    users = ir.users_of(n)
+    pooled = len(users) == 1 and isinstance(ir.layer(users[0]), POOLED_INTO)
+    return isinstance(ir.layer(n), REGISTERED) and not pooled
 
 
 def stage_depths(ir: IR, pipeline: bool) -> dict[str, int]:
@@ -98,9 +160,23 @@ def stage_depths(ir: IR, pipeline: bool) -> dict[str, int]:
     depth = {}
     for n in ir.order():
         srcs = ir.inputs_of(n)
-        own = int(pipeline and isinstance(ir.layer(n), REGISTERED))
-        depth[n] = (depth[srcs[0]] if srcs else 0) + own
+        depth[n] = (depth[srcs[0]] if srcs else 0) + int(pipeline and registered(ir, n))
     return depth
+
+
+def stage_op(ir: IR, n: str) -> str:
+    acc = fused_accumulator(ir, n)
+    return f"{ir.layer(acc).op}+threshold" if acc else ir.layer(n).op
+
+
+def elaboration_cost(comp) -> int:
+    """A component's Amaranth elaboration cost in word adders (what `direct_above` bounds)."""
+    if isinstance(comp, dense.Dense):
+        return comp.stats()["adders"]
+    if isinstance(comp, xnor.XnorPopcount):
+        s = comp.stats()
+        return int((s["full_adders"] + s["half_adders"] + s["gates"]) * CELL_COST)
+    return 0
 
 
 def instance_name(k: int, node: str) -> str:
@@ -119,14 +195,15 @@ class Top(wiring.Component):
 
     def __init__(self, ir: IR, pipeline: bool = False, name: str | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS):
         self.ir, self.pipeline = ir, pipeline
-        self.stages = build_stages(ir)
+        self.stages, self.sources = build_stages(ir)
         self.depth = stage_depths(ir, pipeline)
         self.latency = self.depth[ir.output_node()]
-        prefix = name or default_name(ir)
+        self.prefix = name or default_name(ir)
         self.direct = {
-            n: f"{prefix}__{instance_name(k, n)}"
+            n: f"{self.prefix}__{instance_name(k, n)}"
             for k, (n, comp) in enumerate(self.stages.items())
-            if isinstance(comp, dense.Dense) and direct_above is not None and comp.stats()["adders"] > direct_above
+            if isinstance(comp, (dense.Dense, xnor.XnorPopcount)) and direct_above is not None
+            and elaboration_cost(comp) > direct_above
         }
         inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
         ports = {"x": In(vec_layout(inp.lo, inp.hi)), "y": Out(vec_layout(out.lo, out.hi))}
@@ -135,7 +212,18 @@ class Top(wiring.Component):
         super().__init__(ports)
 
     def direct_modules(self) -> dict[str, str]:
-        return {module: dense_verilog(module, self.stages[n]) for n, module in self.direct.items()}
+        """Verilog of the directly written layers, then the popcount modules they share."""
+        modules, popcounts = {}, {}
+        for n, module in self.direct.items():
+            comp = self.stages[n]
+            if isinstance(comp, xnor.XnorPopcount):
+                modules[module], used = xnor.xnor_verilog(module, self.prefix, comp)
+                popcounts.update(used)
+            else:
+                modules[module] = dense_verilog(module, comp)
+        for name, (n, ge) in sorted(popcounts.items()):
+            modules[name] = popcount_verilog(name, plan_popcount(n, ge))
+        return modules
 
     def elaborate(self, platform):
         m = Module()
@@ -150,7 +238,7 @@ class Top(wiring.Component):
             else:
                 m.submodules[name] = comp
                 x, y = comp.x, comp.y
-            (src,) = ir.inputs_of(n)
+            src = self.sources[n]
             m.d.comb += [x[i].eq(v) for i, v in enumerate(tensors[src])]
             lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
             outs = [narrow(y[j], a, b) for j, (a, b) in enumerate(zip(lo, hi))]
@@ -200,8 +288,31 @@ def default_name(ir: IR) -> str:
     return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
 
 
-def port_layout(ir: IR, pipeline: bool = False, name: str | None = None) -> dict:
-    """The port contract of `to_verilog(ir, name, pipeline)`, JSON-serialisable."""
+def _check_arch(arch: str, pe: int | None, simd: int | None) -> bool:
+    """True for the folded architecture; a user error for unknown ones or unrolled with pe/simd."""
+    if arch not in ARCHS:
+        raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
+    if arch == "unrolled" and (pe is not None or simd is not None):
+        raise BespokeError("pe and simd set the parallelism of the folded architecture; the unrolled one takes neither")
+    return arch == "folded"
+
+
+def _folded():
+    """hdl.folded, imported only when asked for (it is optional)."""
+    try:
+        from hdl import folded
+    except ModuleNotFoundError as e:
+        if e.name != "hdl.folded":
+            raise
+        raise BespokeError("folded architecture not available") from None
+    return folded
+
+
+def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "unrolled", pe: int | None = None,
+                simd: int | None = None) -> dict:
+    """The port contract of `to_verilog(ir, name, pipeline, arch, pe, simd)`, JSON-serialisable."""
+    if _check_arch(arch, pe, simd):
+        return _folded().port_layout(ir, pipeline=pipeline, name=name, pe=pe, simd=simd)
     check_ir(ir)
     inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
     in_shape, out_shape = vec_shape(inp.lo, inp.hi), vec_shape(out.lo, out.hi)
@@ -218,15 +329,19 @@ def port_layout(ir: IR, pipeline: bool = False, name: str | None = None) -> dict
     }
 
 
-def summary(ir: IR, pipeline: bool = False) -> dict:
-    """Per-layer hardware counts (adders, weights, CSD digits, widths) and totals."""
-    stages = build_stages(ir)
+def summary(ir: IR, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None, simd: int | None = None) -> dict:
+    """Per-layer hardware counts (adders, weights, CSD digits, popcount cells, widths) and totals."""
+    if _check_arch(arch, pe, simd):
+        return _folded().summary(ir, pipeline=pipeline, pe=pe, simd=simd)
+    stages, sources = build_stages(ir)
     depth = stage_depths(ir, pipeline)
-    layers, totals = [], {"adders": 0, "comparators": 0, "muxes": 0, "nonzero_weights": 0, "csd_digits": 0, "register_bits": 0}
+    keys = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xnor_bits", "full_adders", "half_adders",
+            "gates", "register_bits")
+    layers, totals = [], dict.fromkeys(keys, 0)
     for n, comp in stages.items():
-        row = {"name": n, "op": ir.layer(n).op, "out_width": vec_shape(comp.out_lo, comp.out_hi).width}
+        row = {"name": n, "op": stage_op(ir, n), "out_width": vec_shape(comp.out_lo, comp.out_hi).width}
         row.update(comp.stats())
-        (src,) = ir.inputs_of(n)
+        src = sources[n]
         if depth[n] > depth[src]:
             row["register_bits"] = sum(range_shape(a, b).width for a, b in zip(ints(ir.out(n).lo), ints(ir.out(n).hi)) if a != b)
         for key in totals:
@@ -235,7 +350,7 @@ def summary(ir: IR, pipeline: bool = False) -> dict:
     latency = depth[ir.output_node()]
     totals["register_bits"] += latency  # the valid chain
     totals["acc_width"] = max((row.get("acc_width", 0) for row in layers), default=0)
-    return {"layers": layers, "total": totals, "pipelined": bool(pipeline), "latency": latency}
+    return {"layers": layers, "total": totals, "pipelined": bool(pipeline), "latency": latency, "arch": "unrolled"}
 
 
 def _fmt(v) -> str:
@@ -315,7 +430,8 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
         lines += [
             f"//   pipelined, latency {L}: x with in_valid=1 sampled at rising edge t is on y with out_valid=1",
             f"//   after rising edge t+{L - 1} ({L} rising edges, counting edge t) and until edge t+{L}.",
-            "//   A new vector may enter every cycle. Register stages follow dense, requant and argmax layers.",
+            "//   A new vector may enter every cycle. Registers hold the outputs of: "
+            + ", ".join(n for n in ir.order() if registered(ir, n)).replace("*", "x") + ".",
         ]
     elif pipeline:
         lines.append("//   no register stage in this network: combinational, out_valid = in_valid.")
@@ -324,9 +440,13 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def to_verilog(ir: IR, name: str, pipeline: bool = False, direct_above: int | None = DIRECT_DENSE_ADDERS) -> str:
-    """Verilog of the lowered IR, top module `name`, with the documenting header; large Dense
-    layers (more than `direct_above` adders) written directly as extra modules at the end."""
+def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None,
+               simd: int | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS) -> str:
+    """Verilog of the lowered IR, top module `name`, with the documenting header; large layers
+    (costing more than `direct_above` adders to elaborate) written directly as extra modules at
+    the end. arch="folded" hands over to hdl.folded (with pe, simd)."""
+    if _check_arch(arch, pe, simd):
+        return _folded().to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
     top = lower(ir, pipeline, name, direct_above)
