@@ -255,6 +255,8 @@ def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
 
 def format_summary(model: CompiledModel) -> str:
     """The terminal summary: the IR with its widths, then the hardware per layer."""
+    if model.summary.get("arch") == "folded":
+        return _format_folded(model)
     head = (f"design {model.name}: {model.n_features} inputs, "
             + ("pipelined, latency " + str(model.layout.get("latency")) + " cycles" if model.layout.get("pipelined") else "combinational"))
     rows = [("layer", "op", "out bits", "adders", "weights != 0", "CSD digits")]
@@ -266,6 +268,19 @@ def format_summary(model: CompiledModel) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join([head, model.ir.dump(), "", *table])
+
+
+def _format_folded(model: CompiledModel) -> str:
+    """The folded engine's summary: per matrix layer its folding and cycles, then the cycle count."""
+    s = model.summary
+    rows = [("layer", "op", "rows x cols", "PE", "SIMD", "cycles", "weight ROM bits")]
+    for layer in s["layers"]:
+        rows.append((layer["name"], layer["op"], f"{layer['rows']} x {layer['cols']}", str(layer["pe"]), str(layer["simd"]),
+                     f"{layer['formula']} = {layer['cycles']}", str(layer["weight_rom_bits"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    head = f"design {model.name}: {model.n_features} inputs, folded (ready/valid), latency {s['latency']} cycles"
+    return "\n".join([head, model.ir.dump(), "", *table, "", s["cycles_text"]])
 
 
 def _verilog_name(text: str) -> str:

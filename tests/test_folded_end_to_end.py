@@ -1,0 +1,32 @@
+"""The bundled binarized examples compiled folded (compile_model(..., arch="folded")) and run in
+Verilator on their whole test sets: every class index equals the golden model's, and every
+inference takes exactly the analytic number of cycles."""
+
+from pathlib import Path
+
+import pytest
+
+from compiler import compile_model
+from compiler.data import read_csv
+from sim.runner import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name,pe,simd,latency", [
+    # digits 64-32-32-10 and a 10x10 per-class scale: 4*4 + 4*2 + 2*2 + 2*1 issue cycles + fill 10
+    ("bnn_digits", 8, 16, 16 + 8 + 4 + 2 + 10),
+    # cnn: 676 positions * 1 * 1 + 121 * 1 * 9 + 1 * 25 (400 inputs, SIMD 16) + fill 8
+    ("bnn_cnn", 16, 16, 676 + 1089 + 25 + 8),
+])
+def test_example_folded_matches_golden_on_the_test_set(name, pe, simd, latency, tmp_path):
+    model = compile_model(ROOT / "examples" / name / f"{name}.onnx", tmp_path / "out", arch="folded", pe=pe, simd=simd)
+    assert model.layout["latency"] == latency and model.layout["handshake"]
+    assert f"{latency} cycles per inference" in (tmp_path / "out" / "summary.txt").read_text()
+    x, labels = read_csv(ROOT / "examples" / name / "test.csv", model.n_features)
+    codes = model.encode(x)
+    expected = model.predict_codes(codes)
+    r = simulate([tmp_path / "out" / f"{name}.v"], model.layout, codes, expected, tmp_path / "sim", backpressure=0.2, seed=1)
+    assert r.ok, r.problems or r.first_mismatches
+    assert (r.vectors, r.mismatches) == (len(x), 0)
+    assert r.latency_min == r.latency_cycles == latency
