@@ -149,22 +149,39 @@ class MVU(wiring.Component):
         return stage
 
     def lane_mask(self, last):
-        """XNOR lanes past the last real column (a padded last fold) must not count as agreements."""
+        """Lanes past the last real column (a padded last fold) must add nothing: XNOR lanes would
+        count agreements, bipolar lanes +-x (their inputs are zeroed). Other codes pad with weight 0."""
         p = self.plan
-        if not p.binary or p.last_fold_lanes == p.simd:
+        if p.weight_code not in ("xnor", "bipolar") or p.last_fold_lanes == p.simd:
             return None
         return Mux(last, Const((1 << p.last_fold_lanes) - 1, p.simd), Const((1 << p.simd) - 1, p.simd))
 
     def partial(self, x, w, row: int, mask):
+        """Sum over the SIMD lanes of one PE row's products, by the layer's weight code."""
         p = self.plan
-        if p.binary:
-            agree = ~(x ^ w[row * p.simd:(row + 1) * p.simd])
+        code = p.weight_code
+        wrow = w[row * p.simd * p.weight_shape[0]:(row + 1) * p.simd * p.weight_shape[0]]
+        if code == "xnor":
+            agree = ~(x ^ wrow)
+            return tree_sum([(agree & mask if mask is not None else agree)[i] for i in range(p.simd)])
+        live = p.live_lanes()[row]
+        xs = [self.wide(field(x, lane, p.src.width, p.src.signed)) for lane in range(p.simd)]
+        if code == "bipolar":  # w*x = x or -x = ~x + 1: the +1s are counted once, as a popcount
             if mask is not None:
-                agree = agree & mask
-            return tree_sum([agree[i] for i in range(p.simd)])
+                xs = [Mux(mask[lane], v, 0) for lane, v in enumerate(xs)]
+            return tree_sum([Mux(wrow[lane], v, ~v) for lane, v in enumerate(xs)] + [tree_sum([~wrow[i] for i in range(p.simd)])])
+        if code == "ternary":  # bit 0: nonzero, bit 1: negative
+            terms = [Mux(wrow[2 * lane], Mux(wrow[2 * lane + 1], ~v, v), 0) for lane, v in enumerate(xs) if live[lane]]
+            negatives = [wrow[2 * lane] & wrow[2 * lane + 1] for lane in range(p.simd) if live[lane]]
+            return tree_sum(terms + [tree_sum(negatives)]) if terms else Const(0)
         wbits, wsigned = p.weight_shape
-        terms = [field(x, lane, p.src.width, p.src.signed) * field(w, row * p.simd + lane, wbits, wsigned) for lane in range(p.simd)]
-        return tree_sum(terms)
+        terms = [v * field(wrow, lane, wbits, wsigned) for lane, v in enumerate(xs) if live[lane]]
+        return tree_sum(terms) if terms else Const(0)
+
+    @staticmethod
+    def wide(v):
+        """v as a signed value, one bit wider when unsigned, so that ~v is -v - 1."""
+        return v if v.shape().signed else Cat(v, Const(0, 1)).as_signed()
 
     def param_read(self, m, addr) -> list | None:
         """Per row: [K thresholds] or [bias], valid in the write stage (registered ROM read)."""

@@ -140,11 +140,33 @@ class LayerPlan:
         return self.cols - (self.sf - 1) * self.simd
 
     @property
+    def weight_code(self) -> str:
+        """How weights are stored and multiplied: "xnor" (bits, 1 = +1, agreements counted),
+        "bipolar" (integer layer with weights +-1: one bit, 1 = +1, a conditional negation),
+        "ternary" (weights in {-1, 0, 1}: two bits, nonzero and negative), "int" (two's complement,
+        a multiplier). Small codes keep 1-2 bit weights out of DSP multipliers and halve the ROM."""
+        if self.binary:
+            return "xnor"
+        values = set(np.unique(self.weights[:self.rows, :self.cols]).tolist())
+        if values <= {-1, 1}:
+            return "bipolar"
+        return "ternary" if values <= {-1, 0, 1} else "int"
+
+    @property
     def weight_shape(self) -> tuple[int, bool]:
         """(bits, signed) of one weight in the ROM."""
-        if self.binary:
-            return 1, False
+        code = self.weight_code
+        if code in ("xnor", "bipolar", "ternary"):
+            return (2 if code == "ternary" else 1), False
         return bits_for_range(min(0, int(self.weights.min())), max(0, int(self.weights.max())))
+
+    def live_lanes(self) -> np.ndarray:
+        """[PE, SIMD]: False where the weight is 0 in every fold (e.g. a diagonal matrix), so that
+        product is never built. XNOR and bipolar weights are never 0."""
+        if self.weight_code in ("xnor", "bipolar"):
+            return np.ones((self.pe, self.simd), dtype=bool)
+        slices = self.weights.reshape(self.nf, self.pe, self.sf, self.simd)
+        return (slices != 0).any(axis=(0, 2))
 
     @property
     def acc_shape(self) -> tuple[int, bool]:
@@ -157,7 +179,9 @@ class LayerPlan:
     def weight_words(self) -> list[int]:
         """ROM image: word nf*SF + sf holds weight [nf*PE + p, sf*SIMD + l] at field p*SIMD + l."""
         bits, _ = self.weight_shape
-        slices = self.weights.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
+        codes = {"bipolar": (self.weights > 0).astype(np.int64),
+                 "ternary": (self.weights != 0) | ((self.weights < 0).astype(np.int64) << 1)}.get(self.weight_code, self.weights)
+        slices = codes.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
         return pack_words(slices.reshape(self.nf * self.sf, self.pe * self.simd), bits)
 
     def param_words(self) -> list[int]:
@@ -171,7 +195,8 @@ class LayerPlan:
                "pe": self.pe, "simd": self.simd, "nf": self.nf, "sf": self.sf, "positions": self.n_positions,
                "cycles": self.cycles, "weight_rom_bits": self.weights.size * wbits,
                "param_rom_bits": 0 if self.params is None else self.params.size * self.param_shape[0],
-               "acc_width": self.acc_shape[0], "buffer_bits": self.dst.bits, "read_unit": self.unit}
+               "acc_width": self.acc_shape[0], "buffer_bits": self.dst.bits, "read_unit": self.unit,
+               "weights": self.weight_code}
         row["formula"] = (f"{self.n_positions} x " if self.n_positions > 1 else "") + f"ceil({self.rows}/{self.pe}) x ceil({self.cols}/{self.simd})"
         return row
 

@@ -40,18 +40,20 @@ def ranged(ir: IR) -> IR:
 
 
 def mlp_ir(seed: int = 0) -> IR:
-    """Integer dense -> 3-level thresholds (constant neurons) -> integer dense on small counts ->
-    sign -> XNOR -> sign (constant neurons) -> XNOR with duplicated rows (argmax ties) -> argmax."""
+    """Bipolar (+-1) dense -> 3-level thresholds (constant neurons) -> ternary dense on small counts
+    -> sign -> XNOR -> sign (constant neurons) -> XNOR with duplicated rows (argmax ties) -> argmax."""
     rng = np.random.default_rng(seed)
     ir = IR("fmlp")
     ir.add("x", Input(size=12, lo=0, hi=7))
-    ir.add("fc1", Dense(weight=rng.integers(-3, 4, (10, 12)), bias=rng.integers(-20, 21, 10)), ["x"])
+    ir.add("fc1", Dense(weight=rng.choice([-1, 1], (10, 12)), bias=rng.integers(-20, 21, 10)), ["x"])  # bipolar
     add_thresholds(ir, "t1", "fc1", 3, rng)
     t1 = ir.layer("t1").thresholds
     t1[0] = [-10**4, -10**4 + 1, -10**4 + 2]  # always 3
     t1[1] = [10**4, 10**4 + 1, 10**4 + 2]  # always 0
     t1[2, 0] = -10**4  # at least 1
-    ir.add("fc2", Dense(weight=rng.integers(-2, 3, (8, 10)), bias=rng.integers(-5, 6, 8)), ["t1"])
+    w2 = rng.integers(-1, 2, (8, 10))  # ternary
+    w2[:, 3] = 0  # an unused input: its products are never built
+    ir.add("fc2", Dense(weight=w2, bias=rng.integers(-5, 6, 8)), ["t1"])
     add_thresholds(ir, "t2", "fc2", 1, rng)
     ir.add("x3", XnorPopcount(weight=rng.integers(0, 2, (9, 8))), ["t2"])
     add_thresholds(ir, "t3", "x3", 1, rng)
@@ -80,12 +82,12 @@ def cnn_ir(seed: int = 0) -> IR:
 
 
 def strided_ir(seed: int = 0) -> IR:
-    """Signed inputs -> stride-2 integer conv -> sign -> binary conv whose raw popcounts are the
+    """Signed inputs -> stride-2 bipolar conv -> sign -> binary conv whose raw popcounts are the
     output (y in IR order, read back from the HWC buffer)."""
     rng = np.random.default_rng(seed)
     ir = IR("fstride")
     ir.add("x", Input(size=49, lo=-4, hi=3))
-    ir.add("c1", Conv2d(weight=rng.integers(-3, 4, (3, 1, 3, 3)), bias=rng.integers(-3, 4, 3), in_shape=(1, 7, 7), stride=2), ["x"])
+    ir.add("c1", Conv2d(weight=rng.choice([-1, 1], (3, 1, 3, 3)), bias=rng.integers(-3, 4, 3), in_shape=(1, 7, 7), stride=2), ["x"])
     add_thresholds(ir, "t1", "c1", 1, rng, per_channel=(3, 9))
     ir.add("c2", Conv2d(weight=rng.integers(0, 2, (2, 3, 2, 2)), in_shape=(3, 3, 3), binary=True), ["t1"])
     return ranged(ir)

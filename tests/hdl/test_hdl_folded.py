@@ -68,6 +68,15 @@ def test_padding_is_neutral_and_reads_use_wide_words_where_aligned():
     assert c1.param_per_position and not c2.param_per_position
 
 
+def test_weight_codes_follow_the_weights():
+    codes = {name: [layer.weight_code for layer in plan_network(make(), 2, 3).layers] for name, make in IRS.items()}
+    assert codes == {"mlp": ["bipolar", "ternary", "xnor", "xnor"], "cnn": ["int", "xnor", "xnor"], "strided": ["bipolar", "xnor"]}
+    ir = mlp_ir()
+    fc2 = plan_network(ir, 8, 10).layers[1]  # one fold: a product exists only for a nonzero weight
+    assert (fc2.live_lanes() == (ir.layer("fc2").weight != 0)).all() and not fc2.live_lanes()[:, 3].any()
+    assert fc2.weight_shape == (2, False)
+
+
 def test_output_of_the_layout():
     lay = folded.port_layout(strided_ir(), name="s", pe=2, simd=3)
     assert lay == {"top": "s", "n_in": 49, "in_width": 3, "in_signed": True, "n_out": 8, "out_width": 4, "out_signed": False,
