@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -63,15 +62,6 @@ def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
     if arch == "unrolled" and (pe is not None or simd is not None):
         raise BespokeError("pe and simd set the parallelism of the folded architecture; use arch='folded' (--arch folded)")
     return {"arch": arch, "pe": pe, "simd": simd}
-
-
-def _hdl_call(fn, ir: IR, *args, arch_options: dict, required: bool = False, **kwargs):
-    """Call an HDL lowering function with the architecture options it accepts (unrolled needs none)."""
-    accepted = inspect.signature(fn).parameters
-    if required and arch_options["arch"] != "unrolled" and "arch" not in accepted:
-        raise BespokeError(f"the HDL lowering of this build has no {arch_options['arch']!r} architecture")
-    extra = {k: v for k, v in arch_options.items() if k in accepted and (v is not None or k == "arch")}
-    return fn(ir, *args, **kwargs, **extra)
 
 
 @dataclass
@@ -226,9 +216,9 @@ def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input
         raise BespokeError(f"pipeline {pm.describe()!r} does not end in an integer IR with ranges; end it with quantize,...,infer-ranges")
     options = {"input_bits": input_bits, "weight_bits": weight_bits, "act_bits": act_bits, "per_channel": per_channel,
                "pipeline": pipeline, "passes": pm.describe(), "model": model.name, **arch_options}
-    verilog = _hdl_call(to_verilog, ir, name, pipeline=pipeline, arch_options=arch_options, required=True)
-    compiled = CompiledModel(name, ir, float_ir, verilog, _hdl_call(port_layout, ir, pipeline=pipeline, arch_options=arch_options),
-                             _hdl_call(summary, ir, arch_options=arch_options), options)
+    compiled = CompiledModel(name, ir, float_ir, to_verilog(ir, name, pipeline=pipeline, **arch_options),
+                             port_layout(ir, pipeline=pipeline, name=name, **arch_options),
+                             summary(ir, pipeline=pipeline, **arch_options), options)
     if out_dir is not None:
         compiled.save(out_dir)
     return compiled
