@@ -5,4 +5,7 @@ Entry points live in hdl.lower (not re-exported here, so `hdl.lower` stays the m
     to_verilog(ir, name, pipeline=False) -> str         Verilog with a documenting header
     port_layout(ir, pipeline=False, name=None) -> dict  the JSON port contract for testbenches
     summary(ir, pipeline=False) -> dict                 adders, weights, CSD digits, widths per layer
+
+The folded (time-multiplexed, ready/valid) architecture lives in hdl.folded, with the same three
+entry points taking arch="folded", pe and simd; hdl.lower hands arch="folded" over to it.
 """

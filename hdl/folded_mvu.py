@@ -34,11 +34,25 @@ def counter_shape(n: int):
     return unsigned(max(1, (n - 1).bit_length()))
 
 
-def tree_sum(values: list):
-    """Balanced adder tree: each adder only as wide as its operands need (Amaranth widens by one)."""
+def tree_sum(values: list, m=None):
+    """Balanced adder tree: each adder only as wide as its operands need (Amaranth widens by one).
+
+    With a module `m`, every adder drives a kept wire. Yosys otherwise merges a whole tree into
+    one multi-operand adder and maps it to full-adder cells: right for popcounts of bits (1008
+    LUTs for 16 x 32 on xc7), but for 32 8-bit operands 16 such trees took 9.5k LUTs against
+    6.9k for the kept two-operand adders, which map onto carry chains.
+    """
     values = list(values)
     while len(values) > 1:
-        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) - len(values) % 2:]
+        level = []
+        for i in range(0, len(values) - 1, 2):
+            total = values[i] + values[i + 1]
+            if m is not None:
+                wire = Signal(total.shape(), attrs={"keep": 1})
+                m.d.comb += wire.eq(total)
+                total = wire
+            level.append(total)
+        values = level + values[len(values) - len(values) % 2:]
     return values[0]
 
 
@@ -136,9 +150,11 @@ class MVU(wiring.Component):
     def mac_stage(self, m, s1: dict) -> dict:
         p = self.plan
         mask = self.lane_mask(s1["last"])
+        xs = self.lanes(s1["x"], mask)
+        x_sum = tree_sum(xs, m) if p.weight_code == "bipolar" else None  # shared by every PE row
         accs = []
         for row in range(p.pe):
-            part = self.partial(s1["x"], s1["w"], row, mask)
+            part = self.partial(m, s1["x"], xs, x_sum, s1["w"], row, mask)
             acc = Signal(shape(*p.acc_shape), name=f"acc{row}", reset_less=True)
             with m.If(s1["v"]):
                 m.d.sync += acc.eq(Mux(s1["first"], part, acc + part))
@@ -156,7 +172,20 @@ class MVU(wiring.Component):
             return None
         return Mux(last, Const((1 << p.last_fold_lanes) - 1, p.simd), Const((1 << p.simd) - 1, p.simd))
 
-    def partial(self, x, w, row: int, mask):
+    def lanes(self, x, mask) -> list | None:
+        """The SIMD input elements of an integer layer (signed for ternary, which negates them as
+        ~x + 1), padded lanes zeroed for bipolar."""
+        p = self.plan
+        if p.weight_code == "xnor":
+            return None
+        xs = [field(x, lane, p.src.width, p.src.signed) for lane in range(p.simd)]
+        if p.weight_code == "ternary":
+            xs = [self.wide(v) for v in xs]
+        if mask is not None:
+            xs = [Mux(mask[lane], v, 0) for lane, v in enumerate(xs)]
+        return xs
+
+    def partial(self, m, x, xs, x_sum, w, row: int, mask):
         """Sum over the SIMD lanes of one PE row's products, by the layer's weight code."""
         p = self.plan
         code = p.weight_code
@@ -165,18 +194,15 @@ class MVU(wiring.Component):
             agree = ~(x ^ wrow)
             return tree_sum([(agree & mask if mask is not None else agree)[i] for i in range(p.simd)])
         live = p.live_lanes()[row]
-        xs = [self.wide(field(x, lane, p.src.width, p.src.signed)) for lane in range(p.simd)]
-        if code == "bipolar":  # w*x = x or -x = ~x + 1: the +1s are counted once, as a popcount
-            if mask is not None:
-                xs = [Mux(mask[lane], v, 0) for lane, v in enumerate(xs)]
-            return tree_sum([Mux(wrow[lane], v, ~v) for lane, v in enumerate(xs)] + [tree_sum([~wrow[i] for i in range(p.simd)])])
-        if code == "ternary":  # bit 0: nonzero, bit 1: negative
+        if code == "bipolar":  # sum of (b ? x : -x) = 2 * sum of (b ? x : 0) - sum of x
+            return (tree_sum([Mux(wrow[lane], v, 0) for lane, v in enumerate(xs)], m) << 1) - x_sum
+        if code == "ternary":  # bit 0: nonzero, bit 1: negative; -x = ~x + 1, the +1s counted once
             terms = [Mux(wrow[2 * lane], Mux(wrow[2 * lane + 1], ~v, v), 0) for lane, v in enumerate(xs) if live[lane]]
             negatives = [wrow[2 * lane] & wrow[2 * lane + 1] for lane in range(p.simd) if live[lane]]
-            return tree_sum(terms + [tree_sum(negatives)]) if terms else Const(0)
+            return tree_sum(terms + [tree_sum(negatives)], m) if terms else Const(0)
         wbits, wsigned = p.weight_shape
         terms = [v * field(wrow, lane, wbits, wsigned) for lane, v in enumerate(xs) if live[lane]]
-        return tree_sum(terms) if terms else Const(0)
+        return tree_sum(terms, m) if terms else Const(0)
 
     @staticmethod
     def wide(v):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+from compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount, bits_for_range
 
 # Defaults when pe/simd are not given: per layer, the largest divisor of its rows (cols) not
 # above these, so nothing is padded; 16 x 32 is the issue's example and FINN's usual SFC folding.
@@ -315,9 +315,7 @@ def chain_groups(ir: IR) -> tuple[list[list[str]], str | None]:
             groups.append([node])
         elif isinstance(layer, ArgMax) and groups:
             argmax = node
-        elif isinstance(layer, Threshold) and groups and len(groups[-1]) == 1:
-            groups[-1].append(node)
-        elif isinstance(layer, MaxPool2d) and groups and len(groups[-1]) == 2 and isinstance(ir.layer(groups[-1][0]), Conv2d):
+        elif groups and extends(ir, groups[-1], layer):
             groups[-1].append(node)
         else:
             raise BespokeError(f"node {node}: {layer.op} cannot be placed in the folded architecture here; "
@@ -325,6 +323,13 @@ def chain_groups(ir: IR) -> tuple[list[list[str]], str | None]:
     if not groups:
         raise BespokeError(f"IR {ir.name!r} has no dense, xnor_popcount or conv2d layer to fold")
     return groups, argmax
+
+
+def extends(ir: IR, group: list[str], layer) -> bool:
+    """A threshold follows a bare matrix layer; a max-pool follows a thresholded conv."""
+    if isinstance(layer, Threshold):
+        return len(group) == 1
+    return isinstance(layer, MaxPool2d) and len(group) == 2 and isinstance(ir.layer(group[0]), Conv2d)
 
 
 def group_dims(ir: IR, group: list[str]) -> tuple[int, int]:
@@ -407,7 +412,7 @@ def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, n
     Column order follows the storage: (ky, kx, c) for HWC buffers, so a pixel's channels are
     adjacent columns and adjacent addresses; (c, ky, kx) for CHW buffers (rows of a kernel adjacent).
     """
-    c_out, c_in, kh, kw = layer.weight.shape
+    _, c_in, kh, kw = layer.weight.shape
     if src.shape is not None:
         cols = [(c, ky, kx) for ky in range(kh) for kx in range(kw) for c in range(c_in)]
     else:
@@ -468,7 +473,6 @@ def read_plan(offsets: np.ndarray, cols: int, simd: int, src: Buffer, conv: Conv
     if conv is None:
         step_x = step_row = 0
     else:
-        c, h, w = conv.in_shape
         s = conv.stride
         step_x = src.addr(conv.in_shape, 0, 0, s) - src.addr(conv.in_shape, 0, 0, 0)
         step_row = src.addr(conv.in_shape, 0, s, 0) - src.addr(conv.in_shape, 0, 0, (positions[1] - 1) * s)

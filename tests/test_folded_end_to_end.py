@@ -23,7 +23,7 @@ def test_example_folded_matches_golden_on_the_test_set(name, pe, simd, latency, 
     model = compile_model(ROOT / "examples" / name / f"{name}.onnx", tmp_path / "out", arch="folded", pe=pe, simd=simd)
     assert model.layout["latency"] == latency and model.layout["handshake"]
     assert f"{latency} cycles per inference" in (tmp_path / "out" / "summary.txt").read_text()
-    x, labels = read_csv(ROOT / "examples" / name / "test.csv", model.n_features)
+    x, _ = read_csv(ROOT / "examples" / name / "test.csv", model.n_features)
     codes = model.encode(x)
     expected = model.predict_codes(codes)
     r = simulate([tmp_path / "out" / f"{name}.v"], model.layout, codes, expected, tmp_path / "sim", backpressure=0.2, seed=1)

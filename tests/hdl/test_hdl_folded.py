@@ -5,10 +5,10 @@ sim.golden in Amaranth (many foldings, fast) and Verilator (a few, through sim.r
 
 import numpy as np
 import pytest
+from folded_irs import IRS, cnn_ir, inputs, mlp_ir, ranged, strided_ir
 
 from compiler.errors import BespokeError
 from compiler.ir import Relu, Threshold, XnorPopcount
-from folded_irs import IRS, cnn_ir, inputs, mlp_ir, ranged, strided_ir
 from hdl import folded
 from hdl.folded_plan import FILL_PER_LAYER, plan_network
 from hdl.folded_testing import simulate_handshake
@@ -49,7 +49,7 @@ def test_latency_is_the_analytic_figure(name, pe, simd):
 def test_summary_prints_cycles_per_layer_and_the_fill():
     s = folded.summary(mlp_ir(), pe=3, simd=5)
     assert [row["cycles"] for row in s["layers"]] == [4 * 3, 3 * 2, 3 * 2, 2 * 2]
-    assert [row["formula"] for row in s["layers"]][0] == "ceil(10/3) x ceil(12/5)"
+    assert s["layers"][0]["formula"] == "ceil(10/3) x ceil(12/5)"
     assert s["cycles_text"] == "38 cycles per inference = 28 (12 + 6 + 6 + 4) + fill 10 (2 x 4 layers + 1 capture + 1 argmax)"
 
 
@@ -92,12 +92,12 @@ def test_verilog_is_deterministic_and_documents_the_timing():
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(pe=0), "pe=0 must be a positive integer (1..10"),
-    (dict(simd=-2), "simd=-2 must be a positive integer (1..12"),
-    (dict(pe=2.5), "pe=2.5 must be a positive integer"),
-    (dict(pe=11), "pe=11 exceeds the rows (output neurons or channels) of every layer (fc1: 10, fc2: 8, x3: 9, x4: 5); choose 1..10"),
-    (dict(simd=13), "simd=13 exceeds the columns (inputs per neuron) of every layer (fc1: 12, fc2: 10, x3: 8, x4: 9); choose 1..12"),
-    (dict(arch="unrolled"), "hdl.folded builds arch='folded', not 'unrolled'"),
+    ({"pe": 0}, "pe=0 must be a positive integer (1..10"),
+    ({"simd": -2}, "simd=-2 must be a positive integer (1..12"),
+    ({"pe": 2.5}, "pe=2.5 must be a positive integer"),
+    ({"pe": 11}, "pe=11 exceeds the rows (output neurons or channels) of every layer (fc1: 10, fc2: 8, x3: 9, x4: 5); choose 1..10"),
+    ({"simd": 13}, "simd=13 exceeds the columns (inputs per neuron) of every layer (fc1: 12, fc2: 10, x3: 8, x4: 9); choose 1..12"),
+    ({"arch": "unrolled"}, "hdl.folded builds arch='folded', not 'unrolled'"),
 ])
 def test_bad_options_are_one_line_user_errors(kw, message):
     for fn in (folded.summary, folded.port_layout):

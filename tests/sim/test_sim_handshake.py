@@ -9,8 +9,8 @@ import pytest
 from sim.runner import simulate
 
 HERE = Path(__file__).parent
-HS = dict(top="hs_fixed", n_in=3, in_width=8, in_signed=True, n_out=1, out_width=17, out_signed=True, pipelined=True,
-          handshake=True, latency=3)
+HS = {"top": "hs_fixed", "n_in": 3, "in_width": 8, "in_signed": True, "n_out": 1, "out_width": 17, "out_signed": True,
+      "pipelined": True, "handshake": True, "latency": 3}
 
 
 def vectors(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
