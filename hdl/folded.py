@@ -18,8 +18,9 @@ rising edge where in_valid and in_ready are both high; after `latency` rising ed
 that one, out_valid rises with the result on y, and both hold until a rising edge with out_ready
 high. in_ready is high while no inference is running and no result waits (or it is being taken),
 so a new input is accepted on the edge that takes the previous result. `latency` =
-sum over layers of positions * ceil(rows/PE) * ceil(cols/SIMD), plus 2 per layer, 1 for the
-capture and 1 for a registered argmax (see hdl.folded_plan), independent of out_ready.
+sum over layers of positions * ceil(rows/PE) * ceil(cols/SIMD), plus 2 per layer, 1 per conv
+layer (its sliding window's first rows), 1 for the capture and 1 for a registered argmax (see
+hdl.folded_plan), independent of out_ready.
 """
 
 from __future__ import annotations

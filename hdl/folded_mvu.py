@@ -4,15 +4,17 @@ Three stages, each one register deep (so a group's last write lands FILL_PER_LAY
 after its last issue cycle):
 
 - issue: counters walk (position, nf, sf); they address the weight ROM (registered read) and
-  select the SIMD input elements from the source buffer, which are registered alongside;
+  select the SIMD input elements from the source buffer (dense) or from the sliding window's
+  row registers (conv), which are registered alongside;
 - MAC: PE partial sums of SIMD products (XNOR agreements or integer products) are added into
   PE accumulators, which restart on the first synapse fold;
 - write: after the last synapse fold, each accumulator is compared with its thresholds (or gets
   its bias) from the parameter ROM (read in the MAC stage) and the PE results are written into
   the destination buffer, ORed in when a max-pool is fused.
 
-`start` (a one-cycle pulse) begins a pass over the whole layer; `done` pulses in the cycle of the
-last write, so the next group can start on the same clock edge that completes it.
+`start` (a one-cycle pulse) begins a pass over the whole layer (a conv first loads its window,
+one cycle); `done` pulses in the cycle of the last write, so the next group can start on the same
+clock edge that completes it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hdl.folded_plan import LayerPlan, padded_words, pool_spans
+from hdl.folded_plan import LayerPlan, padded_words, pool_spans, source_row
 
 
 def shape(bits: int, is_signed: bool):
@@ -94,13 +96,15 @@ class MVU(wiring.Component):
         wa = Signal(counter_shape(p.nf * p.sf))  # weight ROM address nf*SF + sf, wraps per position
         ta = Signal(counter_shape(param_depth(p)))  # parameter ROM address, one step per row group
         oy, ox = Signal(counter_shape(oh)), Signal(counter_shape(ow))
-        base = Signal(counter_shape(padded_words(p)))  # the window's first word (conv)
         last_sf, last_nf = sf == p.sf - 1, nf == p.nf - 1
         last_pos = (oy == oh - 1) & (ox == ow - 1)
         end = last_sf & last_nf & last_pos
+        next_row = run & last_sf & last_nf & (ox == ow - 1) & ~end
 
         with m.If(self.start):
-            m.d.sync += [run.eq(1), sf.eq(0), nf.eq(0), wa.eq(0), ta.eq(0), oy.eq(0), ox.eq(0), base.eq(0)]
+            m.d.sync += [sf.eq(0), nf.eq(0), wa.eq(0), ta.eq(0), oy.eq(0), ox.eq(0)]
+            if not p.read.window:
+                m.d.sync += run.eq(1)
         with m.Elif(run):
             m.d.sync += [sf.eq(sf + 1), wa.eq(wa + 1)]
             with m.If(end):
@@ -113,9 +117,10 @@ class MVU(wiring.Component):
                 with m.If(last_nf):
                     m.d.sync += [nf.eq(0), wa.eq(0)]
                     with m.If(ox == ow - 1):
-                        m.d.sync += [ox.eq(0), oy.eq(oy + 1), base.eq(base + p.base_step_row)]
+                        m.d.sync += [ox.eq(0), oy.eq(oy + 1)]
                     with m.Else():
-                        m.d.sync += [ox.eq(ox + 1), base.eq(base + p.base_step_x)]
+                        m.d.sync += ox.eq(ox + 1)
+        rows = self.window(m, run, oy, next_row) if p.read.window else [self.src]
 
         rom = Memory(shape=unsigned(p.pe * p.simd * p.weight_shape[0]), depth=p.nf * p.sf, init=p.weight_words())
         m.submodules.weights = rom
@@ -123,26 +128,56 @@ class MVU(wiring.Component):
         m.d.comb += rd.addr.eq(wa)
 
         x1 = Signal(p.simd * p.src.width, reset_less=True)
-        m.d.sync += x1.eq(self.read_words(sf, base))
+        m.d.sync += x1.eq(self.read_words(rows, sf, ox))
         stage = delay(m, {"v": run, "first": sf == 0, "last": last_sf, "end": end & run, "nf": nf, "ta": ta, "oy": oy, "ox": ox}, 1)
         stage.update(x=x1, w=rd.data)
         return stage
 
-    def read_words(self, sf, base):
-        """The SIMD input elements of synapse fold `sf` at window `base`: SIMD/unit aligned words."""
-        p = self.plan
-        unit_bits = p.unit * p.src.width
-        words = padded_words(p)
-        view = Cat(self.src, Const(0, words * unit_bits - p.src.bits)) if words * unit_bits > p.src.bits else self.src
+    def window(self, m, run, oy, next_row) -> list:
+        """The conv's line buffer: kh row registers holding source rows oy*s .. oy*s + kh - 1.
+
+        `start` is the edge that completes the source buffer (the previous layer's last write,
+        or the input capture), so the first rows load one cycle later, and issue begins after.
+        At each new output row the rows move up by the stride and the missing ones are fetched.
+        """
+        p, rp = self.plan, self.plan.read
+        width = p.src.width
+        kh, stride = rp.window, p.stride
+        src_row = lambda y: Cat(*(self.src[a * width:(a + n) * width] for a, n in source_row(p.src, rp.view, y)))
+        rows = [Signal(rp.row_len * width, name=f"window{ky}", reset_less=True) for ky in range(kh)]
+        load = Signal()
+        m.d.sync += load.eq(self.start)
+        with m.If(load):
+            m.d.sync += [run.eq(1)] + [rows[ky].eq(src_row(ky)) for ky in range(kh)]
+        if p.positions[0] == 1:
+            return rows  # one output row: the window never moves down
+        with m.If(next_row):
+            for ky in range(kh):
+                if ky + stride < kh:
+                    m.d.sync += rows[ky].eq(rows[ky + stride])
+                else:  # row (oy + 1) * s + ky, oy < OH - 1 here
+                    m.d.sync += rows[ky].eq(Array(src_row((o + 1) * stride + ky) for o in range(p.positions[0] - 1))[oy])
+        return rows
+
+    def read_words(self, rows: list, sf, ox):
+        """The SIMD input elements of synapse fold `sf` at output column `ox`: SIMD/unit aligned
+        words of the window rows (conv) or of the source buffer (dense)."""
+        p, rp = self.plan, self.plan.read
+        unit_bits = rp.unit * p.src.width
+        length = rp.row_len if rp.window else p.src.size
+        words = padded_words(length, rp.unit)
+        pad = words * unit_bits - length * p.src.width
+        views = [Cat(r, Const(0, pad)) if pad else r for r in rows]
         chunks = []
-        for q in range(p.simd // p.unit):
-            offs = [int(v) for v in p.offsets[:, q]]
-            moving = p.base_step_x or p.base_step_row
-            if len(set(offs)) == 1 and not moving:  # a fixed word: plain wires
-                chunks.append(view.word_select(offs[0], unit_bits))
-                continue
-            off = Const(offs[0]) if len(set(offs)) == 1 else Array(Const(v, counter_shape(words)) for v in offs)[sf]
-            chunks.append(view.word_select(base + off if moving else off, unit_bits))
+        for q in range(rp.chunks):
+            per_fold = [(int(r), int(o)) for r, o in zip(rp.row[:, q], rp.offset[:, q])]
+            if rp.step == 0:  # dense: a fixed word per fold
+                choices = [views[r].word_select(o, unit_bits) for r, o in per_fold]
+            else:  # moves along the row with the output column
+                index = lambda o: ox * rp.step + o if o else ox * rp.step
+                choices = [views[r].word_select(index(o), unit_bits) for r, o in per_fold]
+            unique = list(dict.fromkeys(per_fold))
+            chunks.append(choices[0] if len(unique) == 1 else Array(choices)[sf])
         return Cat(*chunks)
 
     # ----------------------------------------------------------------------- MAC

@@ -21,6 +21,8 @@ Activations live in register buffers, one per group output (the input vector in 
 captured at the handshake). Buffers written by conv/pool groups are stored channel-innermost
 (HWC), so a conv reading them fetches C neighbouring channels of one pixel as one aligned word;
 the MVU's column order and weight columns are permuted to the storage order instead of the data.
+A conv reads through a sliding-window generator: a line buffer of kh source rows (see ReadPlan),
+so its multiplexers choose among output columns, not among every element of the feature map.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ DEFAULT_PE, DEFAULT_SIMD = 16, 32
 # Cycles a group needs beyond its issue cycles: the weight ROM's registered read (with the
 # input words registered alongside), and the accumulator register before compare-and-write.
 FILL_PER_LAYER = 2
+WINDOW_LOAD_CYCLES = 1  # a conv's sliding window loads its first rows before the first issue
 CAPTURE_CYCLES = 1  # the handshake edge captures x and starts the first group
 ARGMAX_CYCLES = 1  # the class index is registered after the last group's last write
 MAC_LAYERS = (Dense, XnorPopcount, Conv2d)
@@ -108,10 +111,7 @@ class LayerPlan:
     params: np.ndarray | None  # [depth, PE, K] thresholds (bias folded in) or [depth, PE, 1] biases
     thresholded: bool
     param_per_position: bool  # params addressed by (position, nf), else by nf
-    unit: int  # input read granularity: SIMD/unit aligned words of `unit` elements
-    offsets: np.ndarray  # [SF, SIMD/unit] word offsets (in units) from the position's base
-    base_step_x: int  # base change (in units) to the next output column
-    base_step_row: int  # base change (in units) from a row's last column to the next row's first
+    read: ReadPlan  # how each synapse fold's SIMD inputs are fetched
     stride: int = 1
     kernel: tuple[int, int] = (1, 1)
     pool: tuple[int, int] | None = None  # (kernel, stride) of a fused max-pool
@@ -195,7 +195,7 @@ class LayerPlan:
                "pe": self.pe, "simd": self.simd, "nf": self.nf, "sf": self.sf, "positions": self.n_positions,
                "cycles": self.cycles, "weight_rom_bits": self.weights.size * wbits,
                "param_rom_bits": 0 if self.params is None else self.params.size * self.param_shape[0],
-               "acc_width": self.acc_shape[0], "buffer_bits": self.dst.bits, "read_unit": self.unit,
+               "acc_width": self.acc_shape[0], "buffer_bits": self.dst.bits, "read_unit": self.read.unit,
                "weights": self.weight_code}
         row["formula"] = (f"{self.n_positions} x " if self.n_positions > 1 else "") + f"ceil({self.rows}/{self.pe}) x ceil({self.cols}/{self.simd})"
         return row
@@ -230,8 +230,13 @@ class NetworkPlan:
         return sum(layer.cycles for layer in self.layers)
 
     @property
+    def windows(self) -> int:
+        return sum(1 for layer in self.layers if layer.read.window)
+
+    @property
     def fill(self) -> int:
-        return FILL_PER_LAYER * len(self.layers) + CAPTURE_CYCLES + (ARGMAX_CYCLES if self.argmax else 0)
+        return (FILL_PER_LAYER * len(self.layers) + WINDOW_LOAD_CYCLES * self.windows + CAPTURE_CYCLES
+                + (ARGMAX_CYCLES if self.argmax else 0))
 
     @property
     def latency(self) -> int:
@@ -239,7 +244,10 @@ class NetworkPlan:
         return self.cycles + self.fill
 
     def fill_formula(self) -> str:
-        parts = [f"{FILL_PER_LAYER} x {len(self.layers)} layers", f"{CAPTURE_CYCLES} capture"]
+        parts = [f"{FILL_PER_LAYER} x {len(self.layers)} layers"]
+        if self.windows:
+            parts.append(f"{WINDOW_LOAD_CYCLES} x {self.windows} window loads")
+        parts.append(f"{CAPTURE_CYCLES} capture")
         if self.argmax:
             parts.append(f"{ARGMAX_CYCLES} argmax")
         return " + ".join(parts)
@@ -351,10 +359,10 @@ def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int) -> Lay
     conv = isinstance(layer, Conv2d)
     if conv:
         view = check_conv_view(mac, layer, src)
-        weights, offsets = conv_columns(layer, src, view)
+        weights, places = conv_columns(layer, src, view)
     else:
         order = np.argsort([src.phys(i) for i in range(src.size)])  # storage slot -> IR column
-        weights, offsets = layer.weight[:, order], np.arange(cols)
+        weights, places = layer.weight[:, order], [(0, j) for j in range(cols)]
     thr = next((n for n in group if isinstance(ir.layer(n), Threshold)), None)
     pool = next((n for n in group if isinstance(ir.layer(n), MaxPool2d)), None)
     out_shape = (ir.layer(pool).out_shape if pool else layer.out_shape) if conv else None
@@ -368,12 +376,11 @@ def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int) -> Lay
     bias = np.zeros(rows, dtype=np.int64) if binary else layer.bias.astype(np.int64)
     positions = tuple(layer.out_shape[1:]) if conv else (1, 1)
     params, per_position = row_params(ir, thr, bias, acc_lo, acc_hi, rows, pe, positions)
-    unit, words, step_x, step_row = read_plan(offsets, cols, simd, src, layer if conv else None, positions)
+    read = read_plan(places, cols, simd, src, layer if conv else None)
     return LayerPlan(
         name=mac, nodes=list(group), binary=binary, rows=rows, cols=cols, pe=pe, simd=simd, positions=positions,
         src=src, dst=dst, weights=padded, acc_lo=acc_lo, acc_hi=acc_hi, params=params, thresholded=thr is not None,
-        param_per_position=per_position, unit=unit, offsets=words, base_step_x=step_x, base_step_row=step_row,
-        stride=layer.stride if conv else 1, kernel=tuple(layer.weight.shape[2:]) if conv else (1, 1),
+        param_per_position=per_position, read=read, stride=layer.stride if conv else 1, kernel=tuple(layer.weight.shape[2:]) if conv else (1, 1),
         pool=(ir.layer(pool).kernel, ir.layer(pool).stride) if pool else None, ops=[ir.layer(n).op for n in group])
 
 
@@ -406,8 +413,9 @@ def check_pool(ir: IR, pool: str, thr: str, dst: Buffer) -> None:
 # --------------------------------------------------------------------------- matrices
 
 
-def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """The conv as a matrix: weight columns and their storage offsets from the window's corner.
+def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The conv as a matrix: weight columns, and where each column's input sits in the sliding
+    window: (kernel row ky, element index in that window row at output column 0).
 
     Column order follows the storage: (ky, kx, c) for HWC buffers, so a pixel's channels are
     adjacent columns and adjacent addresses; (c, ky, kx) for CHW buffers (rows of a kernel adjacent).
@@ -418,8 +426,22 @@ def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, n
     else:
         cols = [(c, ky, kx) for c in range(c_in) for ky in range(kh) for kx in range(kw)]
     weights = np.stack([layer.weight[:, c, ky, kx] for c, ky, kx in cols], axis=1)
-    offsets = np.array([src.addr(view, c, ky, kx) for c, ky, kx in cols])
-    return weights, offsets
+    return weights, [(ky, row_addr(src, view, c, kx)) for c, ky, kx in cols]
+
+
+def row_addr(src: Buffer, view: tuple, ch: int, x: int) -> int:
+    """Index of element (ch, x) in a window row: the source's row y, all channels, as stored
+    (HWC: x * C + ch; CHW: the channels' row slices one after the other, ch * W + x)."""
+    c, _, w = view
+    return x * c + ch if src.shape is not None else ch * w + x
+
+
+def source_row(src: Buffer, view: tuple, y: int) -> list[tuple[int, int]]:
+    """The (start, length) element ranges of the source buffer that form window row y."""
+    c, h, w = view
+    if src.shape is not None:
+        return [(y * w * c, w * c)]
+    return [(ch * h * w + y * w, w) for ch in range(c)]
 
 
 def acc_bounds(binary: bool, weights: np.ndarray, src: Buffer) -> tuple[int, int]:
@@ -462,33 +484,54 @@ def row_params(ir: IR, thr: str | None, bias: np.ndarray, acc_lo: int, acc_hi: i
 # --------------------------------------------------------------------------- input reads
 
 
-def read_plan(offsets: np.ndarray, cols: int, simd: int, src: Buffer, conv: Conv2d | None, positions: tuple):
-    """How the SIMD columns of each synapse fold are fetched from the source buffer.
+@dataclass
+class ReadPlan:
+    """Where the SIMD inputs of each synapse fold come from, as SIMD/unit words of `unit` elements.
 
-    Returns (unit, word offsets [SF, SIMD/unit], base step to the next column, base step to the
-    next row): the largest `unit` dividing SIMD such that every group of `unit` lanes reads
-    `unit` adjacent elements starting at a multiple of `unit` for every output position. One
-    wide aligned word is far cheaper than `unit` independent element multiplexers.
+    Dense layers read the source buffer itself (`window` rows = 0; row 0 is the whole buffer).
+    Conv layers read a sliding window: kh row registers, each a full source row (all channels),
+    loaded once at the start and then shifted up by the stride, with the new rows fetched, at
+    each new output row (a line buffer, as FINN's sliding-window generator). Chunk q of fold sf
+    is word `offset[sf, q] + ox * step` (in units) of row `row[sf, q]`, ox the output column.
     """
-    if conv is None:
-        step_x = step_row = 0
-    else:
-        s = conv.stride
-        step_x = src.addr(conv.in_shape, 0, 0, s) - src.addr(conv.in_shape, 0, 0, 0)
-        step_row = src.addr(conv.in_shape, 0, s, 0) - src.addr(conv.in_shape, 0, 0, (positions[1] - 1) * s)
+
+    unit: int
+    row: np.ndarray  # [SF, SIMD/unit]
+    offset: np.ndarray  # [SF, SIMD/unit]
+    step: int  # units per output column
+    window: int = 0  # row registers (kernel height) of a conv's sliding window; 0: read the source
+    row_len: int = 0  # elements per window row
+    view: tuple | None = None  # the conv's input shape (C, H, W)
+
+    @property
+    def chunks(self) -> int:
+        return self.row.shape[1]
+
+
+def read_plan(places: list[tuple[int, int]], cols: int, simd: int, src: Buffer, conv: Conv2d | None) -> ReadPlan:
+    """The largest `unit` dividing SIMD such that every group of `unit` lanes reads `unit` adjacent
+    elements of one row, starting at a multiple of `unit`, at every output column: one wide
+    aligned word is far cheaper than `unit` independent element multiplexers."""
+    step = row_addr(src, conv.in_shape, 0, conv.stride) - row_addr(src, conv.in_shape, 0, 0) if conv else 0
     sf = -(-cols // simd)
-    lanes = np.full(sf * simd, -1, dtype=np.int64)
-    lanes[:cols] = offsets
-    lanes = lanes.reshape(sf, simd)
+    rows = np.zeros(sf * simd, dtype=np.int64)
+    addrs = np.full(sf * simd, -1, dtype=np.int64)  # -1: a padded lane, reads anything
+    rows[:cols], addrs[:cols] = zip(*places)
+    rows, addrs = rows.reshape(sf, simd), addrs.reshape(sf, simd)
     for unit in sorted((d for d in range(1, simd + 1) if simd % d == 0), reverse=True):
-        if step_x % unit or step_row % unit:
+        if step % unit:
             continue
-        groups = lanes.reshape(sf, simd // unit, unit)
-        first = groups[:, :, :1]
-        real = groups >= 0
-        contiguous = np.where(real, groups == first + np.arange(unit), True).all()
-        if contiguous and (np.where(first >= 0, first % unit, 0) == 0).all():
-            return unit, np.maximum(first[:, :, 0], 0) // unit, step_x // unit, step_row // unit
+        r, a = rows.reshape(sf, -1, unit), addrs.reshape(sf, -1, unit)
+        real = a >= 0
+        same_row = np.where(real, r == r[:, :, :1], True).all()
+        adjacent = np.where(real, a == a[:, :, :1] + np.arange(unit), True).all()
+        if same_row and adjacent and (np.maximum(a[:, :, 0], 0) % unit == 0).all():
+            plan = ReadPlan(unit, r[:, :, 0], np.maximum(a[:, :, 0], 0) // unit, step // unit)
+            if conv is not None:
+                _, _, kh, _ = conv.weight.shape
+                plan.window, plan.view = kh, tuple(conv.in_shape)
+                plan.row_len = conv.in_shape[0] * conv.in_shape[2]
+            return plan
     raise AssertionError("unit 1 always fits")
 
 
@@ -498,6 +541,6 @@ def pool_spans(layer: LayerPlan, axis: int) -> list[tuple[int, int]]:
     return [(i * s, i * s + k - 1) for i in range(layer.dst.shape[axis])]
 
 
-def padded_words(layer: LayerPlan) -> int:
-    """Words of `unit` elements the source view holds (zero-padded), so every read stays in range."""
-    return -(-layer.src.size // layer.unit)
+def padded_words(length: int, unit: int) -> int:
+    """Words of `unit` elements covering `length` elements (the tail zero-padded)."""
+    return -(-length // unit)

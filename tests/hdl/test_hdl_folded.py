@@ -21,9 +21,11 @@ def ceil(a, b):
 
 
 def expected_cycles(shapes, pe, simd, argmax=True):
-    """Sum of positions * ceil(rows/PE) * ceil(cols/SIMD) (pe/simd capped at the layer) + fill."""
+    """Sum of positions * ceil(rows/PE) * ceil(cols/SIMD) (pe/simd capped at the layer) + fill:
+    2 per layer, 1 per conv (window load), 1 for the input capture, 1 for the argmax."""
     issue = sum(pos * ceil(rows, min(pe, rows)) * ceil(cols, min(simd, cols)) for pos, rows, cols in shapes)
-    return issue + FILL_PER_LAYER * len(shapes) + 1 + int(argmax)
+    convs = sum(pos > 1 for pos, _, _ in shapes)
+    return issue + FILL_PER_LAYER * len(shapes) + convs + 1 + int(argmax)
 
 
 # (positions, rows, cols) per matrix layer, written out from the IRs' shapes
@@ -51,6 +53,9 @@ def test_summary_prints_cycles_per_layer_and_the_fill():
     assert [row["cycles"] for row in s["layers"]] == [4 * 3, 3 * 2, 3 * 2, 2 * 2]
     assert s["layers"][0]["formula"] == "ceil(10/3) x ceil(12/5)"
     assert s["cycles_text"] == "38 cycles per inference = 28 (12 + 6 + 6 + 4) + fill 10 (2 x 4 layers + 1 capture + 1 argmax)"
+    s = folded.summary(cnn_ir(), pe=3, simd=5)
+    assert s["cycles_text"] == ("564 cycles per inference = 554 (512 + 32 + 10) + fill 10 "
+                                "(2 x 3 layers + 1 x 2 window loads + 1 capture + 1 argmax)")
 
 
 def test_pe_and_simd_are_capped_per_layer_and_default_to_divisors():
@@ -64,7 +69,8 @@ def test_padding_is_neutral_and_reads_use_wide_words_where_aligned():
     net = plan_network(cnn_ir(), pe=3, simd=8)
     c1, c2, fc = net.layers
     assert c1.weights.shape == (6, 24) and not c1.weights[4:].any() and not c1.weights[:, 18:].any()
-    assert (c1.unit, c2.unit, fc.unit) == (1, 4, 8)  # CHW input: elements; HWC 4 channels: 4-wide words
+    assert (c1.read.unit, c2.read.unit, fc.read.unit) == (1, 4, 8)  # CHW input: elements; HWC 4 channels: 4-wide words
+    assert (c1.read.window, c1.read.row_len, c2.read.window, c2.read.row_len, fc.read.window) == (3, 2 * 10, 2, 4 * 3, 0)
     assert c1.param_per_position and not c2.param_per_position
 
 
