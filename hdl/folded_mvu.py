@@ -27,6 +27,9 @@ from amaranth.lib.wiring import In, Out
 from hdl.folded_plan import LayerPlan, padded_words, pool_spans, source_row
 
 
+BLOCK_ROM_DEPTH = 64  # weight ROMs at least this deep carry a block-RAM hint
+
+
 def shape(bits: int, is_signed: bool):
     return signed(bits) if is_signed else unsigned(bits)
 
@@ -122,7 +125,11 @@ class MVU(wiring.Component):
                         m.d.sync += ox.eq(ox + 1)
         rows = self.window(m, run, oy, next_row) if p.read.window else [self.src]
 
-        rom = Memory(shape=unsigned(p.pe * p.simd * p.weight_shape[0]), depth=p.nf * p.sf, init=p.weight_words())
+        depth = p.nf * p.sf
+        # Deep (well folded) weight ROMs belong in block RAM: synth_xilinx otherwise builds the SFC's
+        # 128 x 512-bit ROMs from ~4k LUTs each (1.4k LUTs and 15 RAMB18 with the hint).
+        attrs = {"rom_style": "block"} if depth >= BLOCK_ROM_DEPTH else {}
+        rom = Memory(shape=unsigned(p.pe * p.simd * p.weight_shape[0]), depth=depth, init=p.weight_words(), attrs=attrs)
         m.submodules.weights = rom
         rd = rom.read_port()
         m.d.comb += rd.addr.eq(wa)
