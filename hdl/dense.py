@@ -75,11 +75,6 @@ class Dense(wiring.Component):
         self.out_lo, self.out_hi = [r[0] for r in ranges], [r[1] for r in ranges]
         super().__init__({"x": In(vec_layout(self.in_lo, self.in_hi)), "y": Out(vec_layout(self.out_lo, self.out_hi))})
 
-    @classmethod
-    def from_rows(cls, rows: list[Row], bias, in_lo, in_hi) -> Dense:
-        """A Dense given sparse rows (e.g. a convolution's windows) instead of a weight matrix."""
-        return cls(None, bias, in_lo, in_hi, rows=rows)
-
     def stats(self) -> dict:
         digits = sum(len(csd(w)) for row in self.rows for _, w in row)
         return {

@@ -114,7 +114,8 @@ def make_component(layer, lo, hi, acc=None) -> wiring.Component:
         return xnor.XnorPopcount(binary_rows(layer), lo, hi)
     if isinstance(layer, Conv2d):
         positions = layer.out_size([]) // layer.weight.shape[0]
-        return dense.Dense.from_rows(conv_rows(layer.weight, layer.in_shape, layer.stride), np.repeat(layer.bias, positions), lo, hi)
+        rows = conv_rows(layer.weight, layer.in_shape, layer.stride)
+        return dense.Dense(None, np.repeat(layer.bias, positions), lo, hi, rows=rows)
     if isinstance(layer, Threshold):
         return threshold.Threshold(layer.thresholds, lo, hi)
     if isinstance(layer, MaxPool2d):

@@ -97,7 +97,7 @@ class XnorPopcount(wiring.Component):
                 adders += int(kind == "count" and nr.const > 0)
             elif kind in ("or", "and"):
                 gates += len(nr.bits) - 1
-        return {"xnor_bits": sum(len(nr.bits) for nr in self.neurons), "full_adders": fa, "half_adders": ha,
+        return {"xnor_bits": sum(len(nr.bits) for nr in self.neurons if nr.kind != "const"), "full_adders": fa, "half_adders": ha,
                 "gates": gates, "adders": adders}
 
     def elaborate(self, platform):
