@@ -14,7 +14,7 @@ and then sign extension and truncation to the declared width are exactly two's c
 from __future__ import annotations
 
 from hdl.adder_tree import Add, Term
-from hdl.dense import Dense, sign_offset
+from hdl.dense import Dense, Shared, sign_offset
 from hdl.vec import range_shape, vec_shape
 
 
@@ -52,9 +52,13 @@ def dense_verilog(module: str, dense: Dense) -> str:
     w_in, w_out = in_shape.width, out_shape.width
     n_in, n_out = len(dense.in_lo), len(dense.out_lo)
     out = _Writer()
-    leaves: dict[int, tuple[str, bool]] = {}
+    leaves: dict[object, tuple[str, bool]] = {}
 
-    def leaf(i: int) -> tuple[str, bool]:
+    def leaf(i) -> tuple[str, bool]:
+        if isinstance(i, Shared) and i not in leaves:  # a sum shared by neurons, written once
+            tree = dense.shared[i.key]
+            leaves[i] = out.wire(f"u{len(leaves)}", tree.lo << tree.shift, tree.hi << tree.shift,
+                                 _emit_tree(out, tree, leaf, f"u{len(leaves)}"))
         if i not in leaves:
             lo, hi = dense.in_lo[i], dense.in_hi[i]
             width, base = range_shape(lo, hi).width, i * w_in
