@@ -1,6 +1,7 @@
 """The runner and testbench on ready/valid designs (tests/sim/hs_*.v): ordering, backpressure,
 input gaps, per-inference latency measurement, and the faults they must report."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,11 @@ def test_varying_latency_and_unstable_output_are_reported(build_dir):
     assert "latency: measured 3 to 4 cycles, the layout claims 3" in r.problems
     assert any("y changed" in p for p in r.problems)
     assert (r.latency_min, r.latency_cycles) == (3, 4)
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None, reason="Icarus Verilog is not on PATH")
+def test_icarus_drives_ready_valid_too(build_dir):
+    x, y = vectors(300, seed=6)
+    r = run(HS, x, y, build_dir, simulator="icarus", backpressure=0.4, in_gaps=0.3)
+    assert r.ok, r.problems or r.first_mismatches
+    assert (r.mismatches, r.latency_min, r.latency_cycles) == (0, 3, 3)
