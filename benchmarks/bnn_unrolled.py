@@ -1,0 +1,156 @@
+"""Unrolled binarized networks: compile time, Verilog size, popcount cells; optionally RTL simulation and LUTs.
+
+    python benchmarks/bnn_unrolled.py                         # the SFC (trained first if missing)
+    python benchmarks/bnn_unrolled.py --model bnn_digits --simulate 360 --luts
+    python benchmarks/bnn_unrolled.py --simulate 1000         # Verilator: build time, mismatches
+    python benchmarks/bnn_unrolled.py --compare-popcount      # compressor tree vs word adder tree
+
+--luts synthesises with synth_xilinx (targets.report, target xilinx7) and prints LUTs, carries
+and the synthesis time. --compare-popcount measures one popcount (random XNOR weights) built as
+this project's compressor tree and as the range-sized word adder tree of hdl.adder_tree, with
+yosys `synth` cells and nangate45 area, plus the fused threshold against count-then-compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def ensure_model(name: str) -> Path:
+    """The example's ONNX file, training it (bnn_train.py) when it is not there."""
+    onnx = EXAMPLES / name / f"{name}.onnx"
+    if not onnx.exists():
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import bnn_train
+
+        print(f"{onnx} missing: training it (benchmarks/bnn_train.py {name})", flush=True)
+        bnn_train.main([name])
+    return onnx
+
+
+def compile_figures(name: str, pipeline: bool):
+    from compiler.api import compile_model
+
+    t0 = time.perf_counter()
+    model = compile_model(ensure_model(name), arch="unrolled", pipeline=pipeline)
+    seconds = time.perf_counter() - t0
+    total = model.summary["total"]
+    print(f"{name}: compiled unrolled in {seconds:.1f} s; Verilog {len(model.verilog) / 1e6:.2f} MB, "
+          f"{model.verilog.count(chr(10) + 'module ')} modules")
+    print(f"  word adders {total['adders']}, popcount full adders {total['full_adders']}, half adders "
+          f"{total['half_adders']}, XNOR bits {total['xnor_bits']}, comparators {total['comparators']}")
+    for row in model.summary["layers"]:
+        cells = f"FA {row['full_adders']} HA {row['half_adders']}" if "full_adders" in row else f"adders {row.get('adders', 0)}"
+        print(f"    {row['name']:20s} {row['op']:26s} {cells}")
+    return model
+
+
+def simulate(model, name: str, n: int) -> None:
+    build = Path(tempfile.gettempdir()) / f"bespoke-bnn-unrolled-{name}"
+    report = model.simulate(EXAMPLES / name / "test.csv", build_dir=build, max_vectors=n)
+    print(f"  Verilator: build {report.seconds_build:.1f} s (0 = reused from {build}), run {report.seconds_run:.1f} s, "
+          f"{report.vectors} vectors, {report.mismatches} mismatches, hardware accuracy {report.hardware_accuracy}")
+
+
+def luts(model) -> None:
+    from targets.report import make_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{model.name}.v"
+        path.write_text(model.verilog)
+        t0 = time.perf_counter()
+        rep = make_report([path], model.name, target="xilinx7", layout=model.layout)
+    res = rep["fpga"]["resources"]
+    print(f"  xilinx7 (synth_xilinx): {res['lut']} LUTs, {res.get('carry', 0)} CARRY4, {res.get('ff', 0)} FFs; "
+          f"synthesis {time.perf_counter() - t0:.0f} s")
+
+
+# --------------------------------------------------------------------------- popcount comparison
+
+
+def popcount_designs(n: int, rng) -> dict[str, str]:
+    """Verilog `top(x, y)` for a popcount of XNOR(x, w) (and >= T) in both constructions."""
+    from hdl.adder_tree import Term, plan_sum
+    from hdl.dense_verilog import _emit_tree, _Writer
+    from hdl.popcount import ge_addend, plan_popcount, popcount_verilog
+
+    w = rng.integers(0, 2, n)
+    mask = sum(1 << i for i in range(n) if w[i] == 0)
+    width, t = max(1, n.bit_length()), n // 2 + 3
+    xin = f"x ^ {n}'h{mask:x}"
+
+    def compressor(form: str) -> str:
+        plan = plan_popcount(n, ge=form == "ge")
+        head = f"module top(x, y);\n  input [{n - 1}:0] x;\n"
+        if form == "count":
+            body = f"  output [{width - 1}:0] y;\n  pc p(.x({xin}), .y(y));\n"
+        elif form == "cmp":
+            body = f"  output y;\n  wire [{width - 1}:0] c;\n  pc p(.x({xin}), .y(c));\n  assign y = c >= {width}'d{t};\n"
+        else:
+            body = f"  output y;\n  pc p(.x({xin}), .c({width}'d{ge_addend(n, t)}), .y(y));\n"
+        return popcount_verilog("pc", plan) + head + body + "endmodule\n"
+
+    def word_tree(cmp: bool) -> str:
+        out, leaves = _Writer(), {}
+
+        def leaf(i):
+            if i not in leaves:
+                leaves[i] = out.wire(f"b{i}", 0, 1, f"x[{i}]" if w[i] else f"~x[{i}]")
+            return leaves[i]
+
+        value = _emit_tree(out, plan_sum([Term(0, 1, 0, i) for i in range(n)], []), leaf, "a")
+        port, tail = ("y", f"{value} >= {width + 1}'sd{t}") if cmp else (f"[{width - 1}:0] y", value)
+        return (f"module top(x, y);\n  input [{n - 1}:0] x;\n  output {port};\n" + "\n".join(out.decls + out.assigns)
+                + f"\n  assign y = {tail};\nendmodule\n")
+
+    return {"compressor": compressor("count"), "word tree": word_tree(False), "compressor >= T": compressor("cmp"),
+            "fused ge": compressor("ge"), "word tree >= T": word_tree(True)}
+
+
+def compare_popcount(sizes: list[int]) -> None:
+    from targets import liberty, synth, yosys
+
+    rng = np.random.default_rng(1)
+    lib = liberty.load("nangate45")
+    print(f"{'n':>5s} {'design':16s} {'synth cells':>11s} {'nangate45 um2':>13s}")
+    for n in sizes:
+        for label, text in popcount_designs(n, rng).items():
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                (work / "d.v").write_text(text)
+                yosys.run(["read_verilog -sv d.v", "synth -top top -flatten", "tee -q -o stat.txt stat"], work)
+                cells = next(line.split()[0] for line in (work / "stat.txt").read_text().splitlines() if line.strip().endswith("cells"))
+                area = synth.synth_cells([work / "d.v"], "top", lib).stat["area"]
+            print(f"{n:5d} {label:16s} {cells:>11s} {area:13.1f}", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bnn_sfc", help="example name (bnn_sfc, bnn_digits, bnn_cnn)")
+    parser.add_argument("--pipeline", action="store_true", help="registers after every layer")
+    parser.add_argument("--simulate", type=int, metavar="N", help="simulate N test images with Verilator")
+    parser.add_argument("--luts", action="store_true", help="LUT counts from synth_xilinx")
+    parser.add_argument("--compare-popcount", nargs="*", type=int, metavar="N",
+                        help="compare popcount constructions at these sizes (default 32 256 784) and exit")
+    args = parser.parse_args(argv)
+    if args.compare_popcount is not None:
+        compare_popcount(args.compare_popcount or [32, 256, 784])
+        return
+    model = compile_figures(args.model, args.pipeline)
+    if args.simulate:
+        simulate(model, args.model, args.simulate)
+    if args.luts:
+        luts(model)
+
+
+if __name__ == "__main__":
+    main()
