@@ -1,7 +1,7 @@
 """Drive components in Amaranth's simulator with batches of integer vectors.
 
-`pack`/`unpack` implement the port contract (element i at bits [i*W, (i+1)*W), two's complement
-when signed), so the same helpers check single components and whole lowered networks.
+`pack`/`unpack` (from sim.vectors) implement the port contract (element i at bits
+[i*W, (i+1)*W), two's complement when signed), so the same helpers check single components and whole lowered networks.
 """
 
 from __future__ import annotations
@@ -9,25 +9,13 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
+from sim import vectors
+from sim.vectors import unpack
+
 
 def pack(values, width: int) -> int:
-    """One flat word from integers, element i at bits [i*width, (i+1)*width)."""
-    mask = (1 << width) - 1
-    word = 0
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * width)
-    return word
-
-
-def unpack(word: int, n: int, width: int, signed: bool) -> list[int]:
-    mask = (1 << width) - 1
-    out = []
-    for i in range(n):
-        v = (word >> (i * width)) & mask
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        out.append(v)
-    return out
+    """One flat word from the integers of a single vector (sim.vectors.pack does whole batches)."""
+    return vectors.pack(np.asarray([values]), width)[0]
 
 
 def _port(view):
