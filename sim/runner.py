@@ -37,6 +37,17 @@ MIN_WAIT_CYCLES = 1000  # idle cycles granted after the last vector before outpu
 # only touches the top's ports, so only those stay public: measured on the folded 784-256-256-
 # 256-10 engine, the build went from 113 s to 16 s and simulation became 10x faster.
 VERILATOR_ARGS = ["-Wno-fatal", "--no-public-flat-rw", "--public-depth", "1"]
+# Unrolled networks become one huge evaluation function: g++ -Os took over 15 minutes on the 16 MB
+# C++ file of the unrolled SFC BNN (10 MB of Verilog) where -O0 took 15 s. Above this much
+# Verilog the model is compiled unoptimised (its later -O0 wins over the makefile's -Os).
+LARGE_DESIGN_BYTES = 2_000_000
+UNOPTIMISED = ["-CFLAGS", "-O0"]
+
+
+def verilator_args(sources: list[Path]) -> list[str]:
+    """Verilator's arguments for these sources: unoptimised C++ for very large designs."""
+    large = sum(Path(s).stat().st_size for s in sources) > LARGE_DESIGN_BYTES
+    return VERILATOR_ARGS + (UNOPTIMISED if large else [])
 
 
 @dataclass
@@ -210,7 +221,7 @@ def _build_key(sources: list[Path], layout: dict, simulator: str, trace: bool) -
     changing it must not cost a rebuild.
     """
     h = hashlib.sha256()
-    h.update(json.dumps([simulator, trace, TIMESCALE, cocotb.__version__, layout["top"], VERILATOR_ARGS]).encode())
+    h.update(json.dumps([simulator, trace, TIMESCALE, cocotb.__version__, layout["top"], verilator_args(sources)]).encode())
     for src in sources:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -221,7 +232,7 @@ def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool, v
     log = work / "build.log"
     work.mkdir(parents=True, exist_ok=True)
     (work / STAMP).unlink(missing_ok=True)
-    args = VERILATOR_ARGS if isinstance(runner, Verilator) else []
+    args = verilator_args(sources) if isinstance(runner, Verilator) else []
     try:
         runner.build(
             sources=sources,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from compiler.errors import BespokeError
-from sim.runner import _build_key, simulate
+from sim.runner import LARGE_DESIGN_BYTES, UNOPTIMISED, _build_key, simulate, verilator_args
 
 HERE = Path(__file__).parent
 HAS_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
@@ -92,6 +92,16 @@ def test_build_key_follows_the_verilog_not_the_latency_claim(comb_first, tmp_pat
     assert _build_key([edited], COMB, "verilator", False) != key
     assert _build_key([original], COMB, "verilator", True) != key  # a traced build is another binary
     assert _build_key([original], dict(COMB, latency=5), "verilator", False) == key
+
+
+def test_very_large_designs_build_unoptimised_c_plus_plus(tmp_path):
+    # g++ -Os on the single evaluation function of a 10 MB unrolled network takes many minutes
+    small = HERE / "comb_ops.v"
+    large = tmp_path / "large.v"
+    large.write_text(small.read_text() + "// padding\n" * (LARGE_DESIGN_BYTES // 10))
+    assert UNOPTIMISED[-1] == "-O0" and verilator_args([small])[-2:] != UNOPTIMISED
+    assert verilator_args([large])[-2:] == UNOPTIMISED
+    assert _build_key([large], COMB, "verilator", False) != _build_key([small], COMB, "verilator", False)
 
 
 def test_one_corrupted_expected_value_is_one_loud_mismatch(comb_first, build_dir):
