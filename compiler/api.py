@@ -71,16 +71,19 @@ class SimReport:
     vectors: int
     mismatches: int
     first_mismatches: list
-    latency_cycles: int
+    latency_cycles: int | None  # the largest measured over all inferences
     simulator: str
     hardware_accuracy: float | None
     float_accuracy: float | None
     seconds_build: float
     seconds_run: float
+    latency_min: int | None = None  # the smallest measured; equal to latency_cycles when fixed
+    latency_claimed: int | None = None  # what the design's layout promises
+    problems: list[str] = field(default_factory=list)  # e.g. a latency off its claim, a failed test
 
     @property
     def passed(self) -> bool:
-        return self.mismatches == 0
+        return self.mismatches == 0 and not self.problems
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,8 +154,12 @@ class CompiledModel:
         if y is not None and isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
             hw_acc = float(np.mean(self._to_labels(expected) == y))
             fl_acc = float(np.mean(self.predict_float(x) == y))
+        problems = list(result.problems)
+        if not result.test_passed and not problems and result.mismatches == 0:
+            problems.append("the cocotb test failed")
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
-                         simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run)
+                         simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
+                         result.latency_min, result.latency_claimed, problems)
 
     # -- persistence
     def save(self, out_dir: str | Path) -> Path:

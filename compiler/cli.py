@@ -110,11 +110,20 @@ def cmd_simulate(args) -> int:
     print(f"mismatches against the golden model: {rep.mismatches}")
     for m in rep.first_mismatches:
         print(f"  vector {m['index']}: expected {m['expected']}, got {m['got']}")
-    print(f"latency: {rep.latency_cycles} cycles" + (" (combinational)" if not model.layout.get("pipelined") else ""))
+    print(f"latency: {_latency_text(rep)}" + (" (combinational)" if not model.layout.get("pipelined") else ""))
+    for problem in rep.problems:
+        print(f"problem: {problem}")
     if rep.hardware_accuracy is not None:
         print(f"accuracy: hardware {100 * rep.hardware_accuracy:.2f} %, float model {100 * rep.float_accuracy:.2f} %")
     print("PASS" if rep.passed else "FAIL")
     return 0 if rep.passed else 1
+
+
+def _latency_text(rep) -> str:
+    """'40 cycles per inference', or the measured range when inferences differ."""
+    low, high = rep.latency_min, rep.latency_cycles
+    measured = f"{high}" if low is None or low == high else f"{low}..{high}"
+    return f"{measured} cycles" + ("" if rep.latency_claimed in (None, high) else f" (design claims {rep.latency_claimed})")
 
 
 def cmd_report(args) -> int:

@@ -65,7 +65,24 @@ def test_pipelined_design_measures_its_latency(tmp_path, capsys):
     model = load_compiled(out)
     assert model.layout["pipelined"] and model.layout["latency"] >= 1
     rep = model.simulate(EXAMPLES / "pendigits" / "test.csv")
-    assert rep.mismatches == 0 and rep.latency_cycles == model.layout["latency"]
+    assert rep.mismatches == 0 and rep.latency_cycles == rep.latency_min == model.layout["latency"]
+    assert rep.passed and rep.problems == []
+
+
+def test_a_wrong_latency_claim_fails_the_simulation(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert compile_example(capsys, "seeds", out, "--pipeline")[0] == 0
+    manifest = out / "manifest.json"
+    claim = load_compiled(out).layout["latency"]
+    manifest.write_text(manifest.read_text().replace(f'"latency": {claim}', f'"latency": {claim + 1}'))
+    model = load_compiled(out)
+    assert model.layout["latency"] == claim + 1
+    rep = model.simulate(EXAMPLES / "seeds" / "test.csv")
+    assert rep.mismatches == 0 and rep.latency_cycles == claim and rep.latency_claimed == claim + 1
+    assert not rep.passed and any("latency" in p for p in rep.problems)
+    code, text, _ = run_cli(capsys, "simulate", out, "--data", EXAMPLES / "seeds" / "test.csv")
+    assert code == 1 and f"{claim} cycles (design claims {claim + 1})" in text and "problem: latency" in text
+    assert text.rstrip().endswith("FAIL")
 
 
 def test_sklearn_pipeline_with_scaler_compiles_and_verifies(tmp_path):
