@@ -360,6 +360,7 @@ def load(key: str) -> Library:
 # --------------------------------------------------------------------------- genlib for ABC
 
 BUFFER_GATE = "BESPOKE_BUF_2INV"
+CONST_GATES = ("BESPOKE_ZERO", "BESPOKE_ONE")  # genlib constants ABC may instantiate
 
 
 def genlib_text(lib: Library) -> str:
@@ -390,9 +391,16 @@ def genlib_text(lib: Library) -> str:
              out.delay)
     if lib.buffer() is None:
         gate(BUFFER_GATE, 2 * a0, "Y", inv_pin, [(inv_pin, c0)], 2 * d0, "NONINV")
-    lines.append("GATE BESPOKE_ZERO 0 Y=CONST0;")
-    lines.append("GATE BESPOKE_ONE 0 Y=CONST1;")
+    lines.append(f"GATE {CONST_GATES[0]} 0 Y=CONST0;")
+    lines.append(f"GATE {CONST_GATES[1]} 0 Y=CONST1;")
     return "\n".join(lines) + "\n"
+
+
+def constant_techmap() -> str:
+    """Verilog techmap turning ABC's constant gates into constant drivers. ABC instantiates them
+    where a constant reaches a flip-flop or an output; they are not cells of any library."""
+    return "".join(f"module {name}(Y);\n  output Y;\n  assign Y = 1'b{value};\nendmodule\n"
+                   for value, name in enumerate(CONST_GATES))
 
 
 def buffer_techmap(lib: Library) -> str:

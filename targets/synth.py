@@ -79,6 +79,8 @@ def synth_cells(verilog_files: list[Path], top: str, lib: liberty.Library, timeo
             "opt -fast",
             f"abc -genlib {genlib.name} -script {abc_script.name}",
         ]
+        (work / "const_map.v").write_text(liberty.constant_techmap())
+        cmds.append("techmap -map const_map.v")
         if lib.buffer() is None:
             (work / "buffer_map.v").write_text(liberty.buffer_techmap(lib))
             cmds.append("techmap -map buffer_map.v")
