@@ -49,3 +49,10 @@ def qonnx_run(model: onnx.ModelProto | str, x: np.ndarray, output: str = "label"
                 wrappers[n] = ModelWrapper(_rebatched(proto, n)).transform(InferShapes())
         outs.append(np.asarray(execute_onnx(wrappers[n], {inp.name: chunk})[output]).reshape(n, -1))
     return np.concatenate(outs)
+
+
+def golden_agreement(model, onnx_path, x: np.ndarray) -> tuple[int, int]:
+    """(images on which the compiled model's golden class equals qonnx's, images): the check that
+    what the RTL is verified against is the exported network itself."""
+    golden = model.predict_codes(model.encode(x))[:, 0]
+    return int(np.sum(qonnx_run(str(onnx_path), x)[:, 0] == golden)), len(x)

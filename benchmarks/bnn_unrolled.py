@@ -1,12 +1,13 @@
 """Unrolled binarized networks: compile time, Verilog size, popcount cells; optionally RTL simulation and LUTs.
 
     python benchmarks/bnn_unrolled.py                         # the SFC (trained first if missing)
-    python benchmarks/bnn_unrolled.py --model bnn_digits --simulate 360 --luts
+    python benchmarks/bnn_unrolled.py --model bnn_digits --simulate 360 --luts --asic nangate45
     python benchmarks/bnn_unrolled.py --simulate 1000         # Verilator: build time, mismatches
     python benchmarks/bnn_unrolled.py --compare-popcount      # compressor tree vs word adder tree
 
 --luts synthesises with synth_xilinx (targets.report, target xilinx7) and prints LUTs, carries
-and the synthesis time. --compare-popcount measures one popcount (random XNOR weights) built as
+and the synthesis time; --asic nangate45 (or sky130hd, egfet) prints area, cells, critical path
+and power with the activity of the first 100 test images. --compare-popcount measures one popcount (random XNOR weights) built as
 this project's compressor tree and as the range-sized word adder tree of hdl.adder_tree, with
 yosys `synth` cells and nangate45 area, plus the fused threshold against count-then-compare.
 """
@@ -54,24 +55,33 @@ def compile_figures(name: str, pipeline: bool):
     return model
 
 
-def simulate(model, name: str, n: int) -> None:
+def simulate(model, name: str, n: int) -> bool:
     build = Path(tempfile.gettempdir()) / f"bespoke-bnn-unrolled-{name}"
     report = model.simulate(EXAMPLES / name / "test.csv", build_dir=build, max_vectors=n)
     print(f"  Verilator: build {report.seconds_build:.1f} s (0 = reused from {build}), run {report.seconds_run:.1f} s, "
           f"{report.vectors} vectors, {report.mismatches} mismatches, hardware accuracy {report.hardware_accuracy}")
+    from bnn_reference import golden_agreement
+    from compiler.data import read_csv
+
+    x, _ = read_csv(EXAMPLES / name / "test.csv", model.n_features)
+    agree, total = golden_agreement(model, EXAMPLES / name / f"{name}.onnx", x[:n])
+    print(f"  golden model == QONNX reference execution on {agree}/{total} images")
+    return report.passed and agree == total
 
 
-def luts(model) -> None:
-    from targets.report import make_report
+def synthesis(model, name: str, luts: bool, asic: str | None) -> None:
+    """LUTs (synth_xilinx) and/or standard-cell figures, activity from the first 100 test images."""
+    from compiler.data import read_csv
+    from synth_figures import asic_figures, fpga_figures
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{model.name}.v"
         path.write_text(model.verilog)
-        t0 = time.perf_counter()
-        rep = make_report([path], model.name, target="xilinx7", layout=model.layout)
-    res = rep["fpga"]["resources"]
-    print(f"  xilinx7 (synth_xilinx): {res['lut']} LUTs, {res.get('carry', 0)} CARRY4, {res.get('ff', 0)} FFs; "
-          f"synthesis {time.perf_counter() - t0:.0f} s")
+        if luts:
+            print("  " + fpga_figures(path, model.name, model.layout)[1], flush=True)
+        if asic:
+            x, _ = read_csv(EXAMPLES / name / "test.csv", model.n_features)
+            print("  " + asic_figures(path, model.name, model.layout, asic, model.encode(x[:100]))[1])
 
 
 # --------------------------------------------------------------------------- popcount comparison
@@ -133,24 +143,24 @@ def compare_popcount(sizes: list[int]) -> None:
             print(f"{n:5d} {label:16s} {cells:>11s} {area:13.1f}", flush=True)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bnn_sfc", help="example name (bnn_sfc, bnn_digits, bnn_cnn)")
     parser.add_argument("--pipeline", action="store_true", help="registers after every layer")
     parser.add_argument("--simulate", type=int, metavar="N", help="simulate N test images with Verilator")
     parser.add_argument("--luts", action="store_true", help="LUT counts from synth_xilinx")
+    parser.add_argument("--asic", metavar="TARGET", help="standard-cell area, timing, power (e.g. nangate45)")
     parser.add_argument("--compare-popcount", nargs="*", type=int, metavar="N",
                         help="compare popcount constructions at these sizes (default 32 256 784) and exit")
     args = parser.parse_args(argv)
     if args.compare_popcount is not None:
         compare_popcount(args.compare_popcount or [32, 256, 784])
-        return
+        return 0
     model = compile_figures(args.model, args.pipeline)
-    if args.simulate:
-        simulate(model, args.model, args.simulate)
-    if args.luts:
-        luts(model)
+    ok = simulate(model, args.model, args.simulate) if args.simulate else True
+    synthesis(model, args.model, args.luts, args.asic)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
