@@ -4,7 +4,9 @@ Every transition of a net costs the internal energy of the cell output driving i
 plus 1/2 C V^2 for charging its load (the sink pins' capacitance; the libraries' internal energy
 excludes it, as Liberty internal power does). Clock nets switch twice per cycle and also cost the
 flip-flops' clock-pin energy. Input vectors are applied one per clock cycle: a combinational design
-takes a new input vector every clock period; a pipelined one streams one vector per cycle.
+takes a new input vector every clock period; a pipelined one streams one vector per cycle. A
+ready/valid (handshake) design takes one every `latency` cycles: the stimulus is open loop, with
+in_valid and out_ready held high and each vector presented for `latency` cycles.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.errors import BespokeError
-from targets.netlist import CONST0, CONST1, Netlist, simulate
+from targets.netlist import CONST0, CONST1, Netlist, toggle_counts
 
 DEFAULT_VECTORS = 256
 DEFAULT_SEED = 0
+MAX_CYCLES = 20_000  # cycles simulated at most when a design has feedback (cycle by cycle)
 
 
 @dataclass
@@ -27,6 +30,9 @@ class Stimulus:
     inferences: int
     source: str  # "vectors" or "random"
     note: str
+    cycles_per_inference: int = 1  # handshake designs: the latency
+    restarts: np.ndarray | None = None  # first cycle of each inference: where the simulator may cut
+    capped: bool = False  # fewer vectors simulated than given (MAX_CYCLES)
 
 
 def _code_bits(codes: np.ndarray, width: int) -> np.ndarray:
@@ -43,7 +49,8 @@ def _random_codes(n: int, k: int, width: int, signed: bool, seed: int) -> np.nda
 
 
 def layout_stimulus(nl: Netlist, layout: dict, codes: np.ndarray | None) -> Stimulus:
-    """Cycles for a compiled design (port contract: x, and clk/rst/in_valid when pipelined)."""
+    """Cycles for a compiled design (port contract: x, and clk/rst/in_valid when pipelined, plus
+    in_ready/out_valid/out_ready with a handshake)."""
     n_in, width, signed = int(layout["n_in"]), int(layout["in_width"]), bool(layout["in_signed"])
     source, note = "vectors", "activity from the given input vectors"
     if codes is None:
@@ -61,6 +68,8 @@ def layout_stimulus(nl: Netlist, layout: dict, codes: np.ndarray | None) -> Stim
         raise BespokeError("need at least two input vectors to measure switching activity")
     x = _code_bits(codes, width)
     n = len(codes)
+    if layout.get("handshake"):
+        return _handshake_stimulus(nl, x, int(layout["latency"]), source, note)
     if not layout.get("pipelined"):
         bits = {"x": x}
     else:
@@ -71,6 +80,24 @@ def layout_stimulus(nl: Netlist, layout: dict, codes: np.ndarray | None) -> Stim
                 "rst": np.r_[1, np.zeros(t - 1)].astype(bool)[:, None],
                 "in_valid": np.r_[0, np.ones(n), np.zeros(lat)].astype(bool)[:, None]}
     return Stimulus(_fit(nl, bits), n, source, note)
+
+
+def _handshake_stimulus(nl: Netlist, x: np.ndarray, latency: int, source: str, note: str) -> Stimulus:
+    """rst in the first cycle, in_valid and out_ready always high, vector k on x from cycle 1 + k*latency:
+    the engine takes an input on the edge that takes the previous result, so each inference lasts
+    `latency` cycles."""
+    given = len(x)
+    n = min(given, max(2, MAX_CYCLES // latency))
+    t = 1 + n * latency  # the reset cycle, then n inferences
+    bits = {"x": x[np.r_[0, np.arange(t - 1) // latency]],
+            "rst": np.r_[1, np.zeros(t - 1)].astype(bool)[:, None],
+            "in_valid": np.ones((t, 1), dtype=bool), "out_ready": np.ones((t, 1), dtype=bool)}
+    note += (f"; ready/valid handshake driven open loop: rst in the first cycle, in_valid and out_ready held "
+             f"high, each vector presented on x for {latency} cycles (the latency), one inference after another")
+    if n < given:
+        note += (f"; only the first {n} of {given} vectors simulated ({n * latency} cycles; "
+                 f"at most {MAX_CYCLES} cycles are simulated cycle by cycle)")
+    return Stimulus(_fit(nl, bits), n, source, note, latency, 1 + latency * np.arange(n), n < given)
 
 
 _RESET = re.compile(r"(a?rst|reset|clr|clear)(_?n|_b)?", re.IGNORECASE)
@@ -95,15 +122,20 @@ def port_stimulus(nl: Netlist, values: np.ndarray | None) -> Stimulus:
     if values.ndim != 2 or values.shape[1] != len(ports) or len(values) < 2:
         raise BespokeError(f"input vectors have shape {values.shape}; expected (cycles >= 2, {len(ports)}) "
                            f"for the data input ports {', '.join(ports)}")
+    note, given = "activity from the given per-port input values", len(values)
+    if nl.feedback and given > MAX_CYCLES:
+        values = values[:MAX_CYCLES]
+        note += (f"; only the first {MAX_CYCLES} of {given} cycles simulated (a design with feedback is "
+                 "simulated cycle by cycle)")
     bits = {p: _code_bits(values[:, [k]], len(n)) for k, (p, n) in enumerate(ports.items())}
-    return Stimulus(bits, len(values), "vectors", "activity from the given per-port input values")
+    return Stimulus(bits, len(values), "vectors", note, capped=len(values) < given)
 
 
 def _fit(nl: Netlist, bits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ports = nl.data_inputs()
     for p, nets in ports.items():
         if p not in bits:
-            raise BespokeError(f"design input port {p!r} is not in the port layout (x, rst, in_valid)")
+            raise BespokeError(f"design input port {p!r} is not in the port layout ({', '.join(bits)})")
         if bits[p].shape[1] != len(nets):
             raise BespokeError(f"port {p!r} is {len(nets)} bits wide but the layout gives {bits[p].shape[1]}")
     return {p: bits[p] for p in ports}
@@ -145,11 +177,10 @@ def leakage(nl: Netlist) -> float:
 
 def analyse(nl: Netlist, stim: Stimulus, clock_hz: float) -> PowerResult:
     lib = nl.lib
-    v = simulate(nl, stim.bits)
-    T = v.shape[1]
+    toggles, T = toggle_counts(nl, stim.bits, stim.restarts)
     if T < 2:
         raise BespokeError("need at least two cycles to measure switching activity")
-    toggles = np.count_nonzero(v[:, 1:] != v[:, :-1], axis=1).astype(float)
+    toggles = toggles.astype(float)
     load = net_loads(nl)
     e_int = np.zeros(nl.n_nets)
     for net, (i, pin) in nl.driver.items():

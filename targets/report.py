@@ -51,7 +51,8 @@ TIMING_MODEL = ("levelised longest path on the mapped netlist; one table-point d
                 "flip-flop inputs (+ setup)")
 POWER_MODEL = ("leakage: sum of cell leakage; dynamic: toggles of every net from a zero-delay simulation of "
                "the mapped netlist, times (driver internal energy + 1/2 C V^2 of the net's pin load), clock "
-               "nets twice per cycle plus flip-flop clock-pin energy; one input vector per clock cycle")
+               "nets twice per cycle plus flip-flop clock-pin energy; one input vector per clock cycle (ready/valid "
+               "designs: one per `latency` cycles)")
 
 
 def _version() -> str:
@@ -187,16 +188,17 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
         stim = power.port_stimulus(nl, vectors)
     _say(verbose, f"simulating {stim.inferences} vectors on {len(nl.instances)} cells for switching activity")
     pr = power.analyse(nl, stim, clock)
-    e_inf = pr.total_w / clock
+    cpi = stim.cycles_per_inference
     rep["power"] = {
         "clock_hz": clock, "leakage_w": pr.leakage_w, "dynamic_w": pr.dynamic_w, "total_w": pr.total_w,
-        "energy_per_inference_j": e_inf, "dynamic_energy_per_inference_j": pr.energy_per_cycle_j,
-        "inferences_per_s": clock,
+        "energy_per_inference_j": pr.total_w * cpi / clock,
+        "dynamic_energy_per_inference_j": pr.energy_per_cycle_j * cpi,
+        "cycles_per_inference": cpi, "inferences_per_s": clock / cpi,
         "activity": {"source": stim.source, "vectors": stim.inferences, "cycles": pr.cycles,
                      "mean_toggle_rate": pr.mean_toggle_rate, "clock_share": pr.clock_share, "note": stim.note},
         "method": POWER_MODEL,
     }
-    if stim.source == "random":
+    if stim.source == "random" or stim.capped:
         notes.append(stim.note)
     if tgt.printed:
         ok = pr.total_w < PRINTED_BATTERY_W
@@ -307,6 +309,10 @@ def _summary_rows(rep: dict) -> list[tuple[str, str]]:
                      f" + dynamic {format_si(p['dynamic_w'], 'W')}"))
         rows.append(("energy", f"{format_si(p['energy_per_inference_j'], 'J')} per inference "
                      f"(dynamic {format_si(p['dynamic_energy_per_inference_j'], 'J')})"))
+        cpi = p.get("cycles_per_inference", 1)
+        if cpi != 1:
+            rows.append(("throughput", f"{format_si(p['inferences_per_s'], 'inferences/s')} "
+                         f"({cpi} cycles per inference)"))
         rows.append(("activity", f"{p['activity']['source']}, {p['activity']['vectors']} vectors, "
                      f"{p['activity']['mean_toggle_rate']:.3f} toggles per net per cycle"))
     return rows
