@@ -7,7 +7,9 @@ takes too long, and turns a Yosys error into one line for the user.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,12 +42,18 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
     script = workdir / "run.ys"
     script.write_text("\n".join(commands) + "\n")
     log = workdir / "yosys.log"
-    try:
-        with open(log, "w") as fh:
-            proc = subprocess.run([sys.executable, "-c", _RUNNER, str(script)], cwd=workdir, stdout=fh,
-                                  stderr=subprocess.STDOUT, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BespokeError(f"synthesis did not finish within {timeout:.0f} s (log: {log})") from None
+    with open(log, "w") as fh:
+        # its own session, so a timeout also stops the yosys-abc processes Yosys has started
+        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(script)], cwd=workdir, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
+            raise BespokeError(f"synthesis did not finish within {timeout:.0f} s"
+                               + (f"; last log line: {last[0].strip()}" if last else "")) from None
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise BespokeError(f"synthesis failed: {_first_error(text)}")

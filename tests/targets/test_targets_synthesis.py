@@ -44,3 +44,24 @@ def test_verilog_error_is_a_one_line_user_error(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(BespokeError, match="not found"):
         synth.synth_cells([tmp_path / "missing.v"], "top", liberty.load("egfet"))
+
+
+def test_a_synthesis_timeout_stops_yosys_and_its_children(tmp_path):
+    from pathlib import Path
+
+    from targets import yosys
+
+    # repeated ABC runs on a 32x32 multiplier take seconds: stopped after 1, nothing must keep
+    # running in the work directory (yosys-abc, started by Yosys, inherits it)
+    (tmp_path / "mul.v").write_text("module mul(input [31:0] a, b, output [63:0] y);\n"
+                                    "  assign y = a * b;\nendmodule\n")
+    with pytest.raises(BespokeError, match="did not finish within 1 s"):
+        yosys.run(["read_verilog mul.v", "synth -top mul", "abc", "abc", "abc"], tmp_path, timeout=1)
+    assert [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cwd(p) == tmp_path.resolve()] == []
+
+
+def _cwd(proc_dir):
+    try:
+        return (proc_dir / "cwd").resolve(strict=True)
+    except OSError:
+        return None
