@@ -69,7 +69,7 @@ def simulate(model, name: str, n: int) -> bool:
     return report.passed and agree == total
 
 
-def synthesis(model, name: str, luts: bool, asic: str | None) -> None:
+def synthesis(model, name: str, luts: bool, asic: str | None, timeout: float) -> None:
     """LUTs (synth_xilinx) and/or standard-cell figures, activity from the first 100 test images."""
     from compiler.data import read_csv
     from synth_figures import asic_figures, fpga_figures
@@ -78,10 +78,10 @@ def synthesis(model, name: str, luts: bool, asic: str | None) -> None:
         path = Path(tmp) / f"{model.name}.v"
         path.write_text(model.verilog)
         if luts:
-            print("  " + fpga_figures(path, model.name, model.layout)[1], flush=True)
+            print("  " + fpga_figures(path, model.name, model.layout, timeout=timeout)[1], flush=True)
         if asic:
             x, _ = read_csv(EXAMPLES / name / "test.csv", model.n_features)
-            print("  " + asic_figures(path, model.name, model.layout, asic, model.encode(x[:100]))[1])
+            print("  " + asic_figures(path, model.name, model.layout, asic, model.encode(x[:100]), timeout=timeout)[1])
 
 
 # --------------------------------------------------------------------------- popcount comparison
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("--simulate", type=int, metavar="N", help="simulate N test images with Verilator")
     parser.add_argument("--luts", action="store_true", help="LUT counts from synth_xilinx")
     parser.add_argument("--asic", metavar="TARGET", help="standard-cell area, timing, power (e.g. nangate45)")
+    parser.add_argument("--synth-timeout", type=float, default=7200, metavar="SECONDS",
+                        help="limit for each synthesis run (synth_xilinx of the unrolled SFC takes the better part of an hour)")
     parser.add_argument("--compare-popcount", nargs="*", type=int, metavar="N",
                         help="compare popcount constructions at these sizes (default 32 256 784) and exit")
     args = parser.parse_args(argv)
@@ -158,7 +160,7 @@ def main(argv=None) -> int:
         return 0
     model = compile_figures(args.model, args.pipeline)
     ok = simulate(model, args.model, args.simulate) if args.simulate else True
-    synthesis(model, args.model, args.luts, args.asic)
+    synthesis(model, args.model, args.luts, args.asic, args.synth_timeout)
     return 0 if ok else 1
 
 

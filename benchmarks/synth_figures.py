@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from targets.report import format_si, make_report
+from targets.report import SYNTH_TIMEOUT_S, format_si, make_report
 
 
-def fpga_figures(verilog: Path, top: str, layout: dict, target: str = "xilinx7") -> tuple[dict, str]:
+def fpga_figures(verilog: Path, top: str, layout: dict, target: str = "xilinx7",
+                 timeout: float = SYNTH_TIMEOUT_S) -> tuple[dict, str]:
     """LUT/FF/BRAM/DSP/carry counts from Yosys' synth_<family>."""
     t0 = time.perf_counter()
-    res = make_report([verilog], top, target, layout=layout)["fpga"]["resources"]
+    res = make_report([verilog], top, target, layout=layout, timeout=timeout)["fpga"]["resources"]
     row = {"lut": res["lut"], "ff": res.get("ff", 0), "bram": res.get("bram", 0), "dsp": res.get("dsp", 0),
            "carry": res.get("carry", 0), "synth_s": time.perf_counter() - t0}
     line = (f"{target} (synth_xilinx): {row['lut']} LUT, {row['ff']} FF, {row['bram']} BRAM, {row['dsp']} DSP, "
@@ -26,10 +27,10 @@ def fpga_figures(verilog: Path, top: str, layout: dict, target: str = "xilinx7")
 
 
 def asic_figures(verilog: Path, top: str, layout: dict, target: str, codes: np.ndarray | None,
-                 clock_hz: float | None = None) -> tuple[dict, str]:
+                 clock_hz: float | None = None, timeout: float = SYNTH_TIMEOUT_S) -> tuple[dict, str]:
     """Standard-cell area, cells, flip-flops, critical path and power (activity from `codes`)."""
     t0 = time.perf_counter()
-    rep = make_report([verilog], top, target, clock_hz=clock_hz, vectors=codes, layout=layout)
+    rep = make_report([verilog], top, target, clock_hz=clock_hz, vectors=codes, layout=layout, timeout=timeout)
     area, timing, power = rep["area"], rep["timing"], rep["power"]
     row = {"um2": area["um2"], "cells": area["cells"], "flip_flops": area["flip_flops"],
            "critical_path_s": timing["critical_path_s"], "max_clock_hz": timing["max_clock_hz"],

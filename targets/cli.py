@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import BespokeError
-from targets.report import TARGETS, format_si, format_table, make_report, write_report
+from targets.report import SYNTH_TIMEOUT_S, TARGETS, format_si, format_table, make_report, write_report
 
 _FREQ = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
 
@@ -36,6 +36,16 @@ def parse_clock(text: str) -> float:
     return hz
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("design", type=Path, help="output directory of `bespoke compile`, or a Verilog file")
     parser.add_argument("--top", help="top module (default: the manifest's, or the file's only module)")
@@ -44,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="CSV of input data for switching activity (see below)")
     parser.add_argument("--out", type=Path, help="where to write report.json and report.md "
                         "(default: the compiled directory, or the Verilog file's directory)")
+    parser.add_argument("--timeout", type=_seconds, default=SYNTH_TIMEOUT_S, metavar="SECONDS",
+                        help=f"time each synthesis or place-and-route run may take (default {SYNTH_TIMEOUT_S})")
     parser.add_argument("--verbose", action="store_true", help="show progress and the synthesis scripts")
     parser.epilog = __doc__.split("\n\n", 1)[1].rstrip() + "\n\n"
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -111,7 +123,7 @@ def run(args) -> int:
     files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data)
     clock = parse_clock(args.clock) if args.clock else None
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
-                         verbose=args.verbose)
+                         verbose=args.verbose, timeout=args.timeout)
     js, md = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts
     print(format_table(report))
     rt = report["runtime_s"]

@@ -159,7 +159,7 @@ def place_and_route(res: synth.SynthResult, timeout: float = 1800, seed: int = 1
             proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=work, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise BespokeError(f"nextpnr-ice40 did not finish within {timeout:.0f} s") from None
+            raise BespokeError(f"nextpnr-ice40 did not finish within {timeout:g} s") from None
         seconds = time.perf_counter() - t0
         if proc.returncode != 0 or not (work / "report.json").exists():
             errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]

@@ -45,6 +45,7 @@ TARGETS = {
 }
 
 PRINTED_BATTERY_W = 30e-3  # printed batteries supply under 30 mW
+SYNTH_TIMEOUT_S = 1800  # per Yosys / nextpnr run; `bespoke report --timeout` changes it
 
 TIMING_MODEL = ("levelised longest path on the mapped netlist; one table-point delay per cell output "
                 "(load-independent), ideal wires; paths from inputs and flip-flop outputs to outputs and "
@@ -91,12 +92,14 @@ def _check_layout(nl: netlist.Netlist, layout: dict) -> None:
 
 
 def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: float | None = None,
-                vectors: np.ndarray | dict | None = None, layout: dict | None = None, verbose: bool = False) -> dict:
+                vectors: np.ndarray | dict | None = None, layout: dict | None = None, verbose: bool = False,
+                timeout: float = SYNTH_TIMEOUT_S) -> dict:
     """Synthesise `top` for `target` and estimate area, timing and (standard cells) power.
 
     vectors: compiled designs (with `layout`): (N, n_in) integer input codes, one inference each.
     Other designs: (N, k) integers, one column per data input port in declaration order, or a dict
     port -> (N,) integers; one row per clock cycle. None: random vectors (stated in the report).
+    timeout: seconds each Yosys or nextpnr run may take before the report fails.
     """
     if target not in TARGETS:
         raise BespokeError(f"unknown target {target!r}; supported: {', '.join(TARGETS)}")
@@ -106,9 +109,9 @@ def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: floa
     tgt = TARGETS[target]
     t0 = time.perf_counter()
     if tgt.kind == "fpga":
-        rep = _fpga_report(verilog_files, top, tgt, clock_hz, layout, verbose)
+        rep = _fpga_report(verilog_files, top, tgt, clock_hz, layout, verbose, timeout)
     else:
-        rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose)
+        rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose, timeout)
     rep["runtime_s"]["total"] = time.perf_counter() - t0
     return rep
 
@@ -122,14 +125,14 @@ def _header(tgt: Target, clock_hz: float | None) -> dict:
                        ("default" if tgt.default_clock_hz else "none")}}
 
 
-def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, verbose) -> dict:
+def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, verbose, timeout) -> dict:
     lib = liberty.load(tgt.library)
     rep = _header(tgt, clock_hz)
     clock = rep["target"]["clock_hz"]
     rep["target"].update({"library": lib.name, "library_file": lib.path.name, "library_source": lib.header,
                           "voltage_v": lib.voltage})
     _say(verbose, f"synthesising {top} for {tgt.name} with Yosys + ABC ({lib.path.name})")
-    res = synth.synth_cells(verilog_files, top, lib)
+    res = synth.synth_cells(verilog_files, top, lib, timeout)
     _say(verbose, f"synthesis done in {res.seconds:.1f} s; Yosys script:\n{res.script}\nABC script: {res.abc_script}")
     t1 = time.perf_counter()
     nl = netlist.from_yosys(res.netlist, top, lib)
@@ -210,11 +213,11 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
     return rep
 
 
-def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose) -> dict:
+def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose, timeout) -> dict:
     rep = _header(tgt, clock_hz)
     rep["target"].update({"device": fpga.DEVICE[tgt.family]})
     _say(verbose, f"synthesising {top} with synth_{tgt.family}")
-    res = fpga.synthesise(verilog_files, top, tgt.family)
+    res = fpga.synthesise(verilog_files, top, tgt.family, timeout)
     _say(verbose, f"synthesis done in {res.seconds:.1f} s; Yosys script:\n{res.script}")
     warnings, notes = [], []
     counts = fpga.resources(res.stat, tgt.family)
@@ -238,7 +241,7 @@ def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose) -> 
             rep["timing"]["method"] = f"not measured: {misfit}"
         else:
             _say(verbose, "place and route on an iCE40 UP5K with nextpnr-ice40")
-            pnr = fpga.place_and_route(res)
+            pnr = fpga.place_and_route(res, timeout)
             seconds_pnr = pnr["seconds"]
             section["fmax_hz"] = pnr["fmax_hz"]
             section["place_and_route"] = {"tool": "nextpnr-ice40 (yowasp), --up5k --package sg48, seed 1",

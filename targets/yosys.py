@@ -52,7 +52,7 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-            raise BespokeError(f"synthesis did not finish within {timeout:.0f} s"
+            raise BespokeError(f"synthesis did not finish within {timeout:g} s"
                                + (f"; last log line: {last[0].strip()}" if last else "")) from None
     text = log.read_text(errors="replace")
     if proc.returncode != 0:

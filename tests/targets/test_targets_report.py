@@ -257,3 +257,14 @@ def test_pendigits_report_with_its_test_set_takes_under_a_minute(tmp_path):
     rep = make_report([tmp_path / "p" / f"{model.name}.v"], model.name, "egfet", vectors=codes, layout=model.layout)
     assert rep["runtime_s"]["total"] < 60  # synthesis + timing + power over the whole test set
     assert rep["power"]["activity"]["vectors"] == len(codes) > 1000
+
+
+def test_report_timeout_is_an_option_and_a_clear_error(tmp_path, capsys):
+    from compiler.cli import main
+
+    v = tmp_path / "mul.v"
+    v.write_text("module mul(input [31:0] a, b, output [63:0] y);\n  assign y = a * b;\nendmodule\n")
+    assert main(["report", str(v), "--target", "nangate45", "--timeout", "0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bespoke: error: synthesis did not finish within 0.2 s") and "\n" not in err
+    assert not (tmp_path / "report.json").exists()
