@@ -43,21 +43,37 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
     script.write_text("\n".join(commands) + "\n")
     log = workdir / "yosys.log"
     with open(log, "w") as fh:
-        # its own session, so a timeout also stops the yosys-abc processes Yosys has started
+        # its own session, so stopping it also stops the yosys-abc processes Yosys has started
         proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(script)], cwd=workdir, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-            raise BespokeError(f"synthesis did not finish within {timeout:g} s"
-                               + (f"; last log line: {last[0].strip()}" if last else "")) from None
+            _stop_group(proc)
+            raise BespokeError(f"synthesis did not finish within {timeout:g} s{_last_line(log)}") from None
+        _stop_group(proc)  # a Yosys killed from outside (e.g. out of memory) leaves yosys-abc running
     text = log.read_text(errors="replace")
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        raise BespokeError(f"synthesis was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+                           + _last_line(log))
     if proc.returncode != 0:
         raise BespokeError(f"synthesis failed: {_first_error(text)}")
     return text
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill whatever is left of the child's process group, then reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is empty: everything has exited
+    proc.wait()
+
+
+def _last_line(log: Path) -> str:
+    last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
+    return f"; last log line: {last[0].strip()}" if last else ""
 
 
 def _first_error(log: str) -> str:

@@ -46,24 +46,73 @@ def test_verilog_error_is_a_one_line_user_error(tmp_path):
         synth.synth_cells([tmp_path / "missing.v"], "top", liberty.load("egfet"))
 
 
+# a 64x64 multiplier: Yosys' synth runs ABC on it for over a minute
+SLOW_DESIGN = "module mul(input [63:0] a, b, output [127:0] y);\n  assign y = a * b;\nendmodule\n"
+SLOW_SCRIPT = ["read_verilog mul.v", "synth -top mul"]
+
+
 def test_a_synthesis_timeout_stops_yosys_and_its_children(tmp_path):
-    from pathlib import Path
+    from targets import yosys
+
+    (tmp_path / "mul.v").write_text(SLOW_DESIGN)
+    with pytest.raises(BespokeError, match="did not finish within 8 s"):
+        yosys.run(SLOW_SCRIPT, tmp_path, timeout=8)
+    assert _left_running(tmp_path) == []  # yosys-abc, started by Yosys, runs in the same directory
+
+
+def test_a_yosys_killed_from_outside_is_a_clear_error_and_leaves_nothing_running(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
 
     from targets import yosys
 
-    # repeated ABC runs on a 32x32 multiplier take seconds: stopped after 1, nothing must keep
-    # running in the work directory (yosys-abc, started by Yosys, inherits it)
-    (tmp_path / "mul.v").write_text("module mul(input [31:0] a, b, output [63:0] y);\n"
-                                    "  assign y = a * b;\nendmodule\n")
-    with pytest.raises(BespokeError, match="did not finish within 1 s"):
-        yosys.run(["read_verilog mul.v", "synth -top mul", "abc", "abc", "abc"], tmp_path, timeout=1)
+    (tmp_path / "mul.v").write_text(SLOW_DESIGN)
+    errors = []
+    run = threading.Thread(target=lambda: errors.append(_raised(yosys.run, SLOW_SCRIPT, tmp_path, timeout=60)))
+    run.start()
+    deadline = time.monotonic() + 30
+    while not (abc := [p for p in _in_dir(tmp_path) if b"yosys-abc" in _cmdline(p)]):
+        assert time.monotonic() < deadline, "ABC never started"
+        time.sleep(0.05)
+    yosys_pid = os.getpgid(int(abc[0].name))  # the Yosys child leads the group
+    os.kill(yosys_pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    run.join(60)
+    assert len(errors) == 1 and "synthesis was killed by SIGKILL (out of memory?)" in str(errors[0])
+    assert _left_running(tmp_path) == []
+
+
+def _raised(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except BespokeError as e:
+        return e
+    return None
+
+
+def _left_running(workdir, wait: float = 5.0):
+    """Processes whose working directory is `workdir`, after up to `wait` s for killed ones to go
+    (SIGKILL reaches grandchildren asynchronously)."""
     import time
 
-    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously to the grandchildren
-    while (left := [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cwd(p) == tmp_path.resolve()]) \
-            and time.monotonic() < deadline:
+    deadline = time.monotonic() + wait
+    while (left := _in_dir(workdir)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert left == []
+    return left
+
+
+def _in_dir(workdir):
+    from pathlib import Path
+
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cwd(p) == Path(workdir).resolve()]
+
+
+def _cmdline(proc_dir) -> bytes:
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _cwd(proc_dir):
