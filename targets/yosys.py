@@ -51,6 +51,9 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
         except subprocess.TimeoutExpired:
             _stop_group(proc)
             raise BespokeError(f"synthesis did not finish within {timeout:g} s{_last_line(log)}") from None
+        except BaseException:  # Ctrl-C reaches only our process group, not the child's session
+            _stop_group(proc)
+            raise
         _stop_group(proc)  # a Yosys killed from outside (e.g. out of memory) leaves yosys-abc running
     text = log.read_text(errors="replace")
     if proc.returncode < 0:

@@ -1,5 +1,7 @@
 """Real synthesis (Yosys + ABC) to each library: the mapped netlist still computes the design."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,25 @@ def test_a_yosys_killed_from_outside_is_a_clear_error_and_leaves_nothing_running
     os.kill(yosys_pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
     run.join(60)
     assert len(errors) == 1 and "synthesis was killed by SIGKILL (out of memory?)" in str(errors[0])
+    assert _left_running(tmp_path) == []
+
+
+def test_ctrl_c_during_synthesis_stops_yosys_too(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "mul.v").write_text(SLOW_DESIGN)
+    code = f"from targets import yosys; yosys.run({SLOW_SCRIPT!r}, {str(tmp_path)!r}, timeout=60)"
+    caller = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                              stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not [p for p in _in_dir(tmp_path) if b"yosys-abc" in _cmdline(p)]:
+        assert time.monotonic() < deadline, "ABC never started"
+        time.sleep(0.05)
+    caller.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process group
+    assert b"KeyboardInterrupt" in caller.communicate(timeout=60)[1]
     assert _left_running(tmp_path) == []
 
 
