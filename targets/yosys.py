@@ -49,17 +49,17 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            raise BespokeError(f"synthesis did not finish within {timeout:g} s"
+                               f"{_last_line(log.read_text(errors='replace'))}") from None
+        finally:
+            # on every way out: a timeout, Ctrl-C (which reaches only our process group, not the
+            # child's session) and a Yosys killed from outside (out of memory) leave yosys-abc running
             _stop_group(proc)
-            raise BespokeError(f"synthesis did not finish within {timeout:g} s{_last_line(log)}") from None
-        except BaseException:  # Ctrl-C reaches only our process group, not the child's session
-            _stop_group(proc)
-            raise
-        _stop_group(proc)  # a Yosys killed from outside (e.g. out of memory) leaves yosys-abc running
     text = log.read_text(errors="replace")
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
         raise BespokeError(f"synthesis was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-                           + _last_line(log))
+                           + _last_line(text))
     if proc.returncode != 0:
         raise BespokeError(f"synthesis failed: {_first_error(text)}")
     return text
@@ -74,8 +74,8 @@ def _stop_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _last_line(log: Path) -> str:
-    last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
+def _last_line(log: str) -> str:
+    last = [ln for ln in log.splitlines() if ln.strip()][-1:]
     return f"; last log line: {last[0].strip()}" if last else ""
 
 
