@@ -120,7 +120,8 @@ def cmd_simulate(args) -> int:
 
 
 def _latency_text(rep) -> str:
-    """'40 cycles per inference', or the measured range when inferences differ."""
+    """'40 cycles', or the measured range ('38..40 cycles') when inferences differ; the claim when
+    the measurement is off it."""
     low, high = rep.latency_min, rep.latency_cycles
     measured = f"{high}" if low is None or low == high else f"{low}..{high}"
     return f"{measured} cycles" + ("" if rep.latency_claimed in (None, high) else f" (design claims {rep.latency_claimed})")

@@ -315,6 +315,8 @@ def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, secon
     if high is not None and claimed is not None and (high != claimed or low != claimed):
         measured = f"{high}" if low == high else f"{low} to {high}"
         problems.append(f"latency: measured {measured} cycles, the layout claims {claimed}")
+    if not test_passed and not problems and not r["mismatches"]:
+        problems.append(f"the cocotb test failed; log: {run_dir / 'run.log'}")
     vcd = run_dir / "dump.vcd"
     if trace and not vcd.is_file():
         problems.append(f"trace requested but no VCD was written at {vcd}")
