@@ -5,11 +5,13 @@
     python benchmarks/bnn_unrolled.py --simulate 1000         # Verilator: build time, mismatches
     python benchmarks/bnn_unrolled.py --compare-popcount      # compressor tree vs word adder tree
 
+--simulate N also checks the golden model against the QONNX reference execution on those images.
 --luts synthesises with synth_xilinx (targets.report, target xilinx7) and prints LUTs, carries
 and the synthesis time; --asic nangate45 (or sky130hd, egfet) prints area, cells, critical path
-and power with the activity of the first 100 test images. --compare-popcount measures one popcount (random XNOR weights) built as
-this project's compressor tree and as the range-sized word adder tree of hdl.adder_tree, with
-yosys `synth` cells and nangate45 area, plus the fused threshold against count-then-compare.
+and power with the activity of the first 100 test images. --compare-popcount measures one
+popcount (random XNOR weights) built as this project's compressor tree and as the range-sized
+word adder tree of hdl.adder_tree, with yosys `synth` cells and nangate45 area, plus the fused
+threshold against count-then-compare.
 """
 
 from __future__ import annotations
@@ -56,15 +58,16 @@ def compile_figures(name: str, pipeline: bool):
 
 
 def simulate(model, name: str, n: int) -> bool:
-    build = Path(tempfile.gettempdir()) / f"bespoke-bnn-unrolled-{name}"
-    report = model.simulate(EXAMPLES / name / "test.csv", build_dir=build, max_vectors=n)
-    print(f"  Verilator: build {report.seconds_build:.1f} s (0 = reused from {build}), run {report.seconds_run:.1f} s, "
-          f"{report.vectors} vectors, {report.mismatches} mismatches, hardware accuracy {report.hardware_accuracy}")
-    from bnn_reference import golden_agreement
+    from bnn_reference import qonnx_agreement
     from compiler.data import read_csv
 
-    x, _ = read_csv(EXAMPLES / name / "test.csv", model.n_features)
-    agree, total = golden_agreement(model, EXAMPLES / name / f"{name}.onnx", x[:n])
+    x, y = read_csv(EXAMPLES / name / "test.csv", model.n_features)
+    x, y = x[:n], (None if y is None else y[:n])
+    build = Path(tempfile.gettempdir()) / f"bespoke-bnn-unrolled-{name}"
+    report = model.simulate(x, y, build_dir=build)
+    print(f"  Verilator: build {report.seconds_build:.1f} s (0 = reused from {build}), run {report.seconds_run:.1f} s, "
+          f"{report.vectors} vectors, {report.mismatches} mismatches, hardware accuracy {report.hardware_accuracy}")
+    agree, total = qonnx_agreement(EXAMPLES / name / f"{name}.onnx", x, model.predict_codes(model.encode(x)))
     print(f"  golden model == QONNX reference execution on {agree}/{total} images")
     return report.passed and agree == total
 

@@ -1,7 +1,8 @@
 """Drive components in Amaranth's simulator with batches of integer vectors.
 
 `pack`/`unpack` (from sim.vectors) implement the port contract (element i at bits
-[i*W, (i+1)*W), two's complement when signed), so the same helpers check single components and whole lowered networks.
+[i*W, (i+1)*W), two's complement when signed), so the same helpers check single components and
+whole lowered networks.
 """
 
 from __future__ import annotations
