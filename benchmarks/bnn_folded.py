@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from compiler.api import compile_model  # noqa: E402
-from compiler.data import read_csv  # noqa: E402
-from sim.runner import simulate  # noqa: E402
+from bespoke.api import compile_model  # noqa: E402
+from bespoke.compiler.data import read_csv  # noqa: E402
+from bespoke.sim.runner import simulate  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 from bnn_reference import qonnx_agreement  # noqa: E402

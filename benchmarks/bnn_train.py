@@ -352,10 +352,10 @@ def verify(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
     """Compile to the integer IR (frontend + streamlining) and compare it on every test sample with
     the float model, and with qonnx's execution of the ONNX file when qonnx is installed."""
     sys.path.insert(0, str(HERE.parent))
-    from compiler.api import model_pipeline
-    from compiler.onnx_frontend import load_onnx, lower_onnx
-    from compiler.passes import PassManager
-    from sim.golden import run
+    from bespoke.api import model_pipeline
+    from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+    from bespoke.compiler.passes import PassManager
+    from bespoke.sim.golden import run
 
     t0 = time.perf_counter()
     float_ir = lower_onnx(load_onnx(path))

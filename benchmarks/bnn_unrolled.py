@@ -41,7 +41,7 @@ def ensure_model(name: str) -> Path:
 
 
 def compile_figures(name: str, pipeline: bool):
-    from compiler.api import compile_model
+    from bespoke.api import compile_model
 
     t0 = time.perf_counter()
     model = compile_model(ensure_model(name), arch="unrolled", pipeline=pipeline)
@@ -59,7 +59,7 @@ def compile_figures(name: str, pipeline: bool):
 
 def simulate(model, name: str, n: int) -> bool:
     from bnn_reference import qonnx_agreement
-    from compiler.data import read_csv
+    from bespoke.compiler.data import read_csv
 
     x, y = read_csv(EXAMPLES / name / "test.csv", model.n_features)
     x, y = x[:n], (None if y is None else y[:n])
@@ -74,7 +74,7 @@ def simulate(model, name: str, n: int) -> bool:
 
 def synthesis(model, name: str, luts: bool, asic: str | None, timeout: float) -> None:
     """LUTs (synth_xilinx) and/or standard-cell figures, activity from the first 100 test images."""
-    from compiler.data import read_csv
+    from bespoke.compiler.data import read_csv
     from synth_figures import asic_figures, fpga_figures
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,9 +92,9 @@ def synthesis(model, name: str, luts: bool, asic: str | None, timeout: float) ->
 
 def popcount_designs(n: int, rng) -> dict[str, str]:
     """Verilog `top(x, y)` for a popcount of XNOR(x, w) (and >= T) in both constructions."""
-    from hdl.adder_tree import Term, plan_sum
-    from hdl.dense_verilog import _emit_tree, _Writer
-    from hdl.popcount import ge_addend, plan_popcount, popcount_verilog
+    from bespoke.hdl.adder_tree import Term, plan_sum
+    from bespoke.hdl.dense_verilog import _emit_tree, _Writer
+    from bespoke.hdl.popcount import ge_addend, plan_popcount, popcount_verilog
 
     w = rng.integers(0, 2, n)
     mask = sum(1 << i for i in range(n) if w[i] == 0)
@@ -130,7 +130,7 @@ def popcount_designs(n: int, rng) -> dict[str, str]:
 
 
 def compare_popcount(sizes: list[int]) -> None:
-    from targets import liberty, synth, yosys
+    from bespoke.targets import liberty, synth, yosys
 
     rng = np.random.default_rng(1)
     lib = liberty.load("nangate45")

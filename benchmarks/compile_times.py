@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from compiler.api import compile_model
+from bespoke.api import compile_model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "tests" / "targets"))
 
 from mlp_designs import cardio as random_cardio
 
-from compiler.api import compile_model
-from compiler.ir import ArgMax, Dense, Input, Relu, Requant
-from targets import liberty, synth
+from bespoke.api import compile_model
+from bespoke.compiler.ir import ArgMax, Dense, Input, Relu, Requant
+from bespoke.targets import liberty, synth
 
 EXAMPLES = ROOT / "examples"
 PUBLISHED_CM2 = {"cardio": 33.4, "redwine": 17.6, "whitewine": 31.2}

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compiler.api import compile_model, load_codes
-from targets.cli import parse_clock
-from targets.report import make_report, write_report
+from bespoke.api import compile_model, load_codes
+from bespoke.targets.cli import parse_clock
+from bespoke.targets.report import make_report, write_report
 
 EXAMPLES = ROOT / "examples"
 # exact bespoke MLPs, 8-bit weights, 4-bit inputs, EGFET, commercial synthesis (shared/cells/README.md)

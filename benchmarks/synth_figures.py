@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from targets.report import SYNTH_TIMEOUT_S, format_si, make_report
+from bespoke.targets.report import SYNTH_TIMEOUT_S, format_si, make_report
 
 
 def fpga_figures(verilog: Path, top: str, layout: dict, target: str = "xilinx7",

@@ -1,14 +1,5 @@
-"""bespoke compiler: ONNX frontend, integer IR, passes, and the user-facing API and CLI."""
+"""bespoke.compiler: the layer IR with each op's semantics, the ONNX frontend and the passes.
 
-from compiler.errors import BespokeError
-
-__all__ = ["BespokeError", "compile_model", "load_compiled"]
-
-
-def __getattr__(name):
-    # The API pulls in the HDL backend (Amaranth); import it only when asked for.
-    if name in ("compile_model", "load_compiled"):
-        from compiler import api
-
-        return getattr(api, name)
-    raise AttributeError(name)
+The bottom of the package: it imports nothing else of bespoke (the layering contract in
+tests/test_layering.py says so).
+"""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError
 
 
 def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:

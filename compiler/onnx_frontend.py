@@ -24,9 +24,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
-from sim.golden import int_quant
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
+from bespoke.sim.golden import int_quant
 
 # What a symbolic activation tensor means.
 ACT = "activation"  # real-valued vector, the output of IR node `node`

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 from amaranth import Const, Module, Signal, Value
 
-from hdl.vec import range_shape
+from bespoke.hdl.vec import range_shape
 
 
 @dataclass(frozen=True, eq=False)

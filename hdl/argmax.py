@@ -13,7 +13,7 @@ from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.vec import ints, narrow, range_shape, vec_layout
+from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout
 
 
 def index_width(n: int) -> int:

@@ -23,9 +23,9 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.adder_tree import Term, count_adders, emit, huffman_sum, plan_sum, widest_adder
-from hdl.csd import csd
-from hdl.vec import ints, narrow, range_shape, vec_layout
+from bespoke.hdl.adder_tree import Term, count_adders, emit, huffman_sum, plan_sum, widest_adder
+from bespoke.hdl.csd import csd
+from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout
 
 
 Row = list[tuple[int, int]]  # a neuron's weights as (input index, weight); zeros may be listed

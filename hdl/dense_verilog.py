@@ -13,9 +13,9 @@ and then sign extension and truncation to the declared width are exactly two's c
 
 from __future__ import annotations
 
-from hdl.adder_tree import Add, Term
-from hdl.dense import Dense, Shared, sign_offset
-from hdl.vec import range_shape, vec_shape
+from bespoke.hdl.adder_tree import Add, Term
+from bespoke.hdl.dense import Dense, Shared, sign_offset
+from bespoke.hdl.vec import range_shape, vec_shape
 
 
 class _Writer:

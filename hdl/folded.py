@@ -33,11 +33,11 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import BespokeError
-from compiler.ir import IR
-from hdl.argmax import ArgMax
-from hdl.folded_mvu import MVU
-from hdl.folded_plan import NetworkPlan, plan_network
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR
+from bespoke.hdl.argmax import ArgMax
+from bespoke.hdl.folded_mvu import MVU
+from bespoke.hdl.folded_plan import NetworkPlan, plan_network
 
 
 def check_arch(arch: str) -> None:

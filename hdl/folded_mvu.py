@@ -24,8 +24,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hdl.folded_plan import LayerPlan, pool_spans
-from hdl.folded_read import padded_words, source_row
+from bespoke.hdl.folded_plan import LayerPlan, pool_spans
+from bespoke.hdl.folded_read import padded_words, source_row
 
 BLOCK_ROM_DEPTH = 64  # weight ROMs at least this deep carry a block-RAM hint
 

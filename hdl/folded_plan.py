@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount, bits_for_range
-from hdl.folded_read import ReadPlan, conv_columns, read_plan
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+from bespoke.hdl.folded_read import ReadPlan, conv_columns, read_plan
 
 # Defaults when pe/simd are not given: per layer, the largest divisor of its rows (cols) not
 # above these, so nothing is padded; 16 x 32 is the example and FINN's usual SFC folding.

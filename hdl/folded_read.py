@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from compiler.ir import Conv2d
+from bespoke.compiler.ir import Conv2d
 
 if TYPE_CHECKING:
-    from hdl.folded_plan import Buffer
+    from bespoke.hdl.folded_plan import Buffer
 
 
 def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, list[tuple[int, int]]]:

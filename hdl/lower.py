@@ -40,13 +40,13 @@ from amaranth.lib.wiring import In, Out
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
-from hdl import argmax, dense, maxpool, relu, requant, threshold, xnor
-from hdl.conv import conv_rows
-from hdl.dense_verilog import dense_verilog
-from hdl.popcount import plan_popcount, popcount_verilog
-from hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
+from bespoke.hdl import argmax, dense, maxpool, relu, requant, threshold, xnor
+from bespoke.hdl.conv import conv_rows
+from bespoke.hdl.dense_verilog import dense_verilog
+from bespoke.hdl.popcount import plan_popcount, popcount_verilog
+from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
 
 SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d")
 ARCHS = ("unrolled", "folded")
@@ -301,9 +301,9 @@ def _check_arch(arch: str, pe: int | None, simd: int | None) -> bool:
 def _folded():
     """hdl.folded, imported only when asked for (it is optional)."""
     try:
-        from hdl import folded
+        from bespoke.hdl import folded
     except ModuleNotFoundError as e:
-        if e.name != "hdl.folded":
+        if e.name != "bespoke.hdl.folded":
             raise
         raise BespokeError("folded architecture not available") from None
     return folded

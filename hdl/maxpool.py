@@ -10,8 +10,8 @@ from amaranth import Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.conv import window_index
-from hdl.vec import ints, narrow, vec_layout
+from bespoke.hdl.conv import window_index
+from bespoke.hdl.vec import ints, narrow, vec_layout
 
 
 def plan_window(taps: list[int], lo: list[int], hi: list[int]) -> tuple[list[int], int, int]:

@@ -6,7 +6,7 @@ from amaranth import Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.vec import ints, narrow, vec_layout
+from bespoke.hdl.vec import ints, narrow, vec_layout
 
 
 class Relu(wiring.Component):

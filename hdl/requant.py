@@ -15,9 +15,9 @@ from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.adder_tree import Term, const_term, count_adders, emit, plan_sum, widest_adder
-from hdl.csd import csd
-from hdl.vec import ints, narrow, range_shape, vec_layout
+from bespoke.hdl.adder_tree import Term, const_term, count_adders, emit, plan_sum, widest_adder
+from bespoke.hdl.csd import csd
+from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout
 
 ROUNDINGS = ("floor", "half_even")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from sim import vectors
-from sim.vectors import unpack
+from bespoke.sim import vectors
+from bespoke.sim.vectors import unpack
 
 
 def pack(values, width: int) -> int:

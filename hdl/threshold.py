@@ -11,7 +11,7 @@ from amaranth import Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.vec import ints, narrow, vec_layout
+from bespoke.hdl.vec import ints, narrow, vec_layout
 
 
 def split_thresholds(row: list[int], lo: int, hi: int) -> tuple[int, list[int]]:

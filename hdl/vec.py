@@ -10,7 +10,7 @@ from __future__ import annotations
 from amaranth import Shape, Value, signed, unsigned
 from amaranth.lib import data
 
-from compiler.ir import bits_for_range
+from bespoke.compiler.ir import bits_for_range
 
 
 def range_shape(lo: int, hi: int) -> Shape:

@@ -19,9 +19,9 @@ from amaranth import Cat, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.errors import BespokeError
-from hdl.popcount import emit_popcount, ge_addend, plan_popcount
-from hdl.vec import ints, vec_layout, vec_shape
+from bespoke.compiler.errors import BespokeError
+from bespoke.hdl.popcount import emit_popcount, ge_addend, plan_popcount
+from bespoke.hdl.vec import ints, vec_layout, vec_shape
 
 BitRow = list[tuple[int, int]]  # a neuron's (input index, weight bit) pairs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu,
+from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu,
                          Requant, Threshold, XnorPopcount)
 
 # int64 must hold every intermediate value; refuse IRs whose proven ranges come near that.

@@ -22,14 +22,14 @@ import numpy as np
 from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Icarus, Verilator, get_runner
 
-from compiler.errors import BespokeError
-from sim.testbench import RUN_DIR_ENV
-from sim.vectors import check_fits
+from bespoke.compiler.errors import BespokeError
+from bespoke.sim.testbench import RUN_DIR_ENV
+from bespoke.sim.vectors import check_fits
 
 SIMULATORS = ("verilator", "icarus")
 LAYOUT_KEYS = ("top", "n_in", "in_width", "in_signed", "n_out", "out_width", "out_signed", "pipelined", "latency")
 TIMESCALE = ("1ns", "1ps")
-TEST_MODULE = "sim.testbench"
+TEST_MODULE = "bespoke.sim.testbench"
 STAMP = "bespoke_build.json"  # written after a successful build; its presence means "reuse"
 MIN_WAIT_CYCLES = 1000  # idle cycles granted after the last vector before outputs count as missing
 # Width warnings from Yosys-written Verilog are not errors. cocotb's runner marks every signal

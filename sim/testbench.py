@@ -23,7 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from sim.vectors import pack, split_bits, unpack
+from bespoke.sim.vectors import pack, split_bits, unpack
 
 RUN_DIR_ENV = "BESPOKE_SIM_RUN_DIR"
 MAX_REPORTED = 10

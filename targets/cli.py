@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from targets.report import SYNTH_TIMEOUT_S, TARGETS, format_si, format_table, make_report, write_report
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets.report import SYNTH_TIMEOUT_S, TARGETS, format_si, format_table, make_report, write_report
 
 _FREQ = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
 
@@ -101,7 +101,7 @@ def load_design(path: Path, top: str | None, data: Path | None):
             if not data.is_file():
                 raise BespokeError(f"data file not found: {data}")
             try:
-                from compiler.api import load_codes
+                from bespoke.api import load_codes
             except ImportError:
                 raise BespokeError("this installation cannot encode --data for compiled designs "
                                    "(compiler.api.load_codes is missing)") from None

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiler.errors import BespokeError
-from targets import synth, yosys
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import synth, yosys
 
 # cell type pattern -> resource category, per family (first match wins)
 CATEGORIES = {

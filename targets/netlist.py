@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from targets.liberty import Library
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets.liberty import Library
 
 CONST0, CONST1 = 0, 1  # Yosys numbers real nets from 2, so 0 and 1 are free for constants
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from targets.netlist import CONST0, CONST1, Netlist, toggle_counts
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets.netlist import CONST0, CONST1, Netlist, toggle_counts
 
 DEFAULT_VECTORS = 256
 DEFAULT_SEED = 0

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from targets import fpga, liberty, netlist, power, synth, timing, yosys
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import fpga, liberty, netlist, power, synth, timing, yosys
 
 SCHEMA = "bespoke-report"
 SCHEMA_VERSION = 1

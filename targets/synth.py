@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.errors import BespokeError
-from targets import liberty, yosys
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import liberty, yosys
 
 # Area-only standard-cell mapping. ifraig merges equivalent nodes with a small SAT budget, dc2 and
 # dch add structural choices, amap picks cells for minimum area. No &fraig -x (see module doc).

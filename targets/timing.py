@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from targets.netlist import CONST0, CONST1, Netlist
+from bespoke.targets.netlist import CONST0, CONST1, Netlist
 
 
 @dataclass

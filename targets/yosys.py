@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError
 
 _RUNNER = (
     "import sys\n"

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.api import compile_model, load_compiled
-from compiler.cli import main
+from bespoke.api import compile_model, load_compiled
+from bespoke.cli import main
 from onnx_builders import float_mlp_with, qdq_mlp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import compile_model
-from compiler.data import read_csv
-from sim.runner import simulate
+from bespoke.compiler import compile_model
+from bespoke.compiler.data import read_csv
+from bespoke.sim.runner import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 

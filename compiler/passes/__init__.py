@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
 
-from compiler.errors import BespokeError
-from compiler.ir import IR
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR
 
 PASSES: dict[str, type["Pass"]] = {}
 
@@ -130,4 +130,4 @@ class PassManager:
 
 
 # Import the pass modules so that they register themselves.
-from compiler.passes import fold, quantize, ranges, streamline  # noqa: E402,F401
+from bespoke.compiler.passes import fold, quantize, ranges, streamline  # noqa: E402,F401

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, Affine, Dense, Relu, Requant
-from compiler.passes import Pass, register
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, Affine, Dense, Relu, Requant
+from bespoke.compiler.passes import Pass, register
 
 
 def _single_input(ir: IR, n: str) -> str:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
-from compiler.passes import Pass, register
-from compiler.passes.fold import require_folded
-from compiler.passes.ranges import layer_range
-from sim.golden import eval_layer
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
+from bespoke.compiler.passes import Pass, register
+from bespoke.compiler.passes.fold import require_folded
+from bespoke.compiler.passes.ranges import layer_range
+from bespoke.sim.golden import eval_layer
 
 # An explicit requantisation multiplier is searched as m / 2^shift with m below this bound.
 _MULT_BITS = 24

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
-from compiler.passes import Pass, register
-from sim.golden import round_shift, windows
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
+from bespoke.compiler.passes import Pass, register
+from bespoke.sim.golden import round_shift, windows
 
 
 def dense_range(weight: np.ndarray, bias: np.ndarray, lo: np.ndarray, hi: np.ndarray):

@@ -25,12 +25,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from compiler.errors import BespokeError
-from compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Threshold,
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Threshold,
                          XnorPopcount)
-from compiler.passes import Pass, register
-from compiler.passes.ranges import layer_range
-from compiler.passes.thresholds import argmax_head, exact, thresholds
+from bespoke.compiler.passes import Pass, register
+from bespoke.compiler.passes.ranges import layer_range
+from bespoke.compiler.passes.thresholds import argmax_head, exact, thresholds
 
 SUPPORTED = "input, Quant/IntQuant, BipolarQuant/Sign, MultiThreshold, Gemm/MatMul, Conv, BatchNormalization/Add/Mul, MaxPool, ArgMax"
 

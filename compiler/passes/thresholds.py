@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError
 
 # The argmax head searches integer scores with up to this many fractional bits.
 _MAX_HEAD_BITS = 40

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from bnn_builders import ROOT
 
-from compiler.api import BNN_PIPELINE, check_arch, compile_model
-from compiler.cli import main
-from compiler.data import read_csv
-from compiler.errors import BespokeError
-from compiler.ir import XnorPopcount
+from bespoke.api import BNN_PIPELINE, check_arch, compile_model
+from bespoke.cli import main
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import XnorPopcount
 
 DIGITS = ROOT / "examples" / "bnn_digits"
 

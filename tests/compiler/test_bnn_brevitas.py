@@ -17,9 +17,9 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear  # noqa: E402
 from brevitas.quant import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst  # noqa: E402
 from torch import nn  # noqa: E402
 
-from compiler.onnx_frontend import load_onnx, lower_onnx  # noqa: E402
-from compiler.passes import PassManager  # noqa: E402
-from sim.golden import run  # noqa: E402
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx  # noqa: E402
+from bespoke.compiler.passes import PassManager  # noqa: E402
+from bespoke.sim.golden import run  # noqa: E402
 
 
 def binary_act():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from bnn_builders import ROOT, qonnx_run
 
-from compiler.data import read_csv
-from compiler.onnx_frontend import load_onnx, lower_onnx
-from compiler.passes import PassManager
-from sim.golden import run
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.passes import PassManager
+from bespoke.sim.golden import run
 
 EXAMPLES = ROOT / "examples"
 MODELS = ["bnn_digits", "bnn_cnn"]

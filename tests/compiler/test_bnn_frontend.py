@@ -6,10 +6,10 @@ import pytest
 from bnn_builders import export, qonnx_run, save, tiny_mlp
 from onnx import TensorProto, helper, numpy_helper
 
-from compiler.cli import main
-from compiler.errors import BespokeError
-from compiler.onnx_frontend import QONNX_OPS, lower_onnx
-from sim.golden import run
+from bespoke.cli import main
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.onnx_frontend import QONNX_OPS, lower_onnx
+from bespoke.sim.golden import run
 
 QONNX = "qonnx.custom_op.general"
 rng = np.random.default_rng(0)
@@ -160,7 +160,7 @@ def test_binarized_float_ir_round_trips_json():
     """The build saves the float IR (float_ir.json); its QONNX layers must survive the round trip."""
     from bnn_builders import tiny_cnn
 
-    from compiler.ir import IR
+    from bespoke.compiler.ir import IR
 
     layers, x = tiny_cnn(np.random.default_rng(8))
     for form in ("qonnx", "mt"):

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from compiler.ir import IR, Conv2d, Input, MaxPool2d, Threshold, XnorPopcount
-from compiler.passes.ranges import InferRanges
-from sim.golden import run, run_all
+from bespoke.compiler.ir import IR, Conv2d, Input, MaxPool2d, Threshold, XnorPopcount
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.sim.golden import run, run_all
 
 rng = np.random.default_rng(0)
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from bnn_builders import export, tiny_cnn, tiny_mlp
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, Relu, Threshold, XnorPopcount
-from compiler.onnx_frontend import lower_onnx
-from compiler.passes import PassManager
-from compiler.passes.streamline import is_binarized
-from compiler.passes.thresholds import argmax_head, exact, first_at_least
-from sim.golden import run, run_all
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, Relu, Threshold, XnorPopcount
+from bespoke.compiler.onnx_frontend import lower_onnx
+from bespoke.compiler.passes import PassManager
+from bespoke.compiler.passes.streamline import is_binarized
+from bespoke.compiler.passes.thresholds import argmax_head, exact, first_at_least
+from bespoke.sim.golden import run, run_all
 
 BNN = "streamline,infer-ranges"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.api import default_pipeline
-from compiler.data import read_csv
-from compiler.onnx_frontend import load_onnx, lower_onnx
-from compiler.passes import PassManager
-from sim.golden import run
+from bespoke.api import default_pipeline
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.passes import PassManager
+from bespoke.sim.golden import run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODELS = sorted(p.name for p in EXAMPLES.iterdir()  # the printed MLPs; the binarized ones: test_bnn_examples.py

@@ -4,13 +4,13 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.api import default_pipeline
-from compiler.errors import BespokeError
-from compiler.ir import ArgMax
-from compiler.onnx_frontend import load_onnx, lower_onnx
-from compiler.passes import PassManager
+from bespoke.api import default_pipeline
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import ArgMax
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.passes import PassManager
 from onnx_builders import float_mlp_with, qdq_mlp
-from sim.golden import run
+from bespoke.sim.golden import run
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is in the test extra")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from compiler.ir import IR, ArgMax, Dense, Input, Requant, bits_for_range
-from compiler.passes.ranges import InferRanges
+from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Requant, bits_for_range
+from bespoke.compiler.passes.ranges import InferRanges
 
 
 @pytest.mark.parametrize("lo,hi,expect", [(0, 0, (1, False)), (0, 1, (1, False)), (0, 15, (4, False)), (0, 16, (5, False)),

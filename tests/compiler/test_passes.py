@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, Affine, ArgMax, Dense, Input, Relu, Requant
-from compiler.passes import PassManager, parse_pipeline
-from compiler.passes.fold import FoldAffine, FuseRelu, MergeDense
-from compiler.passes.quantize import Quantize, _as_fraction, _shift_to_fit
-from compiler.passes.ranges import InferRanges
-from sim.golden import run, run_all
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, Affine, ArgMax, Dense, Input, Relu, Requant
+from bespoke.compiler.passes import PassManager, parse_pipeline
+from bespoke.compiler.passes.fold import FoldAffine, FuseRelu, MergeDense
+from bespoke.compiler.passes.quantize import Quantize, _as_fraction, _shift_to_fit
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.sim.golden import run, run_all
 
 rng = np.random.default_rng(0)
 

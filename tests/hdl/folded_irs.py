@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
-from compiler.passes.ranges import InferRanges
-from sim import golden
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.sim import golden
 
 
 def inputs(ir: IR, n: int, seed: int) -> np.ndarray:

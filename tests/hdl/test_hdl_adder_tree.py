@@ -8,9 +8,9 @@ from amaranth import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.adder_tree import Add, Term, add_nodes, combine, count_adders, emit, huffman_sum, plan_sum, widest_adder
-from hdl.testing import simulate_comb
-from hdl.vec import narrow, range_shape, vec_layout
+from bespoke.hdl.adder_tree import Add, Term, add_nodes, combine, count_adders, emit, huffman_sum, plan_sum, widest_adder
+from bespoke.hdl.testing import simulate_comb
+from bespoke.hdl.vec import narrow, range_shape, vec_layout
 
 
 def value_of(t: Term, env: list[int]) -> int:

@@ -11,14 +11,14 @@ import types
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
-from compiler.passes.ranges import InferRanges
-from hdl.lower import lower, port_layout, summary, to_verilog
-from hdl.popcount import ge_addend, plan_popcount
-from hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
-from sim import golden
-from sim.runner import simulate
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
+from bespoke.hdl.popcount import ge_addend, plan_popcount
+from bespoke.hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
+from bespoke.sim import golden
+from bespoke.sim.runner import simulate
 from test_hdl_lower import random_batch, strip_non_code
 
 # --------------------------------------------------------------------------- popcount plans
@@ -184,14 +184,14 @@ def test_summary_counts_popcount_cells():
 
 
 def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
-    import hdl
+    from bespoke import hdl
 
     calls = []
-    fake = types.ModuleType("hdl.folded")
+    fake = types.ModuleType("bespoke.hdl.folded")
     fake.to_verilog = lambda ir, name, **kw: calls.append(("to_verilog", name, kw)) or "folded"
     fake.port_layout = lambda ir, **kw: calls.append(("port_layout", kw)) or {}
     fake.summary = lambda ir, **kw: calls.append(("summary", kw)) or {}
-    monkeypatch.setitem(sys.modules, "hdl.folded", fake)
+    monkeypatch.setitem(sys.modules, "bespoke.hdl.folded", fake)
     monkeypatch.setattr(hdl, "folded", fake, raising=False)
     ir = bnn_mlp()
     assert to_verilog(ir, "net", True, arch="folded", pe=2, simd=4) == "folded"
@@ -200,7 +200,7 @@ def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
     assert calls == [("to_verilog", "net", dict(pipeline=True, pe=2, simd=4)),
                      ("port_layout", dict(pipeline=True, name="net", pe=2, simd=None)),
                      ("summary", dict(pipeline=False, pe=None, simd=4))]
-    monkeypatch.setitem(sys.modules, "hdl.folded", None)  # as if hdl/folded.py did not exist
+    monkeypatch.setitem(sys.modules, "bespoke.hdl.folded", None)  # as if hdl/folded.py did not exist
     monkeypatch.delattr(hdl, "folded")
     with pytest.raises(BespokeError, match="folded architecture not available"):
         to_verilog(ir, "net", arch="folded")
@@ -230,7 +230,7 @@ def test_bnn_user_errors():
 def test_bnn_digits_unrolled_in_verilator(tmp_path):
     from bnn_builders import ROOT
 
-    from compiler.api import compile_model
+    from bespoke.api import compile_model
 
     digits = ROOT / "examples" / "bnn_digits"
     t = time.perf_counter()

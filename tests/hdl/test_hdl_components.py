@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 
-from compiler import ir as irl
-from hdl.argmax import ArgMax, index_width
-from hdl.dense import Dense
-from hdl.relu import Relu
-from hdl.requant import Requant, round_shift_int
-from hdl.testing import simulate_comb
-from sim.golden import eval_layer, round_shift
+from bespoke.compiler import ir as irl
+from bespoke.hdl.argmax import ArgMax, index_width
+from bespoke.hdl.dense import Dense
+from bespoke.hdl.relu import Relu
+from bespoke.hdl.requant import Requant, round_shift_int
+from bespoke.hdl.testing import simulate_comb
+from bespoke.sim.golden import eval_layer, round_shift
 
 
 def random_inputs(rng, lo, hi, n):

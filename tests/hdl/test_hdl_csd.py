@@ -1,6 +1,6 @@
 """CSD digits, exhaustively for |v| < 4096."""
 
-from hdl.csd import csd, csd_value
+from bespoke.hdl.csd import csd, csd_value
 
 
 def naf_weight(v: int) -> int:

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from folded_irs import IRS, cnn_ir, inputs, mlp_ir, ranged, strided_ir
 
-from compiler.errors import BespokeError
-from compiler.ir import Relu, Threshold, XnorPopcount
-from hdl import folded
-from hdl.folded_plan import FILL_PER_LAYER, plan_network
-from hdl.folded_testing import simulate_handshake
-from sim import golden
-from sim.runner import simulate
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import Relu, Threshold, XnorPopcount
+from bespoke.hdl import folded
+from bespoke.hdl.folded_plan import FILL_PER_LAYER, plan_network
+from bespoke.hdl.folded_testing import simulate_handshake
+from bespoke.sim import golden
+from bespoke.sim.runner import simulate
 
 
 def ceil(a, b):

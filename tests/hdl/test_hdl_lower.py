@@ -11,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
-from compiler.passes.ranges import InferRanges
-from hdl.lower import lower, port_layout, summary, to_verilog
-from hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
-from sim import golden
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
+from bespoke.hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
+from bespoke.sim import golden
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.runner import simulate
+from bespoke.sim.runner import simulate
 
 HERE = Path(__file__).parent
 HS = {"top": "hs_fixed", "n_in": 3, "in_width": 8, "in_signed": True, "n_out": 1, "out_width": 17, "out_signed": True,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from sim.runner import LARGE_DESIGN_BYTES, UNOPTIMISED, _build_key, simulate, verilator_args
+from bespoke.compiler.errors import BespokeError
+from bespoke.sim.runner import LARGE_DESIGN_BYTES, UNOPTIMISED, _build_key, simulate, verilator_args
 
 HERE = Path(__file__).parent
 HAS_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sim.vectors import check_fits, pack, split_bits, unpack
+from bespoke.sim.vectors import check_fits, pack, split_bits, unpack
 
 
 @pytest.mark.parametrize("width,signed,n", [(4, True, 3), (8, False, 5), (12, True, 6), (40, True, 3)])

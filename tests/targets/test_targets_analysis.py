@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from targets import liberty, netlist, power, timing
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import liberty, netlist, power, timing
 
 
 def _cell(type_, **conns):

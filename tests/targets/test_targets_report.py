@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from targets import cli, liberty, netlist, power, synth
-from targets.report import format_table, make_report, write_report
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import cli, liberty, netlist, power, synth
+from bespoke.targets.report import format_table, make_report, write_report
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "targets" / "REPORT_SCHEMA.md"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -226,7 +226,7 @@ def test_cli_on_a_compiled_directory(small_mlp, tmp_path, capsys):
 
 @pytest.mark.skipif(not (EXAMPLES / "cardio" / "cardio.onnx").is_file(), reason="no cardio example")
 def test_compiled_cardio_with_its_test_data(tmp_path):
-    from compiler.api import compile_model
+    from bespoke.api import compile_model
 
     ex = EXAMPLES / "cardio"
     compile_model(ex / "cardio.onnx", tmp_path / "cardio", calibration=ex / "train.csv")
@@ -236,7 +236,7 @@ def test_compiled_cardio_with_its_test_data(tmp_path):
     assert rep["power"]["activity"] == {**rep["power"]["activity"], "source": "vectors", "vectors": rows}
     assert rep["power"]["leakage_w"] > 10 * rep["power"]["dynamic_w"]  # printed: leakage dominates at 5 Hz
     # the mapped EGFET netlist whose area is reported computes what the golden model computes
-    from compiler.api import load_codes, load_compiled
+    from bespoke.api import load_codes, load_compiled
 
     model = load_compiled(tmp_path / "cardio")
     codes = load_codes(tmp_path / "cardio", ex / "test.csv")
@@ -249,7 +249,7 @@ def test_compiled_cardio_with_its_test_data(tmp_path):
 
 @pytest.mark.skipif(not (EXAMPLES / "pendigits" / "pendigits.onnx").is_file(), reason="no pendigits example")
 def test_pendigits_report_with_its_test_set_takes_under_a_minute(tmp_path):
-    from compiler.api import compile_model, load_codes
+    from bespoke.api import compile_model, load_codes
 
     ex = EXAMPLES / "pendigits"
     model = compile_model(ex / "pendigits.onnx", tmp_path / "p", calibration=ex / "train.csv")
@@ -260,7 +260,7 @@ def test_pendigits_report_with_its_test_set_takes_under_a_minute(tmp_path):
 
 
 def test_report_timeout_is_an_option_and_a_clear_error(tmp_path, capsys):
-    from compiler.cli import main
+    from bespoke.cli import main
 
     v = tmp_path / "mul.v"
     v.write_text("module mul(input [31:0] a, b, output [63:0] y);\n  assign y = a * b;\nendmodule\n")

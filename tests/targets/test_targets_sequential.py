@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from targets import liberty, netlist, power, synth
-from targets.report import make_report
+from bespoke.targets import liberty, netlist, power, synth
+from bespoke.targets.report import make_report
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -98,7 +98,7 @@ def test_cycle_by_cycle_equals_time_parallel_without_feedback(tmp_path):
 
 @pytest.fixture(scope="module")
 def folded_digits(tmp_path_factory):
-    from compiler.api import compile_model, load_codes
+    from bespoke.api import compile_model, load_codes
 
     ex = EXAMPLES / "bnn_digits"
     out = tmp_path_factory.mktemp("folded") / "d"

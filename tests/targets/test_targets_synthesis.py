@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import BespokeError
-from targets import liberty, netlist, power, synth
+from bespoke.compiler.errors import BespokeError
+from bespoke.targets import liberty, netlist, power, synth
 
 
 @pytest.mark.parametrize("key", ["egfet", "sky130hd", "nangate45"])
@@ -54,7 +54,7 @@ SLOW_SCRIPT = ["read_verilog mul.v", "synth -top mul"]
 
 
 def test_a_synthesis_timeout_stops_yosys_and_its_children(tmp_path):
-    from targets import yosys
+    from bespoke.targets import yosys
 
     (tmp_path / "mul.v").write_text(SLOW_DESIGN)
     with pytest.raises(BespokeError, match="did not finish within 8 s"):
@@ -68,7 +68,7 @@ def test_a_yosys_killed_from_outside_is_a_clear_error_and_leaves_nothing_running
     import threading
     import time
 
-    from targets import yosys
+    from bespoke.targets import yosys
 
     (tmp_path / "mul.v").write_text(SLOW_DESIGN)
     errors = []

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError
 
 
 def _input_range(text: str) -> tuple[float, float]:
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="area, power and timing from synthesis")
     try:
-        from targets import cli as targets_cli
+        from bespoke.targets import cli as targets_cli
     except ImportError:  # the targets package is optional until it lands
         targets_cli = None
     if targets_cli is not None:
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_compile(args) -> int:
-    from compiler.api import compile_model, format_summary, model_pipeline
+    from bespoke.api import compile_model, format_summary, model_pipeline
 
     if args.print_pipeline:
         print(args.passes or model_pipeline(args.model, input_bits=args.input_bits, weight_bits=args.weight_bits,
@@ -101,7 +101,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from compiler.api import load_compiled
+    from bespoke.api import load_compiled
 
     model = load_compiled(args.build)
     print(f"simulating {args.data} on {args.simulator} (the simulator is built once per design) ...", flush=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.data import read_csv
-from compiler.errors import BespokeError
-from compiler.ir import IR, ArgMax
-from compiler.onnx_frontend import load_onnx, lower_onnx
-from compiler.passes import PassManager
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.passes import PassManager
 
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -42,7 +42,7 @@ ARCHS = ("unrolled", "folded")
 
 def pipeline_for(float_ir: IR, **quant_options) -> str:
     """The default pass pipeline for a lowered model: the BNN one when it has QONNX activations."""
-    from compiler.passes.streamline import is_binarized
+    from bespoke.compiler.passes.streamline import is_binarized
 
     return BNN_PIPELINE if is_binarized(float_ir) else default_pipeline(**quant_options)
 
@@ -113,7 +113,7 @@ class CompiledModel:
         return self.ir.encode_inputs(x)
 
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
-        from sim.golden import run
+        from bespoke.sim.golden import run
 
         return run(self.ir, codes)
 
@@ -122,7 +122,7 @@ class CompiledModel:
         return self._to_labels(self.predict_codes(self.encode(x_real)))
 
     def predict_float(self, x_real: np.ndarray) -> np.ndarray:
-        from sim.golden import run
+        from bespoke.sim.golden import run
 
         return self._to_labels(run(self.float_ir, np.asarray(x_real, dtype=np.float64)))
 
@@ -137,7 +137,7 @@ class CompiledModel:
     def simulate(self, data, labels=None, simulator: str = "verilator", build_dir: str | Path | None = None,
                  max_vectors: int | None = None) -> SimReport:
         """Drive every vector through the RTL and compare each output with the golden model."""
-        from sim.runner import simulate as run_rtl
+        from bespoke.sim.runner import simulate as run_rtl
 
         x, y = (read_csv(data, self.n_features) if isinstance(data, (str, Path)) else (np.asarray(data, float), labels))
         if max_vectors is not None:
@@ -200,7 +200,7 @@ def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input
     replacing the default one (binarized QONNX models default to BNN_PIPELINE). arch: "unrolled"
     (one inference per cycle, weights hard-wired) or "folded" (time-multiplexed, `pe` x `simd`).
     """
-    from hdl.lower import port_layout, summary, to_verilog
+    from bespoke.hdl.lower import port_layout, summary, to_verilog
 
     arch_options = check_arch(arch, pe, simd)
     model = Path(model)
