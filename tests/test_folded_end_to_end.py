@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bespoke.compiler import compile_model
+from bespoke import compile_model
 from bespoke.compiler.data import read_csv
 from bespoke.sim.runner import simulate
 
