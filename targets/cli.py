@@ -132,7 +132,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (python -m targets.cli), same behaviour as `bespoke report`."""
+    """Stand-alone entry point (python -m bespoke.targets.cli), same behaviour as `bespoke report`."""
     parser = argparse.ArgumentParser(prog="bespoke report", description="area, power and timing from synthesis")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Write the project's own simplified Liberty files from published cell figures.
 
-    python -m targets.libgen ../shared/cells targets/libs
+    python -m bespoke.targets.libgen ../shared/cells targets/libs
 
 The input tables (../shared/cells/*.csv) hold one row per cell output with area, leakage, input
 capacitance, one delay and one internal switching energy, read at a stated point of each published
@@ -250,6 +250,6 @@ def generate(cells_dir: Path, out_dir: Path) -> list[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m targets.libgen CELLS_DIR OUT_DIR")
+        sys.exit("usage: python -m bespoke.targets.libgen CELLS_DIR OUT_DIR")
     for p in generate(Path(sys.argv[1]), Path(sys.argv[2])):
         print(p)
