@@ -1,0 +1,232 @@
+"""Netlist -> structural Verilog, written directly: one module per group (layer) and the top.
+
+A thin writer: every cell becomes one `assign` (a register one `always` line), in netlist
+order, so it writes some 10^5 cells per second and needs no elaboration; hdl.write_amaranth
+writes the same netlist through Amaranth. Both keep the port contract of hdl.lower: `x` and `y`
+flat vectors of equal-width elements (element i at bits [i*W, (i+1)*W)), and for clocked
+netlists `clk`, `rst` (synchronous, active high, clearing only registers marked `reset`),
+`in_valid`, `out_valid`.
+
+Verilog's signedness rule is the trap: an expression is signed only if every operand is, so
+every arithmetic operand is made explicitly signed (`$signed({1'b0, a})` for an unsigned net).
+Then every operand is sign-extended to the expression's width, and as every operation here is
+exact modulo 2^width, the value truncated to the driven net's width is right whenever it lies in
+the net's proven range.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bespoke.hdl.netlist import Cell, Netlist
+
+CLOCK_PORTS = ("clk", "rst")
+
+
+def vector_type(nl: Netlist, nets: list[int]) -> tuple[int, bool]:
+    """(element width, signed) of a port vector: wide enough for every element's range."""
+    from bespoke.compiler.ir import bits_for_range
+
+    if not nets:
+        return 1, False
+    return bits_for_range(min(nl.lo[n] for n in nets), max(nl.hi[n] for n in nets))
+
+
+class _Names:
+    """Verilog identifiers for nets: the name hint where it is unique, else n<id>."""
+
+    def __init__(self, nl: Netlist):
+        self.names: list[str] = []
+        used: set[str] = {"x", "y", *CLOCK_PORTS, "in_valid", "out_valid"}
+        for k, hint in enumerate(nl.names):
+            name = re.sub(r"[^A-Za-z0-9_]", "_", hint) if hint else ""
+            if not name or not re.match(r"[A-Za-z_]", name) or name in used:
+                name = f"{name or 'n'}_{k}" if name and re.match(r"[A-Za-z_]", name) else f"n{k}"
+            used.add(name)
+            self.names.append(name)
+
+    def __getitem__(self, net: int) -> str:
+        return self.names[net]
+
+
+class _Expr:
+    """Verilog text of cell results, with the signedness rules above."""
+
+    def __init__(self, nl: Netlist, names: _Names):
+        self.nl, self.names = nl, names
+
+    def bit(self, net: int) -> str:
+        return self.names[net]
+
+    def signed(self, net: int, shift: int = 0) -> str:
+        """A signed expression of net << shift."""
+        name, is_signed = self.names[net], self.nl.type_of(net)[1]
+        zeros = f", {shift}'b0" if shift else ""
+        if is_signed:
+            return f"$signed({{{name}{zeros}}})" if shift else name
+        return f"$signed({{1'b0, {name}{zeros}}})"
+
+    @staticmethod
+    def literal(value: int) -> str:
+        from bespoke.compiler.ir import bits_for_range
+
+        width = bits_for_range(value, value)[0] + 1  # as a signed literal
+        return f"-{width}'sd{-value}" if value < 0 else f"{width}'sd{value}"
+
+    def cell(self, c: Cell) -> list[tuple[int, str]]:
+        """(driven net, expression) per live output of a combinational cell."""
+        p, ins, outs = c.params, c.ins, c.outs
+        b, s = self.bit, self.signed
+        k = c.kind
+        if k == "const":
+            return [(outs[0], self.literal(p["value"]))]
+        if k == "not":
+            return [(outs[0], f"~{b(ins[0])}")]
+        if k in ("and", "or", "xor"):
+            op = {"and": " & ", "or": " | ", "xor": " ^ "}[k]
+            return [(outs[0], op.join(b(i) for i in ins))]
+        if k == "ha":
+            a, bb = b(ins[0]), b(ins[1])
+            return [(o, e) for o, e in zip(outs, (f"{a} ^ {bb}", f"{a} & {bb}"))]
+        if k == "fa":
+            a, bb, cc = (b(i) for i in ins)
+            return [(o, e) for o, e in zip(outs, (f"{a} ^ {bb} ^ {cc}", f"{a} & {bb} | ({a} ^ {bb}) & {cc}"))]
+        if k in ("add", "sub"):
+            return [(outs[0], f"{s(ins[0], p['sa'])} {'+' if k == 'add' else '-'} {s(ins[1], p['sb'])}")]
+        if k == "shl":
+            return [(outs[0], s(ins[0], p["k"]))]
+        if k == "shr":
+            return [(outs[0], f"{s(ins[0])} >>> {p['k']}")]
+        if k == "bits":
+            return [(outs[0], f"{s(ins[0])} >>> {p['lo']}")]  # the driven net keeps the low bits
+        if k == "unsign":
+            width = p["width"]
+            a = self.names[ins[0]]
+            return [(outs[0], f"~{a}[0]" if width == 1 else f"{{~{a}[{width - 1}], {a}[{width - 2}:0]}}")]
+        if k == "concat":
+            return [(outs[0], "{" + ", ".join(b(i) for i in reversed(ins)) + "}")]
+        if k == "cmp":
+            return [(outs[0], f"{s(ins[0])} {p['op']} {s(ins[1])}")]
+        if k == "mux":
+            return [(outs[0], f"{b(ins[0])} ? {s(ins[1])} : {s(ins[2])}")]
+        if k == "tlg":
+            terms = " + ".join(f"({b(i)} ? {self.literal(w)} : {self.literal(0)})" for i, w in zip(ins, p["weights"]))
+            return [(outs[0], f"({terms}) >= {self.literal(p['threshold'])}")]
+        if k == "lut":
+            n = 1 << len(ins)
+            table = f"{n}'h{p['table']:x}"
+            return [(outs[0], f"{table} >> {{{', '.join(b(i) for i in reversed(ins))}}}")]
+        raise ValueError(f"the Verilog writer has no form for cell kind {k!r}")
+
+
+def _decl(nl: Netlist, names: _Names, net: int, kind: str = "wire") -> str:
+    width, is_signed = nl.type_of(net)
+    return f"  {kind} {'signed ' if is_signed else ''}{f'[{width - 1}:0] ' if width > 1 else ''}{names[net]};"
+
+
+def _group_ports(nl: Netlist) -> dict[str, tuple[list[int], list[int]]]:
+    """Per group, (nets it reads from outside, nets it drives that are read outside or are outputs)."""
+    driver_group: dict[int, str] = {}
+    for c in nl.cells:
+        for o in c.outs:
+            if o is not None:
+                driver_group[o] = c.group
+    reads: dict[str, dict[int, None]] = {g: {} for g in nl.groups()}
+    exported: dict[str, dict[int, None]] = {g: {} for g in nl.groups()}
+    for c in nl.cells:
+        for i in c.ins:
+            src = driver_group.get(i)  # None: a top input
+            if src != c.group:
+                reads[c.group][i] = None
+                if src is not None:
+                    exported[src][i] = None
+    for nets in nl.outputs.values():
+        for n in nets:
+            if n in driver_group:
+                exported[driver_group[n]][n] = None
+    return {g: (list(reads[g]), list(exported[g])) for g in reads}
+
+
+def module_name(top: str, group: str) -> str:
+    return f"{top}__{re.sub(r'[^A-Za-z0-9_]', '_', group) or 'top'}"
+
+
+def write_verilog(nl: Netlist, name: str | None = None) -> str:
+    """The netlist as Verilog: a module per group, then the top module `name`."""
+    top = name or nl.name
+    names = _Names(nl)
+    expr = _Expr(nl, names)
+    clocked = nl.is_clocked()
+    ports = _group_ports(nl)
+    by_group: dict[str, list[Cell]] = {g: [] for g in ports}
+    for c in nl.cells:
+        by_group[c.group].append(c)
+    text = [_group_module(nl, names, expr, module_name(top, g), cells, *ports[g]) for g, cells in by_group.items()]
+    text.append(_top_module(nl, names, top, ports, clocked))
+    return "\n".join(text)
+
+
+def _group_module(nl, names, expr, module, cells, reads, exported) -> str:
+    regs = [c for c in cells if c.kind == "reg"]
+    head = (["clk", "rst"] if regs else []) + [names[n] for n in reads + exported]
+    lines = [f"module {module}({', '.join(head)});"]
+    if regs:
+        lines += ["  input clk;", "  input rst;"]
+    reg_outs = {c.outs[0] for c in regs}
+    lines += [_decl(nl, names, n, "input") for n in reads]
+    lines += [_decl(nl, names, n, "output reg" if n in reg_outs else "output") for n in exported]
+    ported = set(reads) | set(exported)
+    for c in cells:
+        lines += [_decl(nl, names, o, "reg" if o in reg_outs else "wire") for o in c.outs if o is not None and o not in ported]
+    for c in cells:
+        if c.kind == "reg":
+            continue
+        for o, e in expr.cell(c):
+            if o is not None:
+                lines.append(f"  assign {names[o]} = {e};")
+    for c in regs:
+        q, d = names[c.outs[0]], expr.signed(c.ins[0])
+        init = int(c.params.get("init", 0))
+        if c.params.get("reset"):
+            lines.append(f"  always @(posedge clk) {q} <= rst ? {expr.literal(init)} : {d};")
+        else:
+            lines.append(f"  always @(posedge clk) {q} <= {d};")
+        lines.append(f"  initial {q} = {expr.literal(init)};")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> str:
+    x, y = nl.inputs.get("x", []), nl.outputs.get("y", [])
+    (w_in, s_in), (w_out, s_out) = vector_type(nl, x), vector_type(nl, y)
+    head = (["clk", "rst"] if clocked else []) + ["x"] + (["in_valid"] if "in_valid" in nl.inputs else []) + ["y"] \
+        + (["out_valid"] if "out_valid" in nl.outputs else [])
+    rng = lambda w: f"[{w - 1}:0] " if w > 1 else ""
+    lines = [f"module {top}({', '.join(head)});"]
+    if clocked:
+        lines += ["  input clk;", "  input rst;"]
+    lines.append(f"  input {rng(len(x) * w_in)}x;")
+    lines.append(f"  output {rng(len(y) * w_out)}y;")
+    if "in_valid" in nl.inputs:
+        lines.append("  input in_valid;")
+    if "out_valid" in nl.outputs:
+        lines.append("  output out_valid;")
+    boundary = dict.fromkeys(n for reads, exported in ports.values() for n in reads + exported)
+    boundary.update(dict.fromkeys(x + y + nl.inputs.get("in_valid", []) + nl.outputs.get("out_valid", [])))
+    lines += [_decl(nl, names, n) for n in boundary]
+    for i, n in enumerate(x):
+        width = nl.type_of(n)[0]
+        lines.append(f"  assign {names[n]} = " + ("x;" if len(x) * w_in == 1 else f"x[{i * w_in + width - 1}:{i * w_in}];"))
+    for n in nl.inputs.get("in_valid", []):
+        lines.append(f"  assign {names[n]} = in_valid;")
+    sign = lambda n: names[n] if nl.type_of(n)[1] else f"$signed({{1'b0, {names[n]}}})"
+    for j, n in enumerate(y):
+        lines.append(f"  assign " + ("y" if len(y) * w_out == 1 else f"y[{(j + 1) * w_out - 1}:{j * w_out}]") + f" = {sign(n)};")
+    for n in nl.outputs.get("out_valid", []):
+        lines.append(f"  assign out_valid = {names[n]};")
+    for g, (reads, exported) in ports.items():
+        conns = (["clk", "rst"] if any(c.kind == "reg" and c.group == g for c in nl.cells) else []) + [names[n] for n in reads + exported]
+        inst = re.sub(r"[^A-Za-z0-9_]", "_", g) or "top"
+        lines.append(f"  {module_name(top, g)} u_{inst}({', '.join(f'.{c}({c})' for c in conns)});")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
