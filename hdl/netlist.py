@@ -101,7 +101,7 @@ KINDS: dict[str, Kind] = {
     "lut": Kind(None, 1, _lut, True, "y = bit (sum x_k << k) of the truth table `table`"),
     "unsign": Kind(1, 1, lambda p, a: (a + (1 << (p["width"] - 1)),),
                    doc="y = a + 2^(width-1): a width-bit signed a with its sign bit inverted, read as unsigned (one inverter)"),
-    "reg": Kind(1, 1, lambda p, d: (d,), doc="q = d of the previous rising edge (init before the first)"),
+    "reg": Kind(1, 1, lambda p, d: (d,), doc="q = d of the previous rising edge (init before the first; with reset, rst sets init)"),
 }
 
 def ints(values) -> list[int]:

@@ -347,7 +347,7 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
     if registers:
         nl.inputs["in_valid"] = [valid := nl.net(0, 1, "in_valid")]
         for k in range(latency):
-            valid = nl.add1("reg", (valid,), 0, 1, {"init": 0}, name=f"valid_{k}")
+            valid = nl.add1("reg", (valid,), 0, 1, {"init": 0, "reset": True}, name=f"valid_{k}")
         nl.outputs["out_valid"] = [valid]
     nl.meta.update(arch="unrolled", pipelined=bool(registers), latency=latency, layers=layers)
     return nl

@@ -1,0 +1,134 @@
+# amaranth: UnusedElaboratable=no
+
+"""Netlist -> Amaranth component (and so Verilog through Amaranth's back end).
+
+A thin writer: one Amaranth signal per net (named by the net's hint, typed from its range), one
+statement per cell, and one submodule per group (layer), so the Verilog Amaranth writes keeps a
+module per layer. hdl.write_verilog writes the same netlist directly, for designs too large for
+Amaranth to elaborate quickly; tests/hdl/test_writers.py proves the two equivalent with Yosys.
+
+Amaranth's arithmetic is exact (operands widen, signedness is tracked), so every cell's value is
+computed exactly and truncated only when assigned to its net, whose proven range holds it.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from bespoke.hdl.netlist import Cell, Netlist
+from bespoke.hdl.vec import narrow, range_shape, vec_shape
+
+
+def _expr(c: Cell, v: list):
+    """The Amaranth values a combinational cell drives (one per output)."""
+    p, k = c.params, c.kind
+    if k == "const":
+        return [p["value"]]
+    if k == "not":
+        return [~v[0]]
+    if k in ("and", "or", "xor"):
+        acc = v[0]
+        for b in v[1:]:
+            acc = acc & b if k == "and" else acc | b if k == "or" else acc ^ b
+        return [acc]
+    if k == "ha":
+        return [v[0] ^ v[1], v[0] & v[1]]
+    if k == "fa":
+        half = v[0] ^ v[1]
+        return [half ^ v[2], v[0] & v[1] | half & v[2]]
+    if k == "add":
+        return [(v[0] << p["sa"]) + (v[1] << p["sb"])]
+    if k == "sub":
+        return [(v[0] << p["sa"]) - (v[1] << p["sb"])]
+    if k == "shl":
+        return [v[0] << p["k"]]
+    if k in ("shr", "bits"):
+        return [v[0] >> p["k" if k == "shr" else "lo"]]  # arithmetic for signed; `bits` keeps the low bits on assignment
+    if k == "unsign":
+        return [Cat(v[0][:-1], ~v[0][-1])]
+    if k == "concat":
+        return [Cat(*v)]
+    if k == "cmp":
+        a, b = v
+        return [{">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b, "==": a == b, "!=": a != b}[p["op"]]]
+    if k == "mux":
+        return [Mux(v[0], v[1], v[2])]
+    if k == "tlg":
+        total = sum((Mux(x, w, 0) for x, w in zip(v, p["weights"])), Const(0, 1))
+        return [total >= p["threshold"]]
+    if k == "lut":
+        return [Const(p["table"], 1 << len(v)).bit_select(Cat(*v), 1)]
+    raise ValueError(f"the Amaranth writer has no form for cell kind {k!r}")
+
+
+class _Group(Elaboratable):
+    """The cells of one group, driving the shared net signals."""
+
+    def __init__(self, cells: list[Cell], nets: dict[int, object]):
+        self.cells, self.nets = cells, nets
+
+    def elaborate(self, platform):
+        m = Module()
+        for c in self.cells:
+            if c.kind == "reg":
+                m.d.sync += self.nets[c.outs[0]].eq(self.nets[c.ins[0]])
+                continue
+            for o, value in zip(c.outs, _expr(c, [self.nets[i] for i in c.ins])):
+                if o is not None:
+                    m.d.comb += self.nets[o].eq(value)
+        return m
+
+
+class NetlistTop(wiring.Component):
+    """The netlist as a component: `x` -> `y`, plus `in_valid` -> `out_valid` when it has them."""
+
+    def __init__(self, nl: Netlist):
+        self.nl = nl
+        x, y = nl.inputs["x"], nl.outputs["y"]
+        ports = {"x": In(data.ArrayLayout(vec_shape([nl.lo[n] for n in x], [nl.hi[n] for n in x]), len(x))),
+                 "y": Out(data.ArrayLayout(vec_shape([nl.lo[n] for n in y], [nl.hi[n] for n in y]), len(y)))}
+        if "in_valid" in nl.inputs:
+            ports.update(in_valid=In(1), out_valid=Out(1))
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        nl = self.nl
+        nets: dict[int, object] = {}
+        for k, n in enumerate(nl.inputs["x"]):
+            nets[n] = narrow(self.x[k], nl.lo[n], nl.hi[n])
+        for n in nl.inputs.get("in_valid", []):
+            nets[n] = self.in_valid
+        regs = {c.outs[0]: c for c in nl.cells if c.kind == "reg"}
+        for c in nl.cells:
+            for o in c.outs:
+                if o is not None:
+                    reg = regs.get(o)
+                    init = int(reg.params.get("init", 0)) if reg else 0
+                    nets[o] = Signal(range_shape(nl.lo[o], nl.hi[o]), name=nl.names[o] or f"n{o}", init=init,
+                                     reset_less=reg is None or not reg.params.get("reset"))
+        by_group: dict[str, list[Cell]] = {}
+        for c in nl.cells:
+            by_group.setdefault(c.group, []).append(c)
+        for g, cells in by_group.items():
+            m.submodules[_identifier(g)] = _Group(cells, nets)
+        m.d.comb += [self.y[j].eq(nets[n]) for j, n in enumerate(nl.outputs["y"])]
+        for n in nl.outputs.get("out_valid", []):
+            m.d.comb += self.out_valid.eq(nets[n])
+        return m
+
+
+def _identifier(group: str) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_]", "_", group) or "top"
+    return name if re.match(r"[A-Za-z_]", name) else f"g_{name}"
+
+
+def write_amaranth_verilog(nl: Netlist, name: str) -> str:
+    """Verilog of the netlist through Amaranth, top module `name`."""
+    from amaranth.back import verilog
+
+    return verilog.convert(NetlistTop(nl), name=name, emit_src=False, strip_internal_attrs=True)
