@@ -15,7 +15,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
-from bespoke.hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
+from rtl_testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from bespoke.sim import golden
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
