@@ -132,11 +132,12 @@ def test_verilog_is_deterministic_across_processes():
     assert to_verilog(ir.copy(), "net", True) == first
     code = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from test_hdl_lower import mlp; from hdl.lower import to_verilog\n"
+        "from test_hdl_lower import mlp; from bespoke.hdl.lower import to_verilog\n"
         "sys.stdout.write(to_verilog(mlp(seed=2, in_lo=-8, in_hi=7, rounding='half_even', tie_rows=True), 'net', True))\n"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code, ROOT, os.path.dirname(__file__)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "tests"), os.path.dirname(__file__)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
     assert out.stdout == first
 
 
