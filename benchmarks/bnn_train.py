@@ -352,14 +352,12 @@ def verify(path: Path, x: np.ndarray, y: np.ndarray) -> dict:
     """Compile to the integer IR (frontend + streamlining) and compare it on every test sample with
     the float model, and with qonnx's execution of the ONNX file when qonnx is installed."""
     sys.path.insert(0, str(HERE.parent))
-    from bespoke.api import model_pipeline
-    from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
-    from bespoke.compiler.passes import PassManager
+    from bespoke.flow import frontend, run_passes
     from bespoke.sim.golden import run
 
     t0 = time.perf_counter()
-    float_ir = lower_onnx(load_onnx(path))
-    ir = PassManager.from_string(model_pipeline(path)).run(float_ir)
+    float_ir = frontend(path)
+    ir = run_passes(float_ir)
     seconds = time.perf_counter() - t0
     x = x.reshape(len(x), -1)
     hw, fl = run(ir, ir.encode_inputs(x))[:, 0], run(float_ir, x)[:, 0]

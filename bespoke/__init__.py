@@ -5,21 +5,28 @@
     model.save("out/")
     report = model.simulate("examples/cardio/test.csv")
 
-This package is the driver: the public API (`bespoke.api`), the named flow steps and the CLI
-(`bespoke.cli`). It is the only layer that imports all the others: `bespoke.compiler` (layer IR,
+or step by step, each result in memory (bespoke.flow):
+
+    from bespoke import frontend, run_passes, hardware, report
+    hw = hardware(run_passes(frontend(onnx_model), calibration=x_train), "cardio")
+
+This package is the driver: the public API (`bespoke.api`), the named flow steps (`bespoke.flow`)
+and the CLI (`bespoke.cli`). It is the only layer that imports all the others: `bespoke.compiler` (layer IR,
 frontend, passes), `bespoke.hdl` (architectures, netlist, Verilog writers), `bespoke.sim`
 (golden model, RTL simulation) and `bespoke.targets` (synthesis, area, power, timing).
 """
 
 from bespoke.compiler.errors import BespokeError
 
-__all__ = ["BespokeError", "compile_model", "load_compiled"]
+_LAZY = {"compile_model": "api", "load_compiled": "api", "CompiledModel": "api",
+         "frontend": "flow", "run_passes": "flow", "hardware": "flow", "report": "flow", "Hardware": "flow"}
+__all__ = ["BespokeError", *_LAZY]
 
 
 def __getattr__(name):
-    # The API pulls in Amaranth and cocotb; import it only when asked for, so `import bespoke` is cheap.
-    if name in ("compile_model", "load_compiled"):
-        from bespoke import api
+    # The API pulls in ONNX, Amaranth and cocotb; import it only when asked for, so `import bespoke` is cheap.
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(api, name)
+        return getattr(import_module(f"bespoke.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'bespoke' has no attribute {name!r}")

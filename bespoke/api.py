@@ -1,9 +1,14 @@
-"""The Python API: compile an ONNX model, predict with the golden model, simulate the RTL.
+"""The Python API: compile an ONNX model, predict with the golden model, simulate the RTL,
+report area/power/timing, save and reopen a build directory.
 
-    model = compile_model("cardio.onnx", calibration="train.csv")
-    model.save("out/")
-    report = model.simulate("test.csv")       # cocotb + Verilator, every vector checked
+    model = compile_model("cardio.onnx", calibration="train.csv")   # or an onnx.ModelProto
     labels = model.predict(x_real)             # bit-exact golden model
+    sim = model.simulate("test.csv")           # cocotb + Verilator, every vector checked
+    rep = model.report("egfet", data="test.csv")
+    model.save("out/")                         # the one step that writes files
+
+`compile_model` composes the steps of bespoke.flow (frontend, run_passes, hardware), which a
+user can also call one by one.
 """
 
 from __future__ import annotations
@@ -18,50 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+import onnx
+
+from bespoke import flow
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax
-from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
-from bespoke.compiler.passes import PassManager
 
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-
-
-def default_pipeline(input_bits=4, weight_bits=8, act_bits=8, per_channel=False) -> str:
-    quant = f"quantize{{input_bits={input_bits},weight_bits={weight_bits},act_bits={act_bits},per_channel={per_channel}}}"
-    return f"fold-affine,merge-dense,{quant},fuse-relu,infer-ranges"
-
-
-# Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
-# and sign into exact integer thresholds. fold-affine must not run first: folding a batch-norm
-# into +-1 weights would blur the exact per-neuron threshold the streamliner derives.
-BNN_PIPELINE = "streamline,infer-ranges"
-ARCHS = ("unrolled", "folded")
-
-
-def pipeline_for(float_ir: IR, **quant_options) -> str:
-    """The default pass pipeline for a lowered model: the BNN one when it has QONNX activations."""
-    from bespoke.compiler.passes.streamline import is_binarized
-
-    return BNN_PIPELINE if is_binarized(float_ir) else default_pipeline(**quant_options)
-
-
-def model_pipeline(model: str | Path, **quant_options) -> str:
-    """The default pass pipeline of an ONNX file (what `--print-pipeline` shows)."""
-    return pipeline_for(lower_onnx(load_onnx(model)), **quant_options)
-
-
-def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
-    """The architecture options for the HDL lowering, or a user error."""
-    if arch not in ARCHS:
-        raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
-    for opt, value in (("pe", pe), ("simd", simd)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise BespokeError(f"{opt}={value!r} must be a positive integer")
-    if arch == "unrolled" and (pe is not None or simd is not None):
-        raise BespokeError("pe and simd set the parallelism of the folded architecture; use arch='folded' (--arch folded)")
-    return {"arch": arch, "pe": pe, "simd": simd}
 
 
 @dataclass
@@ -99,6 +69,10 @@ class CompiledModel:
     summary: dict
     options: dict = field(default_factory=dict)
     out_dir: Path | None = None
+
+    @property
+    def hardware(self) -> flow.Hardware:
+        return flow.Hardware(self.name, self.verilog, self.layout, self.summary)
 
     # -- inference with the golden model
     @property
@@ -139,7 +113,7 @@ class CompiledModel:
         """Drive every vector through the RTL and compare each output with the golden model."""
         from bespoke.sim.runner import simulate as run_rtl
 
-        x, y = (read_csv(data, self.n_features) if isinstance(data, (str, Path)) else (np.asarray(data, float), labels))
+        x, y = self._data(data, labels)
         if max_vectors is not None:
             x, y = x[:max_vectors], (None if y is None else y[:max_vectors])
         codes = self.encode(x)
@@ -157,6 +131,18 @@ class CompiledModel:
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
                          simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
                          result.latency_min, result.latency_claimed, list(result.problems))
+
+    def _data(self, data, labels=None):
+        """(features, labels or None) of a CSV path or an array."""
+        return read_csv(data, self.n_features) if isinstance(data, (str, Path)) else (np.asarray(data, float), labels)
+
+    # -- area, power, timing
+    def report(self, target: str, data=None, clock_hz: float | None = None, verbose: bool = False,
+               timeout: float | None = None) -> dict:
+        """Synthesis report on `target` (see bespoke.targets), switching activity from `data` (a CSV
+        path or real features) when given; nothing is written to the build directory."""
+        vectors = None if data is None else self.encode(self._data(data)[0])
+        return flow.report(self.hardware, target, vectors=vectors, clock_hz=clock_hz, verbose=verbose, timeout=timeout)
 
     # -- persistence
     def save(self, out_dir: str | Path) -> Path:
@@ -188,41 +174,29 @@ def _check_replaceable(out: Path) -> None:
         raise BespokeError(f"{out}: exists and is not a bespoke build directory; refusing to overwrite it")
 
 
-def compile_model(model: str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4, weight_bits: int = 8,
-                  act_bits: int = 8, per_channel: bool = False, calibration=None, input_range=None,
-                  pipeline: bool = False, name: str | None = None, passes: str | None = None,
+def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4,
+                  weight_bits: int = 8, act_bits: int = 8, per_channel: bool = False, calibration=None,
+                  input_range=None, pipeline: bool = False, name: str | None = None, passes: str | None = None,
                   dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
                   simd: int | None = None) -> CompiledModel:
-    """ONNX file -> verified-ready build: integer IR, Verilog, port layout, summary.
+    """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
 
-    calibration: CSV path or array of model inputs (real features) for input and activation
-    ranges; input_range: (lo, hi) declared feature ranges instead. passes: a pass pipeline string
-    replacing the default one (binarized QONNX models default to BNN_PIPELINE). arch: "unrolled"
-    (one inference per cycle, weights hard-wired) or "folded" (time-multiplexed, `pe` x `simd`).
+    The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
+    the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
+    layers). name: the Verilog top (default: the file's stem, the graph's name, or "model").
+    out_dir: also save the build there.
     """
-    from bespoke.hdl.lower import port_layout, summary, to_verilog
-
-    arch_options = check_arch(arch, pe, simd)
-    model = Path(model)
-    name = _verilog_name(name or model.stem)
-    onnx_model = load_onnx(model)
-    float_ir = lower_onnx(onnx_model, name)
-    ctx = {}
-    if calibration is not None:
-        n = float_ir.out(float_ir.input_node()).size
-        ctx["calibration"] = read_csv(calibration, n)[0] if isinstance(calibration, (str, Path)) else np.asarray(calibration, float)
-    if input_range is not None:
-        ctx["input_range"] = input_range
+    arch_options = flow.check_arch(arch, pe, simd)
+    name = _verilog_name(name or flow.model_name(model))
+    float_ir = flow.frontend(model, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
-    pm = PassManager.from_string(passes or pipeline_for(float_ir, **quant_options), dump_dir=dump_ir, log=log)
-    ir = pm.run(float_ir, ctx)
-    if not ir.is_integer() or not ir.has_ranges():
-        raise BespokeError(f"pipeline {pm.describe()!r} does not end in an integer IR with ranges; end it with quantize,...,infer-ranges")
-    options = {"input_bits": input_bits, "weight_bits": weight_bits, "act_bits": act_bits, "per_channel": per_channel,
-               "pipeline": pipeline, "passes": pm.describe(), "model": model.name, **arch_options}
-    compiled = CompiledModel(name, ir, float_ir, to_verilog(ir, name, pipeline=pipeline, **arch_options),
-                             port_layout(ir, pipeline=pipeline, name=name, **arch_options),
-                             summary(ir, pipeline=pipeline, **arch_options), options)
+    passes = flow.resolve_passes(float_ir, passes, **quant_options)
+    ir = flow.run_passes(float_ir, passes, calibration=calibration, input_range=input_range, dump_ir=dump_ir, log=log,
+                         **quant_options)
+    hw = flow.hardware(ir, name, pipeline=pipeline, **arch_options)
+    source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
+    options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options}
+    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options)
     if out_dir is not None:
         compiled.save(out_dir)
     return compiled

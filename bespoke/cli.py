@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bespoke.compiler.errors import BespokeError
+from bespoke.targets import cli as targets_cli
 
 
 def _input_range(text: str) -> tuple[float, float]:
@@ -59,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pe", type=_positive, help="folded: processing elements (output neurons computed in parallel)")
     c.add_argument("--simd", type=_positive, help="folded: inputs consumed per processing element and cycle")
     c.add_argument("--name", help="Verilog module name (default: the model file's name)")
-    c.add_argument("--passes", help="pass pipeline replacing the default (see --print-pipeline)")
-    c.add_argument("--print-pipeline", action="store_true", help="print the pass pipeline and exit")
+    c.add_argument("--passes", help="pass list replacing the default (see --print-passes)")
+    c.add_argument("--print-passes", action="store_true", help="print the pass list and exit")
     c.add_argument("--dump-ir", type=Path, help="directory to save the IR (JSON) after every pass")
     c.add_argument("-v", "--verbose", action="store_true", help="log each pass")
 
@@ -71,30 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
 
     r = sub.add_parser("report", help="area, power and timing from synthesis")
-    try:
-        from bespoke.targets import cli as targets_cli
-    except ImportError:  # the targets package is optional until it lands
-        targets_cli = None
-    if targets_cli is not None:
-        targets_cli.add_arguments(r)
-    r.set_defaults(targets_cli=targets_cli)
+    targets_cli.add_arguments(r)
     return parser
 
 
 def cmd_compile(args) -> int:
-    from bespoke.api import compile_model, format_summary, model_pipeline
+    from bespoke.api import compile_model, format_summary
+    from bespoke.flow import model_passes
 
-    if args.print_pipeline:
-        print(args.passes or model_pipeline(args.model, input_bits=args.input_bits, weight_bits=args.weight_bits,
-                                            act_bits=args.act_bits, per_channel=args.per_channel))
+    if args.print_passes:
+        print(args.passes or model_passes(args.model, input_bits=args.input_bits, weight_bits=args.weight_bits,
+                                          act_bits=args.act_bits, per_channel=args.per_channel))
         return 0
     t0 = time.perf_counter()
     model = compile_model(
-        args.model, args.out, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
+        args.model, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
         per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range, pipeline=args.pipeline,
         name=args.name, passes=args.passes, dump_ir=args.dump_ir, log=print if args.verbose else None,
         arch=args.arch, pe=args.pe, simd=args.simd,
     )
+    model.save(args.out)
     print(format_summary(model))
     print(f"wrote {args.out}/{model.name}.v, ir.json, manifest.json in {time.perf_counter() - t0:.2f} s")
     return 0
@@ -128,9 +125,9 @@ def _latency_text(rep) -> str:
 
 
 def cmd_report(args) -> int:
-    if args.targets_cli is None:
-        raise BespokeError("the report command needs the targets package, which is not installed")
-    return args.targets_cli.run(args)
+    from bespoke.api import load_codes
+
+    return targets_cli.run(args, encode=load_codes)  # the model encodes a compiled directory's --data
 
 
 def main(argv: list[str] | None = None) -> int:

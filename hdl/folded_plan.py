@@ -33,6 +33,7 @@ import numpy as np
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+from bespoke.hdl.folded_buffer import Buffer, buffer_of
 from bespoke.hdl.folded_read import ReadPlan, conv_columns, read_plan
 
 # Defaults when pe/simd are not given: per layer, the largest divisor of its rows (cols) not
@@ -45,48 +46,6 @@ WINDOW_LOAD_CYCLES = 1  # a conv's sliding window loads its first rows before th
 CAPTURE_CYCLES = 1  # the handshake edge captures x and starts the first group
 ARGMAX_CYCLES = 1  # the class index is registered after the last group's last write
 MAC_LAYERS = (Dense, XnorPopcount, Conv2d)
-
-
-# --------------------------------------------------------------------------- buffers
-
-
-@dataclass
-class Buffer:
-    """The tensor of IR node `node` in registers: `size` elements of `width` bits (two's
-    complement when `signed`), stored HWC when `shape` (C, H, W) is set, else in IR order."""
-
-    node: str
-    size: int
-    width: int
-    signed: bool
-    lo: list[int]
-    hi: list[int]
-    shape: tuple | None = None
-
-    @property
-    def bits(self) -> int:
-        return self.size * self.width
-
-    def phys(self, i: int) -> int:
-        """Storage index of IR element i (CHW-flattened)."""
-        if self.shape is None:
-            return i
-        c, h, w = self.shape
-        ch, rest = divmod(i, h * w)
-        y, x = divmod(rest, w)
-        return (y * w + x) * c + ch
-
-    def addr(self, view: tuple, ch: int, y: int, x: int) -> int:
-        """Storage index of element (ch, y, x) when the tensor is read as a CHW image `view`."""
-        c, h, w = view
-        return (y * w + x) * c + ch if self.shape is not None else (ch * h + y) * w + x
-
-
-def buffer_of(ir: IR, node: str, shape: tuple | None) -> Buffer:
-    info = ir.out(node)
-    lo, hi = [int(v) for v in info.lo], [int(v) for v in info.hi]
-    width, signed = bits_for_range(min(lo), max(hi))
-    return Buffer(node, info.size, width, signed, lo, hi, shape)
 
 
 # --------------------------------------------------------------------------- layer plans

@@ -1,20 +1,17 @@
 """Input reads of the folded engine's MVUs: which source elements feed each SIMD lane, how they
 are grouped into aligned words, and the sliding window (line buffer) of conv layers.
 
-Pure Python and numpy, like hdl.folded_plan, which uses it.
+Pure Python and numpy, like hdl.folded_plan, which uses it; the buffers are hdl.folded_buffer's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bespoke.compiler.ir import Conv2d
-
-if TYPE_CHECKING:
-    from bespoke.hdl.folded_plan import Buffer
+from bespoke.hdl.folded_buffer import Buffer
 
 
 def conv_columns(layer: Conv2d, src: Buffer, view: tuple) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -42,7 +42,7 @@ import numpy as np
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
-from bespoke.hdl import argmax, dense, maxpool, relu, requant, threshold, xnor
+from bespoke.hdl import argmax, dense, folded, maxpool, relu, requant, threshold, xnor
 from bespoke.hdl.conv import conv_rows
 from bespoke.hdl.dense_verilog import dense_verilog
 from bespoke.hdl.popcount import plan_popcount, popcount_verilog
@@ -236,22 +236,11 @@ def _check_arch(arch: str, pe: int | None, simd: int | None) -> bool:
     return arch == "folded"
 
 
-def _folded():
-    """hdl.folded, imported only when asked for (it is optional)."""
-    try:
-        from bespoke.hdl import folded
-    except ModuleNotFoundError as e:
-        if e.name != "bespoke.hdl.folded":
-            raise
-        raise BespokeError("folded architecture not available") from None
-    return folded
-
-
 def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "unrolled", pe: int | None = None,
                 simd: int | None = None) -> dict:
     """The port contract of `to_verilog(ir, name, pipeline, arch, pe, simd)`, JSON-serialisable."""
     if _check_arch(arch, pe, simd):
-        return _folded().port_layout(ir, pipeline=pipeline, name=name, pe=pe, simd=simd)
+        return folded.port_layout(ir, pipeline=pipeline, name=name, pe=pe, simd=simd)
     check_ir(ir)
     inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
     in_shape, out_shape = vec_shape(inp.lo, inp.hi), vec_shape(out.lo, out.hi)
@@ -271,7 +260,7 @@ def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: s
 def summary(ir: IR, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None, simd: int | None = None) -> dict:
     """Per-layer hardware counts (adders, weights, CSD digits, popcount cells, widths) and totals."""
     if _check_arch(arch, pe, simd):
-        return _folded().summary(ir, pipeline=pipeline, pe=pe, simd=simd)
+        return folded.summary(ir, pipeline=pipeline, pe=pe, simd=simd)
     stages, sources = build_stages(ir)
     depth = stage_depths(ir, pipeline)
     keys = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xnor_bits", "full_adders", "half_adders",
@@ -385,7 +374,7 @@ def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled"
     (costing more than `direct_above` adders to elaborate) written directly as extra modules at
     the end. arch="folded" hands over to hdl.folded (with pe, simd)."""
     if _check_arch(arch, pe, simd):
-        return _folded().to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd)
+        return folded.to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
     top = lower(ir, pipeline, name, direct_above)

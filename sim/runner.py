@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +102,6 @@ def simulate(
     inputs, expected = _check_vectors(inputs, expected, layout)
     sources = [Path(f).resolve() for f in verilog_files]
     runner = _make_runner(simulator)
-    _ensure_importable()
 
     work = Path(build_dir).resolve() / f"{simulator}-{layout['top']}-{_build_key(sources, layout, simulator, trace)}"
     rebuilt, seconds_build = False, 0.0
@@ -202,13 +200,6 @@ class _IcarusVcd(Icarus):
 
     def _test_command(self):
         return [["-vcd" if a == "-fst" else a for a in cmd] for cmd in super()._test_command()]
-
-
-def _ensure_importable() -> None:
-    """The simulator's Python gets our sys.path as PYTHONPATH; make sure it can import `sim`."""
-    root = str(Path(__file__).resolve().parents[1])
-    if not any(Path(p or ".").resolve() == Path(root) for p in sys.path):
-        sys.path.append(root)
 
 
 # --------------------------------------------------------------------------- build (cached)

@@ -4,7 +4,8 @@
     bespoke report design.v [--top TOP] --target sky130hd [--clock 50MHz] [--data ports.csv]
 
 A compiled output directory holds manifest.json (top, Verilog file, port layout); its --data is the
-model's CSV (x0..xN-1[,label]), encoded to integer codes by the compiler. For a Verilog file,
+model's CSV (x0..xN-1[,label]), encoded to integer codes by the model: the driver (`bespoke
+report`) passes `run` the encoder, as this package knows Verilog and vectors, not models. For a Verilog file,
 --data is a CSV with one column per data input port (header = port names), one integer per cycle.
 """
 
@@ -84,8 +85,9 @@ def _port_csv(path: Path) -> dict[str, np.ndarray]:
     return {h: data[:, k] for k, h in enumerate(header)}
 
 
-def load_design(path: Path, top: str | None, data: Path | None):
-    """(verilog files, top, layout, vectors, default output directory) for a directory or a file."""
+def load_design(path: Path, top: str | None, data: Path | None, encode=None):
+    """(verilog files, top, layout, vectors, default output directory) for a directory or a file;
+    `encode(directory, csv)` gives the input codes of a compiled directory's data."""
     if path.is_dir():
         manifest_path = path / "manifest.json"
         if not manifest_path.is_file():
@@ -100,12 +102,9 @@ def load_design(path: Path, top: str | None, data: Path | None):
         if data is not None:
             if not data.is_file():
                 raise BespokeError(f"data file not found: {data}")
-            try:
-                from bespoke.api import load_codes
-            except ImportError:
-                raise BespokeError("this installation cannot encode --data for compiled designs "
-                                   "(compiler.api.load_codes is missing)") from None
-            vectors = np.asarray(load_codes(path, data))
+            if encode is None:
+                raise BespokeError("--data of a compiled directory is encoded by its model; run `bespoke report`")
+            vectors = np.asarray(encode(path, data))
         return [verilog], top, layout, vectors, path
     if path.is_file():
         if top is None:
@@ -119,8 +118,9 @@ def load_design(path: Path, top: str | None, data: Path | None):
     raise BespokeError(f"no such file or directory: {path}")
 
 
-def run(args) -> int:
-    files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data)
+def run(args, encode=None) -> int:
+    """Report the design of parsed `args` (see add_arguments); `encode` as in load_design."""
+    files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data, encode)
     clock = parse_clock(args.clock) if args.clock else None
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
                          verbose=args.verbose, timeout=args.timeout)
@@ -132,7 +132,8 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (python -m bespoke.targets.cli), same behaviour as `bespoke report`."""
+    """Stand-alone entry point (python -m bespoke.targets.cli): `bespoke report` without the model
+    behind a compiled directory (its --data needs `bespoke report`)."""
     parser = argparse.ArgumentParser(prog="bespoke report", description="area, power and timing from synthesis")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from bnn_builders import ROOT
 
-from bespoke.api import BNN_PIPELINE, check_arch, compile_model
+from bespoke.api import compile_model
+from bespoke.flow import BNN_PASSES, check_arch
 from bespoke.cli import main
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
@@ -18,7 +19,7 @@ DIGITS = ROOT / "examples" / "bnn_digits"
 
 def test_binarized_model_gets_the_bnn_pipeline_and_predicts_like_the_float_model():
     model = compile_model(DIGITS / "bnn_digits.onnx")
-    assert model.options["passes"] == BNN_PIPELINE
+    assert model.options["passes"] == BNN_PASSES
     assert any(isinstance(model.ir.layer(n), XnorPopcount) for n in model.ir.graph)
     x, y = read_csv(DIGITS / "test.csv", 64)
     np.testing.assert_array_equal(model.predict(x), model.predict_float(x))
@@ -40,8 +41,8 @@ def test_bad_architecture_options_are_user_errors(arch, pe, simd, needle):
 
 
 def test_cli_prints_the_bnn_pipeline_and_refuses_bad_parallelism(capsys, tmp_path):
-    assert main(["compile", str(DIGITS / "bnn_digits.onnx"), "-o", str(tmp_path / "o"), "--print-pipeline"]) == 0
-    assert capsys.readouterr().out.strip() == BNN_PIPELINE
+    assert main(["compile", str(DIGITS / "bnn_digits.onnx"), "-o", str(tmp_path / "o"), "--print-passes"]) == 0
+    assert capsys.readouterr().out.strip() == BNN_PASSES
     assert main(["compile", str(DIGITS / "bnn_digits.onnx"), "-o", str(tmp_path / "o"), "--simd", "8"]) == 2
     assert "use arch='folded'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bespoke.api import default_pipeline
+from bespoke.flow import default_passes
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
 from bespoke.compiler.passes import PassManager
@@ -32,7 +32,7 @@ def test_quantised_accuracy_within_two_points(name):
     n = fir.out(fir.input_node()).size
     x_tr, _ = read_csv(d / "train.csv", n)
     x_te, y_te = read_csv(d / "test.csv", n)
-    ir = PassManager.from_string(default_pipeline(input_bits=4, weight_bits=8)).run(fir, {"calibration": x_tr})
+    ir = PassManager.from_string(default_passes(input_bits=4, weight_bits=8)).run(fir, {"calibration": x_tr})
     labels = np.asarray(fir.meta["labels"])
     float_acc = np.mean(labels[run(fir, x_te)[:, 0]] == y_te)
     hw_acc = np.mean(labels[run(ir, ir.encode_inputs(x_te))[:, 0]] == y_te)

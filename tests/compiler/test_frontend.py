@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from bespoke.api import default_pipeline
+from bespoke.flow import default_passes
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import ArgMax
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
@@ -61,7 +61,7 @@ def test_pipeline_scaler_is_folded_into_the_first_layer(scaler):
     fir = lower_onnx(skl2onnx.to_onnx(pipe, X[:1].astype(np.float32)))
     pred = np.asarray(fir.meta["labels"])[run(fir, X)[:, 0]]
     np.testing.assert_array_equal(pred, pipe.predict(X))
-    ir = PassManager.from_string(default_pipeline(input_bits=8)).run(fir, {"calibration": X})
+    ir = PassManager.from_string(default_passes(input_bits=8)).run(fir, {"calibration": X})
     assert ir.is_integer()
     agree = np.mean(np.asarray(ir.meta["labels"])[run(ir, ir.encode_inputs(X))[:, 0]] == pipe.predict(X))
     assert agree > 0.95
@@ -71,7 +71,7 @@ def test_pipeline_scaler_is_folded_into_the_first_layer(scaler):
 @pytest.mark.parametrize("argmax", [False, True])
 def test_qdq_golden_equals_onnxruntime_on_every_vector(per_channel, argmax):
     model = qdq_mlp(per_channel=per_channel, argmax=argmax, seed=int(per_channel) + 2 * int(argmax))
-    ir = PassManager.from_string(default_pipeline()).run(lower_onnx(model))
+    ir = PassManager.from_string(default_passes()).run(lower_onnx(model))
     assert ir.is_integer()
     # grid points, exact halves (rounding ties) and values beyond the input range (saturation)
     x = (np.random.default_rng(5).integers(-40, 600, (20000, 6)) / 32).astype(np.float32)
@@ -103,5 +103,5 @@ def test_broken_files_give_one_line_errors(tmp_path, content):
 
 
 def test_raw_score_model_outputs_scores():
-    ir = PassManager.from_string(default_pipeline()).run(lower_onnx(float_mlp_with()), {"input_range": (0.0, 1.0)})
+    ir = PassManager.from_string(default_passes()).run(lower_onnx(float_mlp_with()), {"input_range": (0.0, 1.0)})
     assert ir.out(ir.output_node()).size == 2 and not isinstance(ir.layer(ir.output_node()), ArgMax)

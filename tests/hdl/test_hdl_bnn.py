@@ -4,9 +4,7 @@ golden model (Amaranth simulator, directly written Verilog in Icarus), the arch 
 bundled 8x8-digits BNN end to end in Verilator."""
 
 import shutil
-import sys
 import time
-import types
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Thr
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
 from bespoke.hdl.popcount import ge_addend, plan_popcount
-from bespoke.hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
+from rtl_testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from bespoke.sim import golden
 from bespoke.sim.runner import simulate
 from test_hdl_lower import random_batch, strip_non_code
@@ -184,15 +182,12 @@ def test_summary_counts_popcount_cells():
 
 
 def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
-    from bespoke import hdl
+    from bespoke.hdl import folded
 
     calls = []
-    fake = types.ModuleType("bespoke.hdl.folded")
-    fake.to_verilog = lambda ir, name, **kw: calls.append(("to_verilog", name, kw)) or "folded"
-    fake.port_layout = lambda ir, **kw: calls.append(("port_layout", kw)) or {}
-    fake.summary = lambda ir, **kw: calls.append(("summary", kw)) or {}
-    monkeypatch.setitem(sys.modules, "bespoke.hdl.folded", fake)
-    monkeypatch.setattr(hdl, "folded", fake, raising=False)
+    monkeypatch.setattr(folded, "to_verilog", lambda ir, name, **kw: calls.append(("to_verilog", name, kw)) or "folded")
+    monkeypatch.setattr(folded, "port_layout", lambda ir, **kw: calls.append(("port_layout", kw)) or {})
+    monkeypatch.setattr(folded, "summary", lambda ir, **kw: calls.append(("summary", kw)) or {})
     ir = bnn_mlp()
     assert to_verilog(ir, "net", True, arch="folded", pe=2, simd=4) == "folded"
     port_layout(ir, True, "net", arch="folded", pe=2)
@@ -200,10 +195,6 @@ def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
     assert calls == [("to_verilog", "net", dict(pipeline=True, pe=2, simd=4)),
                      ("port_layout", dict(pipeline=True, name="net", pe=2, simd=None)),
                      ("summary", dict(pipeline=False, pe=None, simd=4))]
-    monkeypatch.setitem(sys.modules, "bespoke.hdl.folded", None)  # as if hdl/folded.py did not exist
-    monkeypatch.delattr(hdl, "folded")
-    with pytest.raises(BespokeError, match="folded architecture not available"):
-        to_verilog(ir, "net", arch="folded")
     with pytest.raises(BespokeError, match="takes neither"):
         port_layout(ir, arch="unrolled", pe=4)
     with pytest.raises(BespokeError, match="unknown architecture 'systolic'"):

@@ -10,7 +10,7 @@ from bespoke.hdl.argmax import ArgMax, index_width
 from bespoke.hdl.dense import Dense
 from bespoke.hdl.relu import Relu
 from bespoke.hdl.requant import Requant, round_shift_int
-from bespoke.hdl.testing import simulate_comb
+from rtl_testing import simulate_comb
 from bespoke.sim.golden import eval_layer, round_shift
 
 

@@ -11,7 +11,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import Relu, Threshold, XnorPopcount
 from bespoke.hdl import folded
 from bespoke.hdl.folded_plan import FILL_PER_LAYER, plan_network
-from bespoke.hdl.folded_testing import simulate_handshake
+from folded_testing import simulate_handshake
 from bespoke.sim import golden
 from bespoke.sim.runner import simulate
 

@@ -15,7 +15,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
-from bespoke.hdl.testing import simulate_comb, simulate_iverilog, simulate_pipeline
+from rtl_testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from bespoke.sim import golden
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -132,11 +132,12 @@ def test_verilog_is_deterministic_across_processes():
     assert to_verilog(ir.copy(), "net", True) == first
     code = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from test_hdl_lower import mlp; from hdl.lower import to_verilog\n"
+        "from test_hdl_lower import mlp; from bespoke.hdl.lower import to_verilog\n"
         "sys.stdout.write(to_verilog(mlp(seed=2, in_lo=-8, in_hi=7, rounding='half_even', tie_rows=True), 'net', True))\n"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code, ROOT, os.path.dirname(__file__)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "tests"), os.path.dirname(__file__)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
     assert out.stdout == first
 
 

@@ -227,10 +227,11 @@ def test_cli_on_a_compiled_directory(small_mlp, tmp_path, capsys):
 @pytest.mark.skipif(not (EXAMPLES / "cardio" / "cardio.onnx").is_file(), reason="no cardio example")
 def test_compiled_cardio_with_its_test_data(tmp_path):
     from bespoke.api import compile_model
+    from bespoke.cli import main
 
     ex = EXAMPLES / "cardio"
     compile_model(ex / "cardio.onnx", tmp_path / "cardio", calibration=ex / "train.csv")
-    assert cli.main([str(tmp_path / "cardio"), "--target", "egfet", "--data", str(ex / "test.csv")]) == 0
+    assert main(["report", str(tmp_path / "cardio"), "--target", "egfet", "--data", str(ex / "test.csv")]) == 0
     rep = json.loads((tmp_path / "cardio" / "report.json").read_text())
     rows = len((ex / "test.csv").read_text().strip().splitlines()) - 1
     assert rep["power"]["activity"] == {**rep["power"]["activity"], "source": "vectors", "vectors": rows}

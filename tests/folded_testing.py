@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from bespoke.hdl.testing import pack, unpack
+from rtl_testing import pack, unpack
 
 
 def simulate_handshake(dut, batch, in_width: int, n_out: int, out_width: int, out_signed: bool,

@@ -1,0 +1,158 @@
+"""The compile flow as named steps, each taking and returning objects in memory (no files):
+
+    float_ir = frontend(model)                       # ONNX (ModelProto or path) -> float layer IR
+    ir = run_passes(float_ir, calibration=x_train)   # -> integer layer IR with proven ranges
+    hw = hardware(ir, "cardio", arch="unrolled")     # -> Verilog text, port layout, summary
+    rep = report(hw, "egfet", vectors=codes)         # -> area / power / timing report (a dict)
+
+`bespoke.api.compile_model` is their composition and `CompiledModel.save` the one step that
+writes an output directory. "passes" is the pass list; "pipeline" is register pipelining only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.passes import PassManager
+
+ARCHS = ("unrolled", "folded")
+# Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
+# and sign into exact integer thresholds. fold-affine must not run first: folding a batch-norm
+# into +-1 weights would blur the exact per-neuron threshold the streamliner derives.
+BNN_PASSES = "streamline,infer-ranges"
+
+
+# --------------------------------------------------------------------------- frontend
+
+
+def model_name(model: onnx.ModelProto | str | Path) -> str:
+    """The default design name: the file's stem, else the graph's name, else "model"."""
+    if isinstance(model, onnx.ModelProto):
+        return model.graph.name or "model"
+    return Path(model).stem
+
+
+def read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
+    """A checked, shape-inferred ModelProto from a path or from one already in memory."""
+    if not isinstance(model, onnx.ModelProto):
+        return load_onnx(model)
+    try:
+        onnx.checker.check_model(model)
+        return onnx.shape_inference.infer_shapes(model)
+    except Exception as e:  # the checker and shape inference raise several types
+        raise BespokeError(f"model {model_name(model)!r}: invalid ONNX model: {str(e).strip().splitlines()[0]}") from None
+
+
+def frontend(model: onnx.ModelProto | str | Path, name: str | None = None) -> IR:
+    """ONNX -> the float layer IR (the model as trained)."""
+    return lower_onnx(read_model(model), name or model_name(model))
+
+
+# --------------------------------------------------------------------------- passes
+
+
+def default_passes(input_bits=4, weight_bits=8, act_bits=8, per_channel=False) -> str:
+    """The pass list of float models: fold affine maps, quantise, fuse, prove ranges."""
+    quant = f"quantize{{input_bits={input_bits},weight_bits={weight_bits},act_bits={act_bits},per_channel={per_channel}}}"
+    return f"fold-affine,merge-dense,{quant},fuse-relu,infer-ranges"
+
+
+def passes_for(float_ir: IR, **quant_options) -> str:
+    """The default pass list of a lowered model: the BNN one when it has QONNX activations."""
+    from bespoke.compiler.passes.streamline import is_binarized
+
+    return BNN_PASSES if is_binarized(float_ir) else default_passes(**quant_options)
+
+
+def model_passes(model: onnx.ModelProto | str | Path, **quant_options) -> str:
+    """The default pass list of an ONNX model (what `--print-passes` shows)."""
+    return passes_for(frontend(model), **quant_options)
+
+
+def resolve_passes(float_ir: IR, passes: str | None = None, **quant_options) -> str:
+    """The pass list that run_passes runs, spelled out with every option (what a build records)."""
+    return PassManager.from_string(passes or passes_for(float_ir, **quant_options)).describe()
+
+
+def run_passes(float_ir: IR, passes: str | None = None, *, calibration=None, input_range=None, input_bits: int = 4,
+               weight_bits: int = 8, act_bits: int = 8, per_channel: bool = False, dump_ir: str | Path | None = None,
+               log=None) -> IR:
+    """The float IR through `passes` (default: passes_for) -> the integer IR with proven ranges.
+
+    calibration: CSV path or array of model inputs (real features) for input and activation
+    ranges; input_range: (lo, hi) declared feature ranges instead.
+    """
+    ctx = {}
+    if calibration is not None:
+        n = float_ir.out(float_ir.input_node()).size
+        ctx["calibration"] = read_csv(calibration, n)[0] if isinstance(calibration, (str, Path)) else np.asarray(calibration, float)
+    if input_range is not None:
+        ctx["input_range"] = input_range
+    quant = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
+    pm = PassManager.from_string(resolve_passes(float_ir, passes, **quant), dump_dir=dump_ir, log=log)
+    ir = pm.run(float_ir, ctx)
+    if not ir.is_integer() or not ir.has_ranges():
+        raise BespokeError(f"passes {pm.describe()!r} do not end in an integer IR with ranges; end them with quantize,...,infer-ranges")
+    return ir
+
+
+# --------------------------------------------------------------------------- hardware
+
+
+def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
+    """The architecture options for the HDL lowering, or a user error."""
+    if arch not in ARCHS:
+        raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
+    for opt, value in (("pe", pe), ("simd", simd)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise BespokeError(f"{opt}={value!r} must be a positive integer")
+    if arch == "unrolled" and (pe is not None or simd is not None):
+        raise BespokeError("pe and simd set the parallelism of the folded architecture; use arch='folded' (--arch folded)")
+    return {"arch": arch, "pe": pe, "simd": simd}
+
+
+@dataclass
+class Hardware:
+    """The design of an integer IR: Verilog text with top module `name`, its port layout (see
+    hdl.lower.port_layout) and the per-layer summary. The netlist the architecture planners will
+    produce (hdl.unrolled) belongs here too, next to the Verilog written from it."""
+
+    name: str
+    verilog: str
+    layout: dict
+    summary: dict
+
+
+def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = False, pe: int | None = None,
+             simd: int | None = None) -> Hardware:
+    """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
+    registers between layers with `pipeline`) or "folded" (time-multiplexed, `pe` x `simd`)."""
+    from bespoke.hdl.lower import port_layout, summary, to_verilog
+
+    options = dict(pipeline=pipeline, **check_arch(arch, pe, simd))
+    return Hardware(name, to_verilog(ir, name, **options), port_layout(ir, name=name, **options), summary(ir, **options))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(hw: Hardware, target: str, *, vectors: np.ndarray | None = None, clock_hz: float | None = None,
+           verbose: bool = False, timeout: float | None = None) -> dict:
+    """Area, power and timing of `hw` on `target` (see targets.report), power from the input codes
+    `vectors` when given. Synthesis reads files: the Verilog goes to a temporary directory."""
+    from bespoke.targets.report import SYNTH_TIMEOUT_S, make_report
+
+    with tempfile.TemporaryDirectory(prefix="bespoke-report-") as tmp:
+        vfile = Path(tmp) / f"{hw.name}.v"
+        vfile.write_text(hw.verilog)
+        return make_report([vfile], hw.name, target, clock_hz=clock_hz, vectors=vectors, layout=hw.layout,
+                           verbose=verbose, timeout=timeout or SYNTH_TIMEOUT_S)
