@@ -249,25 +249,19 @@ def _examples():
             yield f"{d.name}/{model.name}"
 
 
-@pytest.fixture(scope="module")
-def float_irs():
-    return {}
-
-
-def _float_ir_and_ctx(example: str, cache: dict):
-    if example not in cache:
-        path = EXAMPLES / example
-        fir = lower_onnx(load_onnx(path))
-        ctx = {}
-        if (path.parent / "train.csv").exists() and not json.loads((path.parent / "meta.json").read_text()).get("binarized"):
-            ctx["calibration"] = read_csv(path.parent / "train.csv", fir.out(fir.input_node()).size)[0]
-        cache[example] = (fir, ctx)
-    return cache[example]
+def _float_ir_and_ctx(example: str):
+    """The example's float IR and the pass context its default passes need (calibration for the printed MLPs)."""
+    path = EXAMPLES / example
+    fir = lower_onnx(load_onnx(path))
+    ctx = {}
+    if (path.parent / "train.csv").exists() and not json.loads((path.parent / "meta.json").read_text()).get("binarized"):
+        ctx["calibration"] = read_csv(path.parent / "train.csv", fir.out(fir.input_node()).size)[0]
+    return fir, ctx
 
 
 @pytest.mark.parametrize("example", list(_examples()))
-def test_default_passes_verify_keep_scales_and_leave_inputs_alone(example, float_irs):
-    fir, ctx = _float_ir_and_ctx(example, float_irs)
+def test_default_passes_verify_keep_scales_and_leave_inputs_alone(example):
+    fir, ctx = _float_ir_and_ctx(example)
     passes = pipeline_for(fir)
     PassManager.from_string(passes, verify_each=True).run(fir, ctx)  # IR.verify() after every pass
     ir = fir
