@@ -26,7 +26,6 @@ from onnx import numpy_helper, shape_inference
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
-from bespoke.sim.golden import int_quant
 
 # What a symbolic activation tensor means.
 ACT = "activation"  # real-valued vector, the output of IR node `node`
@@ -592,7 +591,7 @@ class _Lowering:
         """Quantised weights: evaluated as QONNX does; the integer grid is kept for the streamliner."""
         layer = IntQuant(scale=scale, zero_point=zp, **params)
         v = np.asarray(c.value, np.float64)
-        value = int_quant(layer, v)
+        value = layer.evaluate(v)
         if np.any(zp != np.rint(zp)):
             raise self._err(node, "weights with a fractional zero point are not supported")
         ints = np.rint(value / np.broadcast_to(scale, v.shape)).astype(np.int64) if np.all(scale != 0) else np.zeros(v.shape, np.int64)

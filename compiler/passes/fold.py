@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, Affine, Dense, Relu, Requant
-from bespoke.compiler.passes import Pass, register
+from bespoke.compiler.passes import Pass, PassResult, register
 
 
 def _single_input(ir: IR, n: str) -> str:
@@ -78,7 +77,7 @@ class FoldAffine(Pass):
                 elif not (_fold_into_producer(ir, n) or _fold_into_next_affine(ir, n) or _fold_into_consumers(ir, n)):
                     continue
                 changed = True
-        return ir, changed
+        return PassResult(ir, changed)
 
 
 @register
@@ -99,7 +98,7 @@ class MergeDense(Pass):
                 ir.graph.remove_node(src)
                 ir.graph.add_edge(grand, n, port=0)
                 changed = True
-        return ir, changed
+        return PassResult(ir, changed)
 
 
 @register
@@ -109,6 +108,7 @@ class FuseRelu(Pass):
 
     name = "fuse-relu"
     requires = ("integer",)
+    ensures = ("integer",)  # and no ranges: the fused requant's are recomputed by infer-ranges
 
     def apply(self, ir: IR, ctx):
         changed = False
@@ -127,12 +127,4 @@ class FuseRelu(Pass):
                 changed = True
         if changed:
             ir.clear_ranges()
-        return ir, changed
-
-
-def require_folded(ir: IR) -> None:
-    """Raise the user-facing error for an Affine the folding could not absorb."""
-    for n in ir.order():
-        if isinstance(ir.layer(n), Affine):
-            raise BespokeError(f"node {n!r} (elementwise affine): cannot be folded into an adjacent dense layer; "
-                               "supported: scaling/offsets directly before or after a Gemm/MatMul")
+        return PassResult(ir, changed)

@@ -22,10 +22,7 @@ import numpy as np
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
-from bespoke.compiler.passes import Pass, register
-from bespoke.compiler.passes.fold import require_folded
-from bespoke.compiler.passes.ranges import layer_range
-from bespoke.sim.golden import eval_layer
+from bespoke.compiler.passes import Pass, PassResult, register
 
 # An explicit requantisation multiplier is searched as m / 2^shift with m below this bound.
 _MULT_BITS = 24
@@ -47,19 +44,21 @@ class _Tensor:
 @dataclass(frozen=True)
 class Quantize(Pass):
     name = "quantize"
+    requires = ("folded",)
+    ensures = ("integer",)
+    in_place = False  # builds a new IR
     input_bits: int = 4
     weight_bits: int = 8
     act_bits: int = 8
     per_channel: bool = False
 
     def apply(self, ir: IR, ctx):
-        require_folded(ir)
         for opt in ("input_bits", "weight_bits", "act_bits"):
             if not 1 <= getattr(self, opt) <= 32:
                 raise BespokeError(f"quantize: {opt}={getattr(self, opt)} must be between 1 and 32")
         if self.weight_bits < 2:
             raise BespokeError("quantize: weight_bits must be at least 2 (signed weights)")
-        return _Walk(self, ir, ctx).run(), True
+        return PassResult(_Walk(self, ir, ctx).run(), True)
 
 
 class _Walk:
@@ -95,8 +94,8 @@ class _Walk:
             lo, hi = np.full(layer.size, layer.lo), np.full(layer.size, layer.hi)
             calib = None
         else:
-            lo, hi = layer_range(layer, src.lo, src.hi)
-            calib = None if src.calib is None else eval_layer(layer, [src.calib])
+            lo, hi = layer.infer_range((src.lo, src.hi))
+            calib = None if src.calib is None else layer.evaluate(src.calib)
         n_out = self.dst.out(name).size
         t = _Tensor(name, np.broadcast_to(scale, (n_out,)).astype(float), np.broadcast_to(offset, (n_out,)).astype(float),
                     np.array(lo, dtype=object), np.array(hi, dtype=object), calib)
@@ -228,9 +227,9 @@ class _Walk:
         for t in reversed(chain):  # the chain's ranges and calibration values move with the bias
             inp = self.by_dst[self.dst.inputs_of(t.node)[0]]
             layer = self.dst.layer(t.node)
-            lo, hi = layer_range(layer, inp.lo, inp.hi)
+            lo, hi = layer.infer_range((inp.lo, inp.hi))
             t.lo, t.hi = np.array(lo, dtype=object), np.array(hi, dtype=object)
-            t.calib = None if inp.calib is None else eval_layer(layer, [inp.calib])
+            t.calib = None if inp.calib is None else layer.evaluate(inp.calib)
         return x
 
     def _src_name(self, t: _Tensor) -> str:

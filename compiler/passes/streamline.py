@@ -28,8 +28,7 @@ import numpy as np
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Threshold,
                          XnorPopcount)
-from bespoke.compiler.passes import Pass, register
-from bespoke.compiler.passes.ranges import layer_range
+from bespoke.compiler.passes import Pass, PassResult, register
 from bespoke.compiler.passes.thresholds import argmax_head, exact, thresholds
 
 SUPPORTED = "input, Quant/IntQuant, BipolarQuant/Sign, MultiThreshold, Gemm/MatMul, Conv, BatchNormalization/Add/Mul, MaxPool, ArgMax"
@@ -59,9 +58,11 @@ class _Raw:
 @dataclass(frozen=True)
 class Streamline(Pass):
     name = "streamline"
+    ensures = ("integer",)
+    in_place = False  # builds a new IR
 
     def apply(self, ir: IR, ctx):
-        return _Walk(ir).run(), True
+        return PassResult(_Walk(ir).run(), True)
 
 
 def is_binarized(ir: IR) -> bool:
@@ -106,7 +107,7 @@ class _Walk:
         return name
 
     def _ranges(self, node: str, src: _T) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = layer_range(self.dst.layer(node), src.lo, src.hi)
+        lo, hi = self.dst.layer(node).infer_range((src.lo, src.hi))
         return _ints(lo), _ints(hi)
 
     def _record_scales(self):
@@ -183,7 +184,7 @@ class _Walk:
             weight, bias = layer.weight.copy(), layer.bias.copy()
             weight[rows], bias[rows] = -weight[rows], -bias[rows]
             new = replace(layer, weight=weight, bias=bias)
-        self.dst.replace_layer(x.node, new)
+        self.dst.replace_layer(x.node, new, keep_scale=False)  # the accumulator's sign flips
         for key, t in self.t.items():  # every view of the old accumulator now reads the new one
             if isinstance(t, _T) and t.node == x.node:
                 self.t[key] = _reparametrised(t, mask, span)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -43,12 +45,20 @@ def test_json_round_trip_keeps_types_and_ranges():
     assert back.meta["labels"] == [3, 7]
 
 
-def test_copy_is_independent():
+def test_copy_shares_arrays_and_is_independent():
     ir = small_ir()
+    before = ir.to_json()
     c = ir.copy()
-    c.layer("d").weight[0, 0] = 99
+    assert c.layer("d").weight is ir.layer("d").weight  # shared, so it must be read-only
+    with pytest.raises(ValueError, match="read-only"):
+        c.layer("d").weight[0, 0] = 99
+    with pytest.raises(ValueError, match="read-only"):
+        c.out("d").lo[0] = -1
+    c.replace_layer("d", dataclasses.replace(c.layer("d"), bias=np.array([0, 0])))
+    c.out("q").lo = c.out("q").lo - 1
+    c.graph.remove_edge("q", "a")
     c.meta["x"] = 1
-    assert ir.layer("d").weight[0, 0] == 1 and "x" not in ir.meta
+    assert ir.to_json() == before and c.to_json() != before
 
 
 def test_ranges_are_exact_for_dense():

@@ -3,7 +3,7 @@ import pytest
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, Affine, ArgMax, Dense, Input, Relu, Requant
-from bespoke.compiler.passes import PassManager, parse_pipeline
+from bespoke.compiler.passes import PassManager, parse_passes
 from bespoke.compiler.passes.fold import FoldAffine, FuseRelu, MergeDense
 from bespoke.compiler.passes.quantize import Quantize, _as_fraction, _shift_to_fit
 from bespoke.compiler.passes.ranges import InferRanges
@@ -25,18 +25,18 @@ def float_ir() -> IR:
     return ir
 
 
-def test_parse_pipeline_and_spec_round_trip():
-    passes = parse_pipeline("fold-affine, quantize{input_bits=3,per_channel=true},infer-ranges")
+def test_parse_passes_and_spec_round_trip():
+    passes = parse_passes("fold-affine, quantize{input_bits=3,per_channel=true},infer-ranges")
     assert [p.name for p in passes] == ["fold-affine", "quantize", "infer-ranges"]
     assert passes[1] == Quantize(input_bits=3, per_channel=True)
-    assert parse_pipeline(",".join(p.spec() for p in passes)) == passes
+    assert parse_passes(",".join(p.spec() for p in passes)) == passes
 
 
 @pytest.mark.parametrize("text,needle", [("no-such-pass", "unknown pass"), ("quantize{bits=3}", "no option"),
                                          ("quantize{input_bits=x}", "not a int"), ("quantize{", "cannot parse")])
-def test_parse_pipeline_errors(text, needle):
+def test_parse_passes_errors(text, needle):
     with pytest.raises(BespokeError, match=needle):
-        parse_pipeline(text)
+        parse_passes(text)
 
 
 def test_folding_preserves_the_float_function():

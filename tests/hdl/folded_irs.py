@@ -20,9 +20,10 @@ def inputs(ir: IR, n: int, seed: int) -> np.ndarray:
     return x
 
 
-def add_thresholds(ir: IR, name: str, src: str, k: int, rng, per_channel: tuple | None = None) -> None:
+def add_thresholds(ir: IR, name: str, src: str, k: int, rng, per_channel: tuple | None = None, edit=None) -> None:
     """A Threshold after `src` with k levels at quantiles of src's values on random inputs.
-    per_channel=(C, positions): one row of thresholds per channel, shared by its positions."""
+    per_channel=(C, positions): one row of thresholds per channel, shared by its positions.
+    edit: pins some rows, in place on the sorted [size, k] array before the (read-only) layer holds it."""
     values = golden.run_all(ir, inputs(ir, 300, seed=99), check_ranges=False)[src]
     qs = np.sort(rng.uniform(0.2, 0.8, size=k))
     if per_channel:
@@ -31,7 +32,10 @@ def add_thresholds(ir: IR, name: str, src: str, k: int, rng, per_channel: tuple 
         t = np.repeat(np.floor(t).astype(np.int64), pos, axis=0)
     else:
         t = np.floor(np.quantile(values, qs, axis=0).T).astype(np.int64)
-    ir.add(name, Threshold(thresholds=np.sort(t, axis=1)), [src])
+    t = np.sort(t, axis=1)
+    if edit:
+        edit(t)
+    ir.add(name, Threshold(thresholds=t), [src])
 
 
 def ranged(ir: IR) -> IR:
@@ -46,18 +50,23 @@ def mlp_ir(seed: int = 0) -> IR:
     ir = IR("fmlp")
     ir.add("x", Input(size=12, lo=0, hi=7))
     ir.add("fc1", Dense(weight=rng.choice([-1, 1], (10, 12)), bias=rng.integers(-20, 21, 10)), ["x"])  # bipolar
-    add_thresholds(ir, "t1", "fc1", 3, rng)
-    t1 = ir.layer("t1").thresholds
-    t1[0] = [-10**4, -10**4 + 1, -10**4 + 2]  # always 3
-    t1[1] = [10**4, 10**4 + 1, 10**4 + 2]  # always 0
-    t1[2, 0] = -10**4  # at least 1
+
+    def pin_t1(t1):
+        t1[0] = [-10**4, -10**4 + 1, -10**4 + 2]  # always 3
+        t1[1] = [10**4, 10**4 + 1, 10**4 + 2]  # always 0
+        t1[2, 0] = -10**4  # at least 1
+
+    add_thresholds(ir, "t1", "fc1", 3, rng, edit=pin_t1)
     w2 = rng.integers(-1, 2, (8, 10))  # ternary
     w2[:, 3] = 0  # an unused input: its products are never built
     ir.add("fc2", Dense(weight=w2, bias=rng.integers(-5, 6, 8)), ["t1"])
     add_thresholds(ir, "t2", "fc2", 1, rng)
     ir.add("x3", XnorPopcount(weight=rng.integers(0, 2, (9, 8))), ["t2"])
-    add_thresholds(ir, "t3", "x3", 1, rng)
-    ir.layer("t3").thresholds[[0, 1], 0] = [0, 9]  # popcount >= 0: always 1; >= 9 of 8: never
+
+    def pin_t3(t3):
+        t3[[0, 1], 0] = [0, 9]  # popcount >= 0: always 1; >= 9 of 8: never
+
+    add_thresholds(ir, "t3", "x3", 1, rng, edit=pin_t3)
     w4 = rng.integers(0, 2, (5, 9))
     w4[3], w4[4] = w4[1], w4[0]  # classes 3 and 4 tie with 1 and 0: the lower index must win
     ir.add("x4", XnorPopcount(weight=w4), ["t3"])

@@ -3,6 +3,7 @@
 golden model (Amaranth simulator, directly written Verilog in Icarus), the arch API, and the
 bundled 8x8-digits BNN end to end in Verilator."""
 
+import dataclasses
 import shutil
 import time
 
@@ -204,7 +205,9 @@ def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
 def test_bnn_user_errors():
     ir = bnn_mlp()
     bad = ir.copy()
-    bad.layer("p2").weight[0, 0] = -1
+    weight = bad.layer("p2").weight.copy()
+    weight[0, 0] = -1
+    bad.replace_layer("p2", dataclasses.replace(bad.layer("p2"), weight=weight))
     with pytest.raises(BespokeError, match="node p2: xnor_popcount is binarized but has weights other than 0/1"):
         lower(bad)
     wide = IR("wide")

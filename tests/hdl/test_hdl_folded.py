@@ -1,3 +1,4 @@
+import dataclasses
 # amaranth: UnusedElaboratable=no
 """The folded architecture (hdl.folded) on hand-built IRs: analytic cycles, PE/SIMD choices
 (dividing or padded), user errors, the port contract, and bit-exact simulation against
@@ -121,7 +122,9 @@ def edited(edit):
 
 def test_bad_irs_are_user_errors():
     def non_binary(ir):
-        ir.layer("x3").weight[0, 0] = 2
+        weight = ir.layer("x3").weight.copy()
+        weight[0, 0] = 2
+        ir.replace_layer("x3", dataclasses.replace(ir.layer("x3"), weight=weight))
 
     def relu(ir):
         ir.graph.remove_edge("t1", "fc2")
