@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from bespoke.api import pipeline_for
+from bespoke.flow import passes_for
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, IRError, MaxPool2d,
                                  MultiThreshold, Relu, Requant, Threshold, XnorPopcount)
@@ -262,7 +262,7 @@ def _float_ir_and_ctx(example: str):
 @pytest.mark.parametrize("example", list(_examples()))
 def test_default_passes_verify_keep_scales_and_leave_inputs_alone(example):
     fir, ctx = _float_ir_and_ctx(example)
-    passes = pipeline_for(fir)
+    passes = passes_for(fir)
     PassManager.from_string(passes, verify_each=True).run(fir, ctx)  # IR.verify() after every pass
     ir = fir
     for p in parse_passes(passes):
