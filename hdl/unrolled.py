@@ -354,6 +354,8 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
 
 
 def register(st: Stage, nets: list[int], lo: list[int], hi: list[int]) -> list[int]:
-    """A pipeline register per element, as wide as the element's IR range (none for a constant)."""
-    return [st.const(a) if a == b else st.cell("reg", (v,), a, b, {"init": 0}, j, f"r{j}")
+    """A pipeline register per element, as wide as the element's IR range (none for a constant).
+    Its initial value is the one nearest 0 in range: what precedes the first valid vector keeps
+    every downstream net inside its proven range too."""
+    return [st.const(a) if a == b else st.cell("reg", (v,), a, b, {"init": min(max(0, a), b)}, j, f"r{j}")
             for j, (v, a, b) in enumerate(zip(nets, lo, hi))]
