@@ -13,7 +13,7 @@ accumulator's cells go to its threshold node) and `neuron` = the output element 
 one; the valid chain has group "". Net names are hints: `l{k}_...` for the k-th stage.
 
 `nl.meta["layers"][node]` records per stage its `op`, `src` node, the output nets before the
-register (`out`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
+register (`out`), whether a register follows (`registered`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
 one-input shared sum is a wire, so the cells cannot tell).
 """
 
@@ -340,8 +340,9 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
         # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
         if any(nl.lo[o] < a or nl.hi[o] > b for o, a, b in zip(outs, lo, hi)):
             raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
-        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs} | ({"shared_sums": shared} if shared else {})
-        tensors[n] = register(st, outs, lo, hi) if depth[n] > depth[src] else outs
+        registered = depth[n] > depth[src]
+        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | ({"shared_sums": shared} if shared else {})
+        tensors[n] = register(st, outs, lo, hi) if registered else outs
     nl.outputs["y"] = tensors[ir.output_node()]
     latency = depth[ir.output_node()]
     if registers:

@@ -16,7 +16,9 @@ from bespoke.compiler.data import read_csv
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
 from bespoke.compiler.passes import PassManager
 from bespoke.hdl import interpret
+from bespoke.hdl.lower import summary
 from bespoke.hdl.unrolled import plan_unrolled
+from bespoke.hdl.unrolled_summary import netlist_summary
 from bespoke.sim import golden
 from bnn_builders import export, tiny_cnn, tiny_mlp
 from onnx_builders import qdq_mlp
@@ -152,3 +154,16 @@ def test_registers_follow_the_stage_rule_and_are_range_wide():
 def test_planner_imports_no_amaranth():
     code = "import sys, bespoke.hdl.unrolled; sys.exit('amaranth' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@pytest.mark.parametrize("registers", [False, True], ids=["comb", "pipe"])
+@pytest.mark.parametrize("name", [n for n in BUNDLED if n != "bnn_cnn"] + ["mlp", "bnn_mlp", "bnn_cnn_hand"])
+def test_netlist_summary_equals_lowering_summary(name, registers):
+    """Figures from the netlist == hdl.lower.summary's (bnn_cnn's Amaranth summary takes ~6 s:
+    its hand-built sibling covers conv, pools and fused thresholds)."""
+    ir = {"mlp": lambda: mlp(seed=2), "bnn_mlp": lambda: bnn_mlp(0), "bnn_cnn_hand": lambda: bnn_cnn(0)}.get(
+        name, lambda: example(name)[0])()
+    assert netlist_summary(plan_unrolled(ir, registers), ir) == summary(ir, registers)
