@@ -103,10 +103,10 @@ class Stage:
         if ge:
             for k in range(plan.width):
                 nets[plan.n + k] = self.const((addend >> k) & 1)
-        for k, c in enumerate(plan.cells):
+        bit = (0, 1)
+        for c in plan.cells:  # unnamed nets: hundreds of thousands in a big layer, names cost time
             outs = self.nl.add("fa" if len(c.ins) == 3 else "ha", [nets[i] for i in c.ins],
-                               [None if o is None else (0, 1) for o in (c.s, c.co)], group=self.group, neuron=neuron,
-                               names=[f"{self.prefix}{name}_s{k}", f"{self.prefix}{name}_c{k}"])
+                               (c.s is not None and bit or None, c.co is not None and bit or None), None, self.group, neuron)
             for o, net in zip((c.s, c.co), outs):
                 if o is not None:
                     nets[o] = net
