@@ -41,11 +41,6 @@ class Stage:
         self.x, self.lo, self.hi = x, lo, hi
         self._consts: dict[int, int] = {}
         self._inverted: dict[int, int] = {}
-        self._count = 0
-
-    def name(self, base: str) -> str:
-        self._count += 1
-        return f"{self.prefix}{base}_{self._count}"
 
     def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
         return self.nl.add1(kind, ins, lo, hi, params, self.group, neuron, name and self.prefix + name)
