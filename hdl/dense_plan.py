@@ -17,12 +17,13 @@ For the 784-256 first layer of the SFC this halves the adders (200k -> about 100
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from bespoke.compiler.ir import bits_for_range
 from bespoke.hdl.adder_tree import Term, huffman_sum, plan_sum
-from bespoke.hdl.csd import csd
+from bespoke.hdl.csd import csd, csd_len
 
 
 Row = list[tuple[int, int]]  # a neuron's weights as (input index, weight); zeros may be listed
@@ -49,6 +50,7 @@ def linear_range(row: Row, bias: int, lo: list[int], hi: list[int]) -> tuple[int
     return out_lo, out_hi
 
 
+@lru_cache(maxsize=None)
 def sign_offset(lo: int, hi: int) -> int:
     """2**(w-1) for a signed input of width w (0 if unsigned): x + offset is x with its sign bit
     inverted, read as unsigned, so an unsigned leaf costs one inverter and w * offset joins the bias."""
@@ -63,7 +65,7 @@ def live_key(row: Row, lo: list[int], hi: list[int]) -> tuple[int, ...]:
 
 def digits(row: Row, lo: list[int], hi: list[int], c: int) -> int:
     """CSD digits of the neuron with weight offset c (the shared sum counted as one)."""
-    return sum(len(csd(w - c)) for i, w in row if lo[i] != hi[i]) + (c != 0)
+    return sum(csd_len(w - c) for i, w in row if lo[i] != hi[i]) + (c != 0)
 
 
 def choose_offsets(rows: list[Row], lo: list[int], hi: list[int]) -> list[int]:

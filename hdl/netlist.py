@@ -149,9 +149,9 @@ class Netlist:
     def add(self, kind: str, ins, out_ranges, params: dict | None = None, group: str = "", neuron: int | None = None,
             names=None) -> tuple[int | None, ...]:
         """A cell of `kind` reading `ins`, driving new nets of the given ranges (None: unused output)."""
-        names = names or [None] * len(out_ranges)
-        outs = tuple(None if r is None else self.net(r[0], r[1], nm) for r, nm in zip(out_ranges, names))
-        self.cells.append(Cell(kind, tuple(int(i) for i in ins), outs, params or {}, group, neuron))
+        names = names or (None,) * len(out_ranges)
+        outs = tuple([None if r is None else self.net(r[0], r[1], nm) for r, nm in zip(out_ranges, names)])
+        self.cells.append(Cell(kind, tuple(map(int, ins)), outs, params or {}, group, neuron))
         return outs
 
     def add1(self, kind: str, ins, lo: int, hi: int, params: dict | None = None, group: str = "", neuron: int | None = None,

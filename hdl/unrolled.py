@@ -13,7 +13,7 @@ accumulator's cells go to its threshold node) and `neuron` = the output element 
 one; the valid chain has group "". Net names are hints: `l{k}_...` for the k-th stage.
 
 `nl.meta["layers"][node]` records per stage its `op`, `src` node, the output nets before the
-register (`out`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
+register (`out`), whether a register follows (`registered`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
 one-input shared sum is a wire, so the cells cannot tell).
 """
 
@@ -41,11 +41,6 @@ class Stage:
         self.x, self.lo, self.hi = x, lo, hi
         self._consts: dict[int, int] = {}
         self._inverted: dict[int, int] = {}
-        self._count = 0
-
-    def name(self, base: str) -> str:
-        self._count += 1
-        return f"{self.prefix}{base}_{self._count}"
 
     def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
         return self.nl.add1(kind, ins, lo, hi, params, self.group, neuron, name and self.prefix + name)
@@ -103,10 +98,10 @@ class Stage:
         if ge:
             for k in range(plan.width):
                 nets[plan.n + k] = self.const((addend >> k) & 1)
-        for k, c in enumerate(plan.cells):
+        bit = (0, 1)
+        for c in plan.cells:  # unnamed nets: hundreds of thousands in a big layer, names cost time
             outs = self.nl.add("fa" if len(c.ins) == 3 else "ha", [nets[i] for i in c.ins],
-                               [None if o is None else (0, 1) for o in (c.s, c.co)], group=self.group, neuron=neuron,
-                               names=[f"{self.prefix}{name}_s{k}", f"{self.prefix}{name}_c{k}"])
+                               (c.s is not None and bit or None, c.co is not None and bit or None), None, self.group, neuron)
             for o, net in zip((c.s, c.co), outs):
                 if o is not None:
                     nets[o] = net
@@ -340,8 +335,9 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
         # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
         if any(nl.lo[o] < a or nl.hi[o] > b for o, a, b in zip(outs, lo, hi)):
             raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
-        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs} | ({"shared_sums": shared} if shared else {})
-        tensors[n] = register(st, outs, lo, hi) if depth[n] > depth[src] else outs
+        registered = depth[n] > depth[src]
+        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | ({"shared_sums": shared} if shared else {})
+        tensors[n] = register(st, outs, lo, hi) if registered else outs
     nl.outputs["y"] = tensors[ir.output_node()]
     latency = depth[ir.output_node()]
     if registers:
@@ -354,6 +350,8 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
 
 
 def register(st: Stage, nets: list[int], lo: list[int], hi: list[int]) -> list[int]:
-    """A pipeline register per element, as wide as the element's IR range (none for a constant)."""
-    return [st.const(a) if a == b else st.cell("reg", (v,), a, b, {"init": 0}, j, f"r{j}")
+    """A pipeline register per element, as wide as the element's IR range (none for a constant).
+    Its initial value is the one nearest 0 in range: what precedes the first valid vector keeps
+    every downstream net inside its proven range too."""
+    return [st.const(a) if a == b else st.cell("reg", (v,), a, b, {"init": min(max(0, a), b)}, j, f"r{j}")
             for j, (v, a, b) in enumerate(zip(nets, lo, hi))]
