@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bespoke.api import pipeline_for
+from bespoke.flow import passes_for
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
 from bespoke.compiler.passes import PassManager
@@ -33,7 +33,7 @@ def main(name: str = "bnn_sfc", n: int = 100) -> None:
     float_ir = lower_onnx(load_onnx(d / f"{name}.onnx"))
     cal = d / "train.csv"
     ctx = {"calibration": read_csv(cal, float_ir.out(float_ir.input_node()).size)[0]} if cal.exists() else {}
-    ir = PassManager.from_string(pipeline_for(float_ir)).run(float_ir, ctx)  # the IR compile_model builds
+    ir = PassManager.from_string(passes_for(float_ir)).run(float_ir, ctx)  # the IR compile_model builds
     print(f"{name}: integer IR {time.perf_counter() - t:.2f} s")
     t = time.perf_counter()
     nl = plan_unrolled(ir)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bespoke.api import pipeline_for
+from bespoke.flow import passes_for
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
 from bespoke.compiler.passes import PassManager
@@ -37,7 +37,7 @@ def integer_ir(model, calibration=None):
     ctx = {}
     if calibration is not None:
         ctx["calibration"] = read_csv(calibration, float_ir.out(float_ir.input_node()).size)[0]
-    return PassManager.from_string(pipeline_for(float_ir)).run(float_ir, ctx)
+    return PassManager.from_string(passes_for(float_ir)).run(float_ir, ctx)
 
 
 def example(name):
