@@ -6,6 +6,11 @@ Entry points live in hdl.lower (not re-exported here, so `hdl.lower` stays the m
     port_layout(ir, pipeline=False, name=None) -> dict  the JSON port contract for testbenches
     summary(ir, pipeline=False) -> dict                 adders, weights, CSD digits, widths per layer
 
+The unrolled architecture as a netlist (hdl.netlist), Amaranth-free: hdl.unrolled.plan_unrolled(ir,
+registers=False) builds it from the pure plans (hdl.dense_plan, hdl.xnor_plan, hdl.popcount,
+hdl.requant_plan, hdl.compare_plan, hdl.stages); hdl.interpret runs it; hdl.unrolled_summary's
+netlist_summary gives summary's figures from it.
+
 The folded (time-multiplexed, ready/valid) architecture lives in hdl.folded, with the same three
 entry points taking arch="folded", pe and simd; hdl.lower hands arch="folded" over to it.
 """

@@ -1,7 +1,8 @@
 """Sum terms of known intervals into one value, every adder exactly as wide as its interval.
 
 Planning and building are separate: `plan_sum` works on pure-Python `Term`s (so `summary` can
-count adders without elaborating anything) and `emit` turns a plan into Amaranth signals.
+count adders without elaborating anything); hdl.unrolled turns a plan into netlist cells and
+hdl.emit into Amaranth signals.
 
 A term stands for `ref << shift` with `ref` in [lo, hi]. Keeping the shift apart (instead of
 wiring zeros in) keeps the low zero bits out of adders: a + (b << 3) is added at shift 0 but
@@ -19,11 +20,9 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
-from amaranth import Const, Module, Signal, Value
-
-from bespoke.hdl.vec import range_shape
+from bespoke.compiler.ir import bits_for_range
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +44,7 @@ class Term:
 
     @property
     def width(self) -> int:
-        return range_shape(self.lo, self.hi).width
+        return bits_for_range(self.lo, self.hi)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,38 +132,3 @@ def count_adders(root: Term | None) -> int:
 def widest_adder(root: Term | None) -> int:
     """Width of the widest adder output in the plan (0 if it has none)."""
     return max((t.width for t in add_nodes(root)), default=0)
-
-
-# --------------------------------------------------------------------------- building
-
-
-def emit(m: Module, root: Term | None, leaf: Callable[[object], Value], name: str) -> Value:
-    """Build the plan as combinational logic in `m`; returns the true (shifted) result value.
-
-    Adder outputs are signals named `{name}_{k}` (k in post-order), each of the minimal shape of
-    its interval; `leaf(ref)` gives the Amaranth value of a leaf term's `ref`.
-    """
-    if root is None:
-        return Const(0, 1)
-    values: dict[int, Value] = {}  # id(term) -> value of its unshifted ref
-    count = 0
-    stack = [(root, False)]
-    while stack:
-        t, ready = stack.pop()
-        if id(t) in values:
-            continue
-        if t.ref is None:
-            values[id(t)] = Const(t.lo, range_shape(t.lo, t.hi))
-        elif not isinstance(t.ref, Add):
-            values[id(t)] = leaf(t.ref)
-        elif not ready:
-            stack += [(t, True), (t.ref.b, False), (t.ref.a, False)]
-        else:
-            node, s = t.ref, t.shift
-            a = values[id(node.a)] << (node.a.shift - s)
-            b = values[id(node.b)] << (node.b.shift - s)
-            sig = Signal(range_shape(t.lo, t.hi), name=f"{name}_{count}")
-            count += 1
-            m.d.comb += sig.eq(a - b if node.sub else a + b)
-            values[id(t)] = sig
-    return values[id(root)] << root.shift

@@ -7,55 +7,12 @@ index win every tie. A comparison whose outcome the ranges already decide is not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from bespoke.hdl.compare_plan import Node, count_comparators, duel, index_width, plan_tree  # noqa: F401 (re-exported)
 from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout
-
-
-def index_width(n: int) -> int:
-    """ceil(log2(n)) bits, at least 1."""
-    return max(1, (n - 1).bit_length())
-
-
-@dataclass(frozen=True, eq=False)
-class Node:
-    """The winner of a block of elements: its value lies in [lo, hi]. `ref` is an element index
-    for a leaf, or the (left, right) pair of a comparison."""
-
-    lo: int
-    hi: int
-    ref: object
-
-
-def duel(left: Node, right: Node) -> Node:
-    """The winner of left vs right (right holds the higher indices)."""
-    if right.hi <= left.lo:
-        return left  # right is never strictly greater
-    if right.lo > left.hi:
-        return right  # right is always strictly greater
-    return Node(max(left.lo, right.lo), max(left.hi, right.hi), (left, right))
-
-
-def plan_tree(lo: list[int], hi: list[int]) -> Node:
-    level = [Node(a, b, i) for i, (a, b) in enumerate(zip(lo, hi))]
-    while len(level) > 1:
-        paired = [duel(level[k], level[k + 1]) for k in range(0, len(level) - 1, 2)]
-        level = paired + level[len(level) - len(level) % 2 :]  # an odd one out goes up as it is
-    return level[0]
-
-
-def count_comparators(node: Node) -> int:
-    stack, count = [node], 0
-    while stack:
-        n = stack.pop()
-        if isinstance(n.ref, tuple):
-            count += 1
-            stack += list(n.ref)
-    return count
 
 
 class ArgMax(wiring.Component):

@@ -7,6 +7,8 @@ adders when every constant multiplier is built as x << shift terms.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def csd(value: int) -> list[tuple[int, int]]:
     """Nonzero digits of `value` as (sign, shift), lowest shift first; [] for 0."""
@@ -24,3 +26,9 @@ def csd(value: int) -> list[tuple[int, int]]:
 def csd_value(digits: list[tuple[int, int]]) -> int:
     """The integer a digit list stands for (inverse of `csd`)."""
     return sum(sign << shift for sign, shift in digits)
+
+
+@lru_cache(maxsize=None)
+def csd_len(value: int) -> int:
+    """Number of nonzero CSD digits of `value` (cached: planners ask it per weight and offset)."""
+    return len(csd(value))

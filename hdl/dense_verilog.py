@@ -14,7 +14,8 @@ and then sign extension and truncation to the declared width are exactly two's c
 from __future__ import annotations
 
 from bespoke.hdl.adder_tree import Add, Term
-from bespoke.hdl.dense import Dense, Shared, sign_offset
+from bespoke.hdl.dense import Dense
+from bespoke.hdl.dense_plan import Shared, sign_offset
 from bespoke.hdl.vec import range_shape, vec_shape
 
 

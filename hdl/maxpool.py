@@ -11,18 +11,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bespoke.hdl.conv import window_index
+from bespoke.hdl.compare_plan import plan_window
 from bespoke.hdl.vec import ints, narrow, vec_layout
-
-
-def plan_window(taps: list[int], lo: list[int], hi: list[int]) -> tuple[list[int], int, int]:
-    """(taps that can matter, out lo, out hi). A tap never above the largest lower bound is dropped,
-    but one tap reaching that bound is kept, so the maximum never falls below it."""
-    out_lo, out_hi = max(lo[i] for i in taps), max(hi[i] for i in taps)
-    live = [i for i in taps if hi[i] > out_lo]
-    if not any(lo[i] == out_lo for i in live):
-        floor = next(i for i in taps if lo[i] == out_lo)
-        live = sorted(live + [floor])
-    return live, out_lo, out_hi
 
 
 class MaxPool2d(wiring.Component):

@@ -99,8 +99,16 @@ KINDS: dict[str, Kind] = {
     "mux": Kind(3, 1, lambda p, s, a, b: (s * a + (1 - s) * b,), doc="y = a if s else b (s a bit)"),
     "tlg": Kind(None, 1, _sum_ge, True, "threshold gate: y = [sum w_i x_i >= threshold], integer weights"),
     "lut": Kind(None, 1, _lut, True, "y = bit (sum x_k << k) of the truth table `table`"),
+    "unsign": Kind(1, 1, lambda p, a: (a + (1 << (p["width"] - 1)),),
+                   doc="y = a + 2^(width-1): a width-bit signed a with its sign bit inverted, read as unsigned (one inverter)"),
     "reg": Kind(1, 1, lambda p, d: (d,), doc="q = d of the previous rising edge (init before the first)"),
 }
+
+def ints(values) -> list[int]:
+    """Python ints (exact, unbounded) from a numpy array or any iterable of integers: what net
+    ranges and plan constants are made of."""
+    return [int(v) for v in values]
+
 
 WIRING = ("shl", "shr", "bits", "concat", "const")  # kinds that cost no logic
 
@@ -141,9 +149,9 @@ class Netlist:
     def add(self, kind: str, ins, out_ranges, params: dict | None = None, group: str = "", neuron: int | None = None,
             names=None) -> tuple[int | None, ...]:
         """A cell of `kind` reading `ins`, driving new nets of the given ranges (None: unused output)."""
-        names = names or [None] * len(out_ranges)
-        outs = tuple(None if r is None else self.net(r[0], r[1], nm) for r, nm in zip(out_ranges, names))
-        self.cells.append(Cell(kind, tuple(int(i) for i in ins), outs, params or {}, group, neuron))
+        names = names or (None,) * len(out_ranges)
+        outs = tuple([None if r is None else self.net(r[0], r[1], nm) for r, nm in zip(out_ranges, names)])
+        self.cells.append(Cell(kind, tuple(map(int, ins)), outs, params or {}, group, neuron))
         return outs
 
     def add1(self, kind: str, ins, lo: int, hi: int, params: dict | None = None, group: str = "", neuron: int | None = None,

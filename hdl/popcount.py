@@ -32,7 +32,6 @@ import heapq
 from dataclasses import dataclass
 from functools import lru_cache
 
-from amaranth import Cat, Const, Module, Signal, Value
 
 
 @dataclass(frozen=True)
@@ -114,41 +113,6 @@ def ge_addend(n: int, threshold: int) -> int:
     """The addend c = 2^w - T of the ge form, for 1 <= T <= n."""
     assert 1 <= threshold <= n, (threshold, n)
     return (1 << max(1, n.bit_length())) - threshold
-
-
-# --------------------------------------------------------------------------- Amaranth
-
-
-def emit_popcount(m: Module, plan: PopcountPlan, bits: list, addend: int = 0, name: str = "pc") -> Value:
-    """The plan as Amaranth logic in `m` on `bits` (n one-bit values); the count, or the ge bit.
-
-    Every cell output is a named signal: left as expressions, shared nets would be inlined (and
-    duplicated) into every use by the Verilog back end.
-    """
-    nets: dict[int, Value] = dict(enumerate(bits))
-    if plan.ge:
-        for k in range(plan.width):
-            nets[plan.n + k] = Const((addend >> k) & 1, 1)
-
-    def wire(net: int, value: Value) -> None:
-        nets[net] = sig = Signal(name=f"{name}_t{net}")
-        m.d.comb += sig.eq(value)
-
-    for k, cell in enumerate(plan.cells):
-        a, b, *c = (nets[i] for i in cell.ins)
-        if c:  # a full adder shares a ^ b between sum and carry
-            p = Signal(name=f"{name}_p{k}")
-            m.d.comb += p.eq(a ^ b)
-            if cell.s is not None:
-                wire(cell.s, p ^ c[0])
-            if cell.co is not None:
-                wire(cell.co, a & b | p & c[0])
-            continue
-        if cell.s is not None:
-            wire(cell.s, a ^ b)
-        if cell.co is not None:
-            wire(cell.co, a & b)
-    return Cat(*(Cat(*(nets[i] for i in group)).any() if group else Const(0, 1) for group in plan.out))
 
 
 # --------------------------------------------------------------------------- Verilog

@@ -11,12 +11,8 @@ from amaranth import Const, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from bespoke.hdl.compare_plan import split_thresholds
 from bespoke.hdl.vec import ints, narrow, vec_layout
-
-
-def split_thresholds(row: list[int], lo: int, hi: int) -> tuple[int, list[int]]:
-    """(count of thresholds always passed, the thresholds needing a comparator)."""
-    return sum(t <= lo for t in row), [t for t in row if lo < t <= hi]
 
 
 class Threshold(wiring.Component):

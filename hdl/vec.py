@@ -11,6 +11,7 @@ from amaranth import Shape, Value, signed, unsigned
 from amaranth.lib import data
 
 from bespoke.compiler.ir import bits_for_range
+from bespoke.hdl.netlist import ints  # noqa: F401 (re-exported: the components' import)
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -40,8 +41,3 @@ def narrow(value: Value, lo: int, hi: int) -> Value:
         return value  # already no wider than needed; its own signedness keeps the value right
     bits = value[: shape.width]
     return bits.as_signed() if shape.signed else bits
-
-
-def ints(values) -> list[int]:
-    """Python ints (exact, unbounded) from a numpy array or any iterable of integers."""
-    return [int(v) for v in values]

@@ -8,7 +8,8 @@ from amaranth import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from bespoke.hdl.adder_tree import Add, Term, add_nodes, combine, count_adders, emit, huffman_sum, plan_sum, widest_adder
+from bespoke.hdl.adder_tree import Add, Term, add_nodes, combine, count_adders, huffman_sum, plan_sum, widest_adder
+from bespoke.hdl.emit import emit
 from bespoke.hdl.testing import simulate_comb
 from bespoke.hdl.vec import narrow, range_shape, vec_layout
 

@@ -1,0 +1,357 @@
+"""The unrolled architecture's planner: layer IR -> netlist IR (hdl.netlist), in one pass.
+
+It builds the circuit the Amaranth lowering (hdl.lower) builds, from the same pure plans: CSD
+shift-add terms in range-sized P - N adder trees with sign-offset leaves and shared input sums
+(hdl.dense_plan), compressor-tree popcounts with the fused `ge` threshold form (hdl.popcount,
+hdl.xnor_plan), requant (hdl.requant_plan), and the range-pruned comparator layers
+(hdl.compare_plan). With `registers`, a register follows every node `hdl.stages.registered`
+names, and an `in_valid` -> `out_valid` chain of `latency` registers runs beside the data.
+
+Every net's range is the exact one the plans prove; planning decisions read the IR's ranges of a
+layer's input, as the Amaranth components do. Cells carry `group` = the IR node (a fused
+accumulator's cells go to its threshold node) and `neuron` = the output element where there is
+one; the valid chain has group "". Net names are hints: `l{k}_...` for the k-th stage.
+
+`nl.meta["layers"][node]` records per stage its `op`, `src` node, the output nets before the
+register (`out`), whether a register follows (`registered`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
+one-input shared sum is a wire, so the cells cannot tell).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount, bits_for_range
+from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
+from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
+from bespoke.hdl.conv import conv_rows, window_index
+from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
+from bespoke.hdl.netlist import Netlist, ints
+from bespoke.hdl.popcount import plan_popcount
+from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
+from bespoke.hdl.stages import binary_rows, check_ir, fused_accumulator, stage_depths, stage_op
+from bespoke.hdl.xnor_plan import check_bits, plan_neuron as plan_bit_neuron
+
+
+class Stage:
+    """Cell building for one stage: its group, name prefix, input nets and their IR ranges."""
+
+    def __init__(self, nl: Netlist, group: str, prefix: str, x: list[int], lo: list[int], hi: list[int]):
+        self.nl, self.group, self.prefix = nl, group, prefix
+        self.x, self.lo, self.hi = x, lo, hi
+        self._consts: dict[int, int] = {}
+        self._inverted: dict[int, int] = {}
+
+    def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
+        return self.nl.add1(kind, ins, lo, hi, params, self.group, neuron, name and self.prefix + name)
+
+    def const(self, value: int) -> int:
+        value = int(value)
+        if value not in self._consts:
+            self._consts[value] = self.nl.const(value, self.group)
+        return self._consts[value]
+
+    def shl(self, net: int, k: int, neuron=None) -> int:
+        if not k:
+            return net
+        return self.cell("shl", (net,), self.nl.lo[net] << k, self.nl.hi[net] << k, {"k": k}, neuron)
+
+    def inverted(self, i: int) -> int:
+        """~x[i] of bit input i, one inverter per layer input however many neurons read it."""
+        if i not in self._inverted:
+            self._inverted[i] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
+        return self._inverted[i]
+
+    # -- plans as cells
+    def sum_tree(self, root: Term | None, leaf, neuron=None, name: str = "s") -> int:
+        """An adder-tree plan (hdl.adder_tree) as add/sub cells, each as wide as its interval;
+        `leaf(ref)` gives the net of a leaf's unshifted value. Returns the net of the result."""
+        if root is None:
+            return self.const(0)
+        if root.ref is None:
+            return self.const(root.lo << root.shift)
+        nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
+        stack = [(root, False)]
+        count = 0
+        while stack:  # post-order without recursion: Huffman trees may be deep chains
+            t, ready = stack.pop()
+            if id(t) in nets:
+                continue
+            if t.ref is None:
+                nets[id(t)] = self.const(t.lo)
+            elif not isinstance(t.ref, Add):
+                nets[id(t)] = leaf(t.ref)
+            elif not ready:
+                stack += [(t, True), (t.ref.b, False), (t.ref.a, False)]
+            else:
+                a, b = t.ref.a, t.ref.b
+                nets[id(t)] = self.cell("sub" if t.ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
+                                        {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, neuron, f"{name}_{count}")
+                count += 1
+        return self.shl(nets[id(root)], root.shift, neuron)
+
+    def popcount(self, bits: list[int], ge: bool, addend: int = 0, neuron=None, name: str = "pc") -> int:
+        """The compressor-tree plan over bit nets: the count, or (ge) the bit count + addend >= 2^w.
+        The ge form's addend bits enter as constant nets, as in the plan (one tree per size)."""
+        plan = plan_popcount(len(bits), ge)
+        nets = dict(enumerate(bits))
+        if ge:
+            for k in range(plan.width):
+                nets[plan.n + k] = self.const((addend >> k) & 1)
+        bit = (0, 1)
+        for c in plan.cells:  # unnamed nets: hundreds of thousands in a big layer, names cost time
+            outs = self.nl.add("fa" if len(c.ins) == 3 else "ha", [nets[i] for i in c.ins],
+                               (c.s is not None and bit or None, c.co is not None and bit or None), None, self.group, neuron)
+            for o, net in zip((c.s, c.co), outs):
+                if o is not None:
+                    nets[o] = net
+        out = [self.any([nets[i] for i in group], neuron) for group in plan.out]
+        if ge or len(out) == 1:
+            return out[0]
+        return self.cell("concat", out, 0, plan.n, neuron=neuron, name=f"{name}_n")
+
+    def any(self, bits: list[int], neuron=None) -> int:
+        """OR of bit nets (a wire for one, the constant 0 for none)."""
+        if not bits:
+            return self.const(0)
+        if len(bits) == 1:
+            return bits[0]
+        return self.cell("or", bits, 0, 1, neuron=neuron)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def dense_stage(st: Stage, rows: list[Row], bias: list[int]) -> tuple[list[int], int]:
+    """Shift-add trees of every neuron (hdl.dense_plan); returns the outputs and the shared-sum count."""
+    lo, hi = st.lo, st.hi
+    shared, trees = plan_layer(rows, bias, lo, hi)
+    leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum
+
+    def leaf(ref) -> int:
+        if ref not in leaves:
+            if isinstance(ref, Shared):
+                leaves[ref] = st.sum_tree(shared[ref.key], leaf, name=f"u{len(leaves)}")
+            elif off := sign_offset(lo[ref], hi[ref]):
+                width = bits_for_range(lo[ref], hi[ref])[0]
+                leaves[ref] = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width},
+                                      name=f"x{ref}_offset")
+            else:
+                leaves[ref] = st.x[ref]
+        return leaves[ref]
+
+    return [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)], len(shared)
+
+
+def xnor_stage(st: Stage, rows, thresholds=None) -> list[int]:
+    """XNOR-popcount neurons (hdl.xnor_plan), with a fused K = 1 threshold when given."""
+    check_bits(st.lo, st.hi, "xnor_popcount")
+    ts = [None] * len(rows) if thresholds is None else ints(thresholds)
+    outs = []
+    for j, (row, t) in enumerate(zip(rows, ts)):
+        nr = plan_bit_neuron(row, st.lo, st.hi, t)
+        kind = nr.kind
+        if kind == "const":
+            outs.append(st.const(nr.out_range[0]))
+            continue
+        bits = [st.inverted(i) if inv else st.x[i] for i, inv in nr.bits]
+        if kind in ("or", "and"):
+            outs.append(bits[0] if len(bits) == 1 else st.cell(kind, bits, 0, 1, neuron=j, name=f"n{j}"))
+        elif kind == "ge":
+            outs.append(st.popcount(bits, True, nr.addend, j, f"n{j}"))
+        else:
+            count = st.popcount(bits, False, neuron=j, name=f"n{j}")
+            if nr.const:
+                count = st.cell("add", (count, st.const(nr.const)), *nr.out_range, {"sa": 0, "sb": 0}, j, f"n{j}_c")
+            outs.append(count)
+    return outs
+
+
+def requant_stage(st: Stage, layer: Requant) -> list[int]:
+    """Per element: CSD product, rounding shift (+ half_even round-up bit), + zero point, clips."""
+    if layer.rounding not in ROUNDINGS:
+        raise ValueError(f"requant rounding {layer.rounding!r} not in {ROUNDINGS}")
+    n = len(st.lo)
+    mult, shift, zp = (ints(np.broadcast_to(a, (n,))) for a in (layer.mult, layer.shift, layer.zero_point))
+    qmin, qmax = int(layer.qmin), int(layer.qmax)
+    outs = []
+    for i in range(n):
+        plan = plan_element(st.lo[i], st.hi[i], mult[i], shift[i], zp[i], qmin, qmax, layer.rounding)
+        if plan.y[0] == plan.y[1]:
+            outs.append(st.const(plan.y[0]))  # clipped to one value whatever x is
+            continue
+        p = st.sum_tree(plan.product, lambda _: st.x[i], i, f"p{i}")
+        q = round_shift(st, p, shift[i], plan.round_up, plan.q, i)
+        z = st.cell("add", (q, st.const(zp[i])), *plan.z, {"sa": 0, "sb": 0}, i, f"z{i}") if zp[i] else q
+        if plan.z[0] < qmin:
+            z = clip(st, z, "<", qmin, i)
+        if plan.z[1] > qmax:
+            z = clip(st, z, ">", qmax, i)
+        outs.append(z)
+    return outs
+
+
+def clip(st: Stage, v: int, op: str, bound: int, i: int) -> int:
+    """bound if v op bound else v: a comparator and a mux, for a bound v's range crosses."""
+    lo, hi = st.nl.lo[v], st.nl.hi[v]
+    lo, hi = (max(lo, bound), hi) if op == "<" else (lo, min(hi, bound))
+    crosses = st.cell("cmp", (v, st.const(bound)), 0, 1, {"op": op}, i)
+    return st.cell("mux", (crosses, st.const(bound), v), lo, hi, neuron=i, name=f"y{i}")
+
+
+def round_shift(st: Stage, p: int, shift: int, round_up: bool, q: tuple[int, int], i: int) -> int:
+    """p >> shift (arithmetic), plus half_even's round-up bit half & (sticky | lsb) when `round_up`."""
+    if not shift:
+        return p
+    floor = st.cell("shr", (p,), st.nl.lo[p] >> shift, st.nl.hi[p] >> shift, {"k": shift}, i)
+    if not round_up:
+        return floor
+    bit = lambda k: st.cell("bits", (p,), 0, 1, {"lo": k, "n": 1}, i)
+    half, lsb = bit(shift - 1), bit(shift)
+    # bits above p's width repeat its sign bit, which is below shift - 1 then: leave them out
+    sticky = st.any([bit(k) for k in range(min(shift - 1, st.nl.type_of(p)[0]))], i)
+    up = st.cell("and", (half, st.cell("or", (sticky, lsb), 0, 1, neuron=i)), 0, 1, neuron=i)
+    return st.cell("add", (floor, up), *q, {"sa": 0, "sb": 0}, i, f"q{i}")
+
+
+def relu_stage(st: Stage) -> list[int]:
+    """max(x, 0): wiring where the sign is known, else a mux on the sign bit."""
+    outs = []
+    for i, (lo, hi) in enumerate(zip(st.lo, st.hi)):
+        if hi <= 0:
+            outs.append(st.const(0))
+        elif lo >= 0:
+            outs.append(st.x[i])
+        else:
+            width = bits_for_range(lo, hi)[0]
+            sign = st.cell("bits", (st.x[i],), 0, 1, {"lo": width - 1, "n": 1}, i)
+            low = st.cell("bits", (st.x[i],), 0, (1 << (width - 1)) - 1, {"lo": 0, "n": width - 1}, i)
+            outs.append(st.cell("mux", (sign, st.const(0), low), 0, hi, neuron=i, name=f"y{i}"))
+    return outs
+
+
+def threshold_stage(st: Stage, thresholds) -> list[int]:
+    """#{k : x >= t_k}: a comparator per threshold the range does not decide, their bits summed."""
+    outs = []
+    for j, row in enumerate(thresholds):
+        base, live = split_thresholds(ints(row), st.lo[j], st.hi[j])
+        passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, {"op": ">="}, j) for t in live]
+        if not passed or len(passed) == 1 and not base:
+            outs.append(passed[0] if passed else st.const(base))
+            continue
+        terms = [Term(0, 1, 0, k) for k in range(len(passed))] + [const_term(base)] * bool(base)
+        outs.append(st.sum_tree(huffman_sum(terms), lambda k: passed[k], j, f"t{j}"))
+    return outs
+
+
+def maxpool_stage(st: Stage, layer: MaxPool2d) -> list[int]:
+    """Window maxima: an OR on bits, else a comparator + mux chain over the taps that can matter."""
+    idx = window_index(tuple(layer.in_shape), layer.kernel, layer.kernel, layer.stride)
+    outs = []
+    for j, taps in enumerate(idx.reshape(-1, layer.kernel * layer.kernel).tolist()):
+        live, out_lo, out_hi = plan_window(taps, st.lo, st.hi)
+        if out_lo == out_hi:
+            outs.append(st.const(out_lo))
+        elif all(0 <= st.lo[i] and st.hi[i] <= 1 for i in live):
+            outs.append(st.x[live[0]] if len(live) == 1 else st.cell("or", [st.x[i] for i in live], 0, 1, neuron=j, name=f"m{j}"))
+        else:
+            acc, lo, hi = st.x[live[0]], st.lo[live[0]], st.hi[live[0]]
+            for i in live[1:]:
+                gt = st.cell("cmp", (st.x[i], acc), 0, 1, {"op": ">"}, j)
+                lo, hi = max(lo, st.lo[i]), max(hi, st.hi[i])
+                acc = st.cell("mux", (gt, st.x[i], acc), lo, hi, neuron=j, name=f"m{j}")
+            outs.append(acc)
+    return outs
+
+
+def argmax_stage(st: Stage) -> list[int]:
+    """The comparator tree of hdl.compare_plan: the right side wins only if strictly greater."""
+    root = plan_tree(st.lo, st.hi)
+    done: dict[int, tuple[int | None, int]] = {}  # id(node) -> (value net, index net)
+    stack = [(root, False)]
+    while stack:  # post-order without recursion
+        node, ready = stack.pop()
+        if not isinstance(node.ref, tuple):
+            done[id(node)] = (st.x[node.ref], st.const(node.ref))
+        elif not ready:
+            stack += [(node, True), (node.ref[1], False), (node.ref[0], False)]
+        else:
+            (lv, li), (rv, ri) = done[id(node.ref[0])], done[id(node.ref[1])]
+            gt = st.cell("cmp", (rv, lv), 0, 1, {"op": ">"})
+            ilo, ihi = min(st.nl.lo[li], st.nl.lo[ri]), max(st.nl.hi[li], st.nl.hi[ri])
+            idx = st.cell("mux", (gt, ri, li), ilo, ihi, name="idx")
+            # the root's maximum itself is never read
+            val = None if node is root else st.cell("mux", (gt, rv, lv), node.lo, node.hi, name="max")
+            done[id(node)] = (val, idx)
+    return [done[id(root)][1]]
+
+
+def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], int]:
+    """The output nets of node n (with fused accumulator `acc`), and its shared-sum count."""
+    layer = ir.layer(n)
+    if acc is not None:
+        return xnor_stage(st, binary_rows(ir.layer(acc)), layer.thresholds[:, 0]), 0
+    if isinstance(layer, Dense):
+        return dense_stage(st, [full_row(row) for row in layer.weight], ints(layer.bias))
+    if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
+        return xnor_stage(st, binary_rows(layer)), 0
+    if isinstance(layer, Conv2d):
+        positions = layer.out_size([]) // layer.weight.shape[0]
+        return dense_stage(st, conv_rows(layer.weight, layer.in_shape, layer.stride), ints(np.repeat(layer.bias, positions)))
+    if isinstance(layer, Threshold):
+        return threshold_stage(st, layer.thresholds), 0
+    if isinstance(layer, MaxPool2d):
+        return maxpool_stage(st, layer), 0
+    if isinstance(layer, Relu):
+        return relu_stage(st), 0
+    if isinstance(layer, Requant):
+        return requant_stage(st, layer), 0
+    if isinstance(layer, ArgMax):
+        return argmax_stage(st), 0
+    raise AssertionError(layer)
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
+    """The unrolled circuit of `ir` as a netlist: port `x` (the input node's elements) -> `y` (the
+    output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`."""
+    check_ir(ir)
+    nl = Netlist(name=ir.name)
+    inp = ir.input_node()
+    x_lo, x_hi = ints(ir.out(inp).lo), ints(ir.out(inp).hi)
+    nl.inputs["x"] = [nl.net(a, b, f"x{i}") for i, (a, b) in enumerate(zip(x_lo, x_hi))]
+    tensors = {inp: nl.inputs["x"]}
+    fused = {a for n in ir.order() if (a := fused_accumulator(ir, n)) is not None}
+    depth = stage_depths(ir, registers)
+    layers = {}
+    for k, n in enumerate(n for n in ir.order() if not isinstance(ir.layer(n), Input) and n not in fused):
+        acc = fused_accumulator(ir, n)
+        (src,) = ir.inputs_of(acc or n)
+        st = Stage(nl, n, f"l{k}_", tensors[src], ints(ir.out(src).lo), ints(ir.out(src).hi))
+        outs, shared = build_stage(st, ir, n, acc)
+        lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
+        # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
+        if any(nl.lo[o] < a or nl.hi[o] > b for o, a, b in zip(outs, lo, hi)):
+            raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
+        registered = depth[n] > depth[src]
+        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | ({"shared_sums": shared} if shared else {})
+        tensors[n] = register(st, outs, lo, hi) if registered else outs
+    nl.outputs["y"] = tensors[ir.output_node()]
+    latency = depth[ir.output_node()]
+    if registers:
+        nl.inputs["in_valid"] = [valid := nl.net(0, 1, "in_valid")]
+        for k in range(latency):
+            valid = nl.add1("reg", (valid,), 0, 1, {"init": 0}, name=f"valid_{k}")
+        nl.outputs["out_valid"] = [valid]
+    nl.meta.update(arch="unrolled", pipelined=bool(registers), latency=latency, layers=layers)
+    return nl
+
+
+def register(st: Stage, nets: list[int], lo: list[int], hi: list[int]) -> list[int]:
+    """A pipeline register per element, as wide as the element's IR range (none for a constant).
+    Its initial value is the one nearest 0 in range: what precedes the first valid vector keeps
+    every downstream net inside its proven range too."""
+    return [st.const(a) if a == b else st.cell("reg", (v,), a, b, {"init": min(max(0, a), b)}, j, f"r{j}")
+            for j, (v, a, b) in enumerate(zip(nets, lo, hi))]
