@@ -24,9 +24,11 @@ Port contract (others rely on it; see `port_layout`):
   t + latency. One vector may enter every cycle; `rst` clears only the valid chain.
 
 The circuit is planned once, as a netlist (hdl.unrolled.plan_unrolled); the Verilog is written
-from it through Amaranth (hdl.write_amaranth) or, for netlists above AMARANTH_MAX_CELLS cells,
-directly (hdl.write_verilog): Amaranth elaborates ~1.6 ms per cell. The two writers are proven
-equivalent (tests/hdl/test_writers.py); the summary is counted on the same netlist.
+from it directly, a module per layer (hdl.write_verilog, the default), or through Amaranth
+(hdl.write_amaranth, writer="amaranth"). The two writers are proven equivalent by Yosys + ABC
+(tests/hdl/test_writers.py); the direct one is the default because Amaranth elaborates ~1.6 ms
+per cell (pendigits: 1.0 s of a 1.0 s compile; the unrolled SFC would take minutes). The
+summary is counted on the same netlist.
 """
 
 from __future__ import annotations
@@ -45,10 +47,7 @@ from bespoke.hdl.unrolled_summary import netlist_summary
 from bespoke.hdl.vec import vec_shape
 
 ARCHS = ("unrolled", "folded")
-# Above this many cells the Verilog is written directly: Amaranth elaborates ~1.6 ms per cell
-# (bnn_digits, 2.6k cells: 4.2 s through Amaranth, 0.02 s direct).
-AMARANTH_MAX_CELLS = 3_000
-WRITERS = ("auto", "amaranth", "direct")
+WRITERS = ("direct", "amaranth")
 
 
 def lower(ir: IR, pipeline: bool = False):
@@ -188,7 +187,7 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
 
 
 def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None,
-               simd: int | None = None, writer: str = "auto") -> str:
+               simd: int | None = None, writer: str = "direct") -> str:
     """Verilog of the lowered IR, top module `name`, with the documenting header. arch="folded"
     hands over to hdl.folded (with pe, simd); `writer` picks the unrolled netlist's writer."""
     if _check_arch(arch, pe, simd):
@@ -196,15 +195,12 @@ def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled"
     return write_netlist(plan_unrolled(ir, registers=pipeline), ir, name, pipeline, writer)
 
 
-def write_netlist(nl: Netlist, ir: IR, name: str, pipeline: bool = False, writer: str = "auto") -> str:
-    """The header and the Verilog of `nl` (planned from `ir`): through Amaranth up to
-    AMARANTH_MAX_CELLS cells ("auto"), else directly."""
+def write_netlist(nl: Netlist, ir: IR, name: str, pipeline: bool = False, writer: str = "direct") -> str:
+    """The header and the Verilog of `nl` (planned from `ir`), by the writer named `writer`."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
     if writer not in WRITERS:
         raise BespokeError(f"unknown Verilog writer {writer!r}; supported: {', '.join(WRITERS)}")
-    if writer == "auto":
-        writer = "amaranth" if len(nl.cells) <= AMARANTH_MAX_CELLS else "direct"
     if writer == "amaranth":
         from bespoke.hdl.write_amaranth import write_amaranth_verilog
 
