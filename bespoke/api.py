@@ -29,6 +29,7 @@ from bespoke import flow
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax
+from bespoke.hdl.netlist import Netlist
 
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -69,10 +70,11 @@ class CompiledModel:
     summary: dict
     options: dict = field(default_factory=dict)
     out_dir: Path | None = None
+    netlist: Netlist | None = None  # the unrolled circuit the Verilog was written from (not saved: re-planned on demand)
 
     @property
     def hardware(self) -> flow.Hardware:
-        return flow.Hardware(self.name, self.verilog, self.layout, self.summary)
+        return flow.Hardware(self.name, self.verilog, self.layout, self.summary, self.netlist)
 
     # -- inference with the golden model
     @property
@@ -196,7 +198,7 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     hw = flow.hardware(ir, name, pipeline=pipeline, **arch_options)
     source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options}
-    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options)
+    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
     if out_dir is not None:
         compiled.save(out_dir)
     return compiled

@@ -23,6 +23,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
 from bespoke.compiler.passes import PassManager
+from bespoke.hdl.netlist import Netlist
 
 ARCHS = ("unrolled", "folded")
 # Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
@@ -123,23 +124,30 @@ def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
 @dataclass
 class Hardware:
     """The design of an integer IR: Verilog text with top module `name`, its port layout (see
-    hdl.lower.port_layout) and the per-layer summary. The netlist the architecture planners will
-    produce (hdl.unrolled) belongs here too, next to the Verilog written from it."""
+    hdl.lower.port_layout), the per-layer summary, and for the unrolled architecture the netlist
+    all three were made from (planned once)."""
 
     name: str
     verilog: str
     layout: dict
     summary: dict
+    netlist: Netlist | None = None
 
 
 def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = False, pe: int | None = None,
              simd: int | None = None) -> Hardware:
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
     registers between layers with `pipeline`) or "folded" (time-multiplexed, `pe` x `simd`)."""
-    from bespoke.hdl.lower import port_layout, summary, to_verilog
+    from bespoke.hdl.lower import port_layout, summary, to_verilog, write_netlist
+    from bespoke.hdl.unrolled import plan_unrolled
+    from bespoke.hdl.unrolled_summary import netlist_summary
 
     options = dict(pipeline=pipeline, **check_arch(arch, pe, simd))
-    return Hardware(name, to_verilog(ir, name, **options), port_layout(ir, name=name, **options), summary(ir, **options))
+    layout = port_layout(ir, name=name, **options)
+    if arch == "folded":
+        return Hardware(name, to_verilog(ir, name, **options), layout, summary(ir, **options))
+    nl = plan_unrolled(ir, registers=pipeline)
+    return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, netlist_summary(nl, ir), nl)
 
 
 # --------------------------------------------------------------------------- report

@@ -2,7 +2,7 @@
 
 """Lowering an integer IR with proven ranges to one Amaranth top component, and to Verilog.
 
-The top chains one component per layer (Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold,
+The circuit chains one stage per layer (Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold,
 Conv2d, MaxPool2d), each typed from the IR's ranges; an XNOR-popcount (or binary conv) feeding
 only a K = 1 threshold is one fused component (hdl.xnor), since its count never needs to exist.
 This is the unrolled architecture: one inference per cycle, every weight hard-wired. The folded
@@ -23,9 +23,12 @@ Port contract (others rely on it; see `port_layout`):
   at rising edge t is on y with out_valid=1 after rising edge t + latency - 1, until edge
   t + latency. One vector may enter every cycle; `rst` clears only the valid chain.
 
-Dense layers above DIRECT_DENSE_ADDERS adders, and XNOR-popcount layers of comparable size, are
-written as Verilog directly (hdl.dense_verilog, hdl.xnor) and instantiated as black boxes:
-Amaranth's per-bit netlist makes huge layers slow to elaborate.
+The circuit is planned once, as a netlist (hdl.unrolled.plan_unrolled); the Verilog is written
+from it directly, a module per layer (hdl.write_verilog, the default), or through Amaranth
+(hdl.write_amaranth, writer="amaranth"). The two writers are proven equivalent by Yosys + ABC
+(tests/hdl/test_writers.py); the direct one is the default because Amaranth elaborates ~1.6 ms
+per cell (pendigits: 1.0 s of a 1.0 s compile; the unrolled SFC would take minutes). The
+summary is counted on the same netlist.
 """
 
 from __future__ import annotations
@@ -33,193 +36,25 @@ from __future__ import annotations
 import json
 import re
 
-from amaranth import Const, Instance, Module, Signal
-from amaranth.back import verilog
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-
-import numpy as np
-
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount
-from bespoke.hdl import argmax, dense, folded, maxpool, relu, requant, threshold, xnor
-from bespoke.hdl.conv import conv_rows
-from bespoke.hdl.dense_verilog import dense_verilog
-from bespoke.hdl.popcount import plan_popcount, popcount_verilog
+from bespoke.compiler.ir import IR, ArgMax
+from bespoke.hdl import folded
+from bespoke.hdl.netlist import Netlist
 from bespoke.hdl.stages import (POOLED_INTO, REGISTERED, SUPPORTED, binary_rows, check_ir,  # noqa: F401 (re-exported)
                                 fused_accumulator, registered, stage_depths, stage_op)
-from bespoke.hdl.vec import ints, narrow, range_shape, vec_layout, vec_shape
+from bespoke.hdl.unrolled import plan_unrolled
+from bespoke.hdl.unrolled_summary import netlist_summary
+from bespoke.hdl.vec import vec_shape
 
 ARCHS = ("unrolled", "folded")
-# Dense layers with more adders than this are written as Verilog directly (hdl.dense_verilog):
-# Amaranth needs ~1 ms per adder, so this bounds a layer's elaboration to ~20 s.
-DIRECT_DENSE_ADDERS = 20_000
-# Elaboration cost of one popcount cell (full/half adder, gate) in word adders: measured 1.6 ms
-# per cell (three signals each) against ~1 ms per adder.
-CELL_COST = 1.5
+WRITERS = ("direct", "amaranth")
 
 
-# --------------------------------------------------------------------------- stages
+def lower(ir: IR, pipeline: bool = False):
+    """The Amaranth top component of the unrolled circuit (for simulation in Amaranth)."""
+    from bespoke.hdl.write_amaranth import NetlistTop
 
-
-def make_component(layer, lo, hi, acc=None) -> wiring.Component:
-    """The component computing `layer` on an input vector with element ranges [lo, hi]; `acc`: the
-    binarized accumulator layer fused into a Threshold `layer`."""
-    if acc is not None:
-        return xnor.XnorPopcount(binary_rows(acc), lo, hi, thresholds=layer.thresholds[:, 0])
-    if isinstance(layer, Dense):
-        return dense.Dense(layer.weight, layer.bias, lo, hi)
-    if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
-        return xnor.XnorPopcount(binary_rows(layer), lo, hi)
-    if isinstance(layer, Conv2d):
-        positions = layer.out_size([]) // layer.weight.shape[0]
-        rows = conv_rows(layer.weight, layer.in_shape, layer.stride)
-        return dense.Dense(None, np.repeat(layer.bias, positions), lo, hi, rows=rows)
-    if isinstance(layer, Threshold):
-        return threshold.Threshold(layer.thresholds, lo, hi)
-    if isinstance(layer, MaxPool2d):
-        return maxpool.MaxPool2d(layer.in_shape, layer.kernel, layer.stride, lo, hi)
-    if isinstance(layer, Relu):
-        return relu.Relu(lo, hi)
-    if isinstance(layer, Requant):
-        return requant.Requant(layer.mult, layer.shift, layer.zero_point, layer.qmin, layer.qmax, layer.rounding, lo, hi)
-    if isinstance(layer, ArgMax):
-        return argmax.ArgMax(lo, hi)
-    raise AssertionError(layer)
-
-
-def build_stages(ir: IR) -> tuple[dict[str, wiring.Component], dict[str, str]]:
-    """One component per non-input node (a fused accumulator has none), in topological order,
-    typed from the IR's ranges; and the node each stage reads."""
-    check_ir(ir)
-    fused = {a: n for n in ir.order() if (a := fused_accumulator(ir, n)) is not None}
-    stages, sources = {}, {}
-    for n in ir.order():
-        if isinstance(ir.layer(n), Input) or n in fused:
-            continue
-        acc = fused_accumulator(ir, n)
-        (src,) = ir.inputs_of(acc or n)
-        comp = make_component(ir.layer(n), ir.out(src).lo, ir.out(src).hi, acc and ir.layer(acc))
-        lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
-        # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
-        if any(a < l or b > h for a, b, l, h in zip(comp.out_lo, comp.out_hi, lo, hi)):
-            raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
-        stages[n], sources[n] = comp, src
-    return stages, sources
-
-
-def elaboration_cost(comp) -> int:
-    """A component's Amaranth elaboration cost in word adders (what `direct_above` bounds)."""
-    if isinstance(comp, dense.Dense):
-        return comp.stats()["adders"]
-    if isinstance(comp, xnor.XnorPopcount):
-        s = comp.stats()
-        return int((s["full_adders"] + s["half_adders"] + s["gates"]) * CELL_COST)
-    return 0
-
-
-def instance_name(k: int, node: str) -> str:
-    return f"l{k}_{re.sub(r'[^A-Za-z0-9_]', '_', node)}"
-
-
-# --------------------------------------------------------------------------- the top
-
-
-class Top(wiring.Component):
-    """The whole network: `x` -> `y` (and `in_valid` -> `out_valid` when pipelined).
-
-    Dense layers with more than `direct_above` adders become black-box instances of modules
-    listed in `direct_modules` (name -> Verilog text), which `to_verilog` appends.
-    """
-
-    def __init__(self, ir: IR, pipeline: bool = False, name: str | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS):
-        self.ir, self.pipeline = ir, pipeline
-        self.stages, self.sources = build_stages(ir)
-        self.depth = stage_depths(ir, pipeline)
-        self.latency = self.depth[ir.output_node()]
-        self.prefix = name or default_name(ir)
-        self.direct = {
-            n: f"{self.prefix}__{instance_name(k, n)}"
-            for k, (n, comp) in enumerate(self.stages.items())
-            if isinstance(comp, (dense.Dense, xnor.XnorPopcount)) and direct_above is not None
-            and elaboration_cost(comp) > direct_above
-        }
-        inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
-        ports = {"x": In(vec_layout(inp.lo, inp.hi)), "y": Out(vec_layout(out.lo, out.hi))}
-        if pipeline:
-            ports.update(in_valid=In(1), out_valid=Out(1))
-        super().__init__(ports)
-
-    def direct_modules(self) -> dict[str, str]:
-        """Verilog of the directly written layers, then the popcount modules they share."""
-        modules, popcounts = {}, {}
-        for n, module in self.direct.items():
-            comp = self.stages[n]
-            if isinstance(comp, xnor.XnorPopcount):
-                modules[module], used = xnor.xnor_verilog(module, self.prefix, comp)
-                popcounts.update(used)
-            else:
-                modules[module] = dense_verilog(module, comp)
-        for name, (n, ge) in sorted(popcounts.items()):
-            modules[name] = popcount_verilog(name, plan_popcount(n, ge))
-        return modules
-
-    def elaborate(self, platform):
-        m = Module()
-        ir = self.ir
-        inp = ir.input_node()
-        tensors = {inp: [narrow(self.x[i], lo, hi) for i, (lo, hi) in enumerate(zip(ints(ir.out(inp).lo), ints(ir.out(inp).hi)))]}
-        for k, (n, comp) in enumerate(self.stages.items()):
-            name = instance_name(k, n)
-            if n in self.direct:
-                x, y = Signal(comp.x.shape(), name=f"{name}_x"), Signal(comp.y.shape(), name=f"{name}_y")
-                m.submodules[name] = Instance(self.direct[n], i_x=x.as_value(), o_y=y.as_value())
-            else:
-                m.submodules[name] = comp
-                x, y = comp.x, comp.y
-            src = self.sources[n]
-            m.d.comb += [x[i].eq(v) for i, v in enumerate(tensors[src])]
-            lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
-            outs = [narrow(y[j], a, b) for j, (a, b) in enumerate(zip(lo, hi))]
-            if self.depth[n] > self.depth[src]:
-                outs = self.register(m, outs, lo, hi, name)
-            tensors[n] = outs
-        m.d.comb += [self.y[j].eq(v) for j, v in enumerate(tensors[ir.output_node()])]
-        if self.pipeline:
-            m.d.comb += self.out_valid.eq(self.valid_chain(m))
-        return m
-
-    @staticmethod
-    def register(m, values, lo, hi, name):
-        """A pipeline register per element, each only as wide as its range (none for a constant);
-        no reset needed, as out_valid says when the data is meaningful."""
-        out = []
-        for j, (v, a, b) in enumerate(zip(values, lo, hi)):
-            if a == b:
-                out.append(Const(a, range_shape(a, b)))
-                continue
-            reg = Signal(range_shape(a, b), name=f"{name}_r{j}", reset_less=True)
-            m.d.sync += reg.eq(v)
-            out.append(reg)
-        return out
-
-    def valid_chain(self, m):
-        """in_valid delayed by `latency` cycles; reset clears it."""
-        valid = self.in_valid
-        for k in range(self.latency):
-            reg = Signal(name=f"valid_{k}")
-            m.d.sync += reg.eq(valid)
-            valid = reg
-        return valid
-
-
-def lower(ir: IR, pipeline: bool = False, name: str | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS) -> Top:
-    """The Amaranth top for `ir`. Simulate it in Amaranth only if `top.direct` is empty (set
-    `direct_above=None` to keep every layer in Amaranth)."""
-    return Top(ir, pipeline, name, direct_above)
-
-
-# --------------------------------------------------------------------------- contract and reports
+    return NetlistTop(plan_unrolled(ir, registers=pipeline))
 
 
 def default_name(ir: IR) -> str:
@@ -261,24 +96,7 @@ def summary(ir: IR, pipeline: bool = False, arch: str = "unrolled", pe: int | No
     """Per-layer hardware counts (adders, weights, CSD digits, popcount cells, widths) and totals."""
     if _check_arch(arch, pe, simd):
         return folded.summary(ir, pipeline=pipeline, pe=pe, simd=simd)
-    stages, sources = build_stages(ir)
-    depth = stage_depths(ir, pipeline)
-    keys = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xnor_bits", "full_adders", "half_adders",
-            "gates", "register_bits")
-    layers, totals = [], dict.fromkeys(keys, 0)
-    for n, comp in stages.items():
-        row = {"name": n, "op": stage_op(ir, n), "out_width": vec_shape(comp.out_lo, comp.out_hi).width}
-        row.update(comp.stats())
-        src = sources[n]
-        if depth[n] > depth[src]:
-            row["register_bits"] = sum(range_shape(a, b).width for a, b in zip(ints(ir.out(n).lo), ints(ir.out(n).hi)) if a != b)
-        for key in totals:
-            totals[key] += row.get(key, 0)
-        layers.append(row)
-    latency = depth[ir.output_node()]
-    totals["register_bits"] += latency  # the valid chain
-    totals["acc_width"] = max((row.get("acc_width", 0) for row in layers), default=0)
-    return {"layers": layers, "total": totals, "pipelined": bool(pipeline), "latency": latency, "arch": "unrolled"}
+    return netlist_summary(plan_unrolled(ir, registers=pipeline), ir)
 
 
 def _fmt(v) -> str:
@@ -369,14 +187,26 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
 
 
 def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None,
-               simd: int | None = None, direct_above: int | None = DIRECT_DENSE_ADDERS) -> str:
-    """Verilog of the lowered IR, top module `name`, with the documenting header; large layers
-    (costing more than `direct_above` adders to elaborate) written directly as extra modules at
-    the end. arch="folded" hands over to hdl.folded (with pe, simd)."""
+               simd: int | None = None, writer: str = "direct") -> str:
+    """Verilog of the lowered IR, top module `name`, with the documenting header. arch="folded"
+    hands over to hdl.folded (with pe, simd); `writer` picks the unrolled netlist's writer."""
     if _check_arch(arch, pe, simd):
         return folded.to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd)
+    return write_netlist(plan_unrolled(ir, registers=pipeline), ir, name, pipeline, writer)
+
+
+def write_netlist(nl: Netlist, ir: IR, name: str, pipeline: bool = False, writer: str = "direct") -> str:
+    """The header and the Verilog of `nl` (planned from `ir`), by the writer named `writer`."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
-    top = lower(ir, pipeline, name, direct_above)
-    text = verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
-    return header(ir, name, pipeline) + text + "".join("\n" + v for v in top.direct_modules().values())
+    if writer not in WRITERS:
+        raise BespokeError(f"unknown Verilog writer {writer!r}; supported: {', '.join(WRITERS)}")
+    if writer == "amaranth":
+        from bespoke.hdl.write_amaranth import write_amaranth_verilog
+
+        text = write_amaranth_verilog(nl, name)
+    else:
+        from bespoke.hdl.write_verilog import write_verilog
+
+        text = write_verilog(nl, name)
+    return header(ir, name, pipeline) + text

@@ -135,6 +135,8 @@ class Netlist:
     inputs: dict[str, list[int]] = field(default_factory=dict)
     outputs: dict[str, list[int]] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)  # e.g. latency, architecture, layer descriptions
+    # the declared value range of a port's elements (the port contract); default: its nets' hull
+    port_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     # -- building
     def net(self, lo: int, hi: int, name: str | None = None) -> int:
@@ -174,6 +176,13 @@ class Netlist:
 
     def is_bit(self, net: int) -> bool:
         return 0 <= self.lo[net] and self.hi[net] <= 1
+
+    def port_range(self, port: str) -> tuple[int, int]:
+        """[lo, hi] every element of `port` is declared to hold: what sizes the port vector."""
+        if port in self.port_ranges:
+            return self.port_ranges[port]
+        nets = self.inputs.get(port, self.outputs.get(port, []))
+        return (min(self.lo[n] for n in nets), max(self.hi[n] for n in nets)) if nets else (0, 0)
 
     def is_clocked(self) -> bool:
         return any(c.kind == "reg" for c in self.cells)

@@ -339,6 +339,9 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
         layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | ({"shared_sums": shared} if shared else {})
         tensors[n] = register(st, outs, lo, hi) if registered else outs
     nl.outputs["y"] = tensors[ir.output_node()]
+    out = ir.out(ir.output_node())  # the port contract (hdl.lower.port_layout) is sized from the IR's ranges
+    nl.port_ranges["x"] = (min(x_lo), max(x_hi))
+    nl.port_ranges["y"] = (int(out.lo.min()), int(out.hi.max()))
     latency = depth[ir.output_node()]
     if registers:
         nl.inputs["in_valid"] = [valid := nl.net(0, 1, "in_valid")]

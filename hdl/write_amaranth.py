@@ -18,7 +18,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from bespoke.hdl.netlist import Cell, Netlist
-from bespoke.hdl.vec import narrow, range_shape, vec_shape
+from bespoke.hdl.vec import narrow, range_shape
 
 
 def _expr(c: Cell, v: list):
@@ -87,8 +87,9 @@ class NetlistTop(wiring.Component):
     def __init__(self, nl: Netlist):
         self.nl = nl
         x, y = nl.inputs["x"], nl.outputs["y"]
-        ports = {"x": In(data.ArrayLayout(vec_shape([nl.lo[n] for n in x], [nl.hi[n] for n in x]), len(x))),
-                 "y": Out(data.ArrayLayout(vec_shape([nl.lo[n] for n in y], [nl.hi[n] for n in y]), len(y)))}
+        ports = {"x": In(data.ArrayLayout(range_shape(*nl.port_range("x")), len(x))),
+                 "y": Out(data.ArrayLayout(range_shape(*nl.port_range("y")), len(y)))}
+        self.latency = nl.meta.get("latency", 0)
         if "in_valid" in nl.inputs:
             ports.update(in_valid=In(1), out_valid=Out(1))
         super().__init__(ports)

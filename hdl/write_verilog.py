@@ -23,13 +23,11 @@ from bespoke.hdl.netlist import Cell, Netlist
 CLOCK_PORTS = ("clk", "rst")
 
 
-def vector_type(nl: Netlist, nets: list[int]) -> tuple[int, bool]:
-    """(element width, signed) of a port vector: wide enough for every element's range."""
+def vector_type(nl: Netlist, port: str) -> tuple[int, bool]:
+    """(element width, signed) of a port vector: wide enough for its declared range."""
     from bespoke.compiler.ir import bits_for_range
 
-    if not nets:
-        return 1, False
-    return bits_for_range(min(nl.lo[n] for n in nets), max(nl.hi[n] for n in nets))
+    return bits_for_range(*nl.port_range(port))
 
 
 class _Names:
@@ -198,7 +196,7 @@ def _group_module(nl, names, expr, module, cells, reads, exported) -> str:
 
 def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> str:
     x, y = nl.inputs.get("x", []), nl.outputs.get("y", [])
-    (w_in, s_in), (w_out, s_out) = vector_type(nl, x), vector_type(nl, y)
+    (w_in, _), (w_out, _) = vector_type(nl, "x"), vector_type(nl, "y")
     head = (["clk", "rst"] if clocked else []) + ["x"] + (["in_valid"] if "in_valid" in nl.inputs else []) + ["y"] \
         + (["out_valid"] if "out_valid" in nl.outputs else [])
     rng = lambda w: f"[{w - 1}:0] " if w > 1 else ""

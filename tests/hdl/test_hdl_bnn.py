@@ -14,7 +14,11 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
+from bespoke.hdl.netlist import ints
 from bespoke.hdl.popcount import ge_addend, plan_popcount
+from bespoke.hdl.stages import binary_rows
+from bespoke.hdl.unrolled import plan_unrolled
+from bespoke.hdl.xnor_plan import plan_neuron
 from rtl_testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from bespoke.sim import golden
 from bespoke.sim.runner import simulate
@@ -116,12 +120,23 @@ BUILDERS = {"mlp": bnn_mlp, "cnn": bnn_cnn}
 
 
 def test_fused_thresholds_cover_every_neuron_kind():
-    top = lower(bnn_mlp())
-    assert sorted(top.stages) == ["fc1", "out", "p3", "s1", "s2", "s3"]  # p2 lives inside s2
-    kinds = [nr.kind for nr in top.stages["s2"].neurons]
+    ir = bnn_mlp()
+    nl = plan_unrolled(ir)
+    assert sorted(nl.meta["layers"]) == ["fc1", "out", "p3", "s1", "s2", "s3"]  # p2 lives inside s2
+    (src,) = ir.inputs_of("p2")
+    lo, hi = ints(ir.out(src).lo), ints(ir.out(src).hi)
+    rows, thresholds = binary_rows(ir.layer("p2")), ints(ir.layer("s2").thresholds[:, 0])
+    kinds = [plan_neuron(row, lo, hi, t).kind for row, t in zip(rows, thresholds)]
     assert kinds[:4] == ["const", "or", "and", "const"] and set(kinds[4:]) == {"ge"}
-    assert top.stages["p3"].neurons[0].const > 0  # constant inputs folded into the count
-    assert top.stages["s1"].stats()["comparators"] == 10  # two thresholds outside the range
+    (src,) = ir.inputs_of("p3")
+    assert plan_neuron(binary_rows(ir.layer("p3"))[0], ints(ir.out(src).lo), ints(ir.out(src).hi)).const > 0  # constants join the count
+    assert nl.count("s1")["cmp"] == 10  # two thresholds outside the range
+    # the netlist builds exactly those kinds: nothing for constants, an OR, an AND, compressor cells
+    s2: dict = {}
+    for c in nl.cells:
+        if c.group == "s2":
+            s2.setdefault(c.neuron, set()).add(c.kind)
+    assert 0 not in s2 and 3 not in s2 and "or" in s2[1] and "and" in s2[2] and "fa" in s2[4]
 
 
 @pytest.mark.parametrize("pipeline", [False, True], ids=["comb", "pipe"])
@@ -153,8 +168,8 @@ def test_pipeline_registers_sit_after_thresholds_and_pools():
 def test_direct_verilog_matches_golden_in_icarus(tmp_path):
     ir = bnn_mlp()
     x = random_batch(ir, 300, seed=5)
-    text = to_verilog(ir, "net", direct_above=0)  # every Dense / XNOR layer written directly
-    assert "net__popge" in text and "*" not in strip_non_code(text)
+    text = to_verilog(ir, "net", writer="direct")  # the direct writer, a module per layer
+    assert "module net__s2(" in text and "*" not in strip_non_code(text)
     got = simulate_iverilog(text, port_layout(ir, name="net"), x, tmp_path)
     np.testing.assert_array_equal(got, golden.run(ir, x))
 
@@ -163,8 +178,8 @@ def test_direct_conv_verilog_matches_golden_in_verilator(tmp_path):
     # Icarus re-evaluates every reader of a wide bus per partial write: this CNN takes it ~5 s per vector
     ir = bnn_cnn()
     x = random_batch(ir, 300, seed=5)
-    text = to_verilog(ir, "net", True, direct_above=0)
-    assert "net__popge" in text and "module net__l0_c1(x, y);" in text
+    text = to_verilog(ir, "net", True, writer="direct")
+    assert "module net__m1(" in text and "always @(posedge clk)" in text
     (tmp_path / "net.v").write_text(text)
     res = simulate([tmp_path / "net.v"], port_layout(ir, True, "net"), x, golden.run(ir, x), tmp_path / "build")
     assert res.ok and res.vectors == len(x) and res.latency_cycles == 4

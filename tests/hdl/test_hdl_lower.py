@@ -14,6 +14,7 @@ import pytest
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, bits_for_range
 from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.hdl.unrolled import plan_unrolled
 from bespoke.hdl.lower import lower, port_layout, summary, to_verilog
 from rtl_testing import simulate_comb, simulate_iverilog, simulate_pipeline
 from bespoke.sim import golden
@@ -119,8 +120,8 @@ def strip_non_code(text):
 
 def test_no_multiplication_in_the_verilog():
     ir = mlp(seed=2, in_lo=-8, in_hi=7, rounding="half_even", mult=3)
-    for pipeline, direct_above in [(False, None), (True, None), (False, 0)]:
-        text = to_verilog(ir, "net", pipeline, direct_above=direct_above)
+    for pipeline, writer in [(False, "amaranth"), (True, "amaranth"), (False, "direct"), (True, "direct")]:
+        text = to_verilog(ir, "net", pipeline, writer=writer)
         assert "*" not in strip_non_code(text)
         assert "*" not in text.split("/* Generated")[0]  # our own header is star-free too
 
@@ -240,25 +241,26 @@ def test_iverilog_accepts_the_verilog(tmp_path):
     subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "a.out"), str(path)], check=True, capture_output=True)
 
 
-# --------------------------------------------------------------------------- directly written Dense
+# --------------------------------------------------------------------------- the direct writer
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
 @pytest.mark.parametrize("pipeline", [False, True], ids=["comb", "pipe"])
 @pytest.mark.parametrize("variant", ["signed-half_even-ties", "relu-dense_head"])
-def test_direct_dense_verilog_matches_golden(variant, pipeline, tmp_path):
+def test_direct_verilog_matches_golden(variant, pipeline, tmp_path):
     ir = mlp(**VARIANTS[variant])
     x = random_batch(ir, 300, seed=7)
-    text = to_verilog(ir, "net", pipeline, direct_above=0)  # every Dense written directly
-    assert text.count("\nmodule net__l") == 2
+    text = to_verilog(ir, "net", pipeline, writer="direct")  # a module per layer, written directly
+    assert text.count("\nmodule net__") == len(plan_unrolled(ir, pipeline).groups())
     got = simulate_iverilog(text, port_layout(ir, pipeline, "net"), x, tmp_path)
     np.testing.assert_array_equal(got, golden.run(ir, x))
 
 
-def test_small_layers_stay_in_amaranth():
-    top = lower(mlp(seed=1))
-    assert top.direct == {}
-    assert "\nmodule mlp1__" not in to_verilog(mlp(seed=1), "mlp1")
+def test_writer_choice():
+    assert "\nmodule mlp1__fc1(" in to_verilog(mlp(seed=1), "mlp1")  # direct: a module per layer
+    assert "\nmodule \\mlp1.fc1 " in to_verilog(mlp(seed=1), "mlp1", writer="amaranth")  # Amaranth's submodule names
+    with pytest.raises(BespokeError, match="unknown Verilog writer 'yosys'; supported: direct, amaranth"):
+        to_verilog(mlp(seed=1), "mlp1", writer="yosys")
 
 
 def test_large_dense_is_written_directly_and_fast():
@@ -271,5 +273,4 @@ def test_large_dense_is_written_directly_and_fast():
     t = time.perf_counter()
     text = to_verilog(ir, "big", pipeline=True)
     assert time.perf_counter() - t < 20  # ~70k adders; through Amaranth this took ~80 s
-    assert lower(ir).direct == {"fc": "big__l0_fc"}
-    assert "\nmodule big__l0_fc(x, y);" in text and "*" not in strip_non_code(text)
+    assert "\nmodule big__fc(" in text and "*" not in strip_non_code(text)
