@@ -31,14 +31,16 @@ PROBE = r"""
 import json, sys, time
 from pathlib import Path
 ex, what, repeat, ir_json = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
-try:
-    from bespoke.api import compile_model
-    from bespoke.compiler.ir import IR
-    from bespoke.hdl.lower import summary
-except ImportError:  # before the bespoke namespace
+if Path("compiler/api.py").exists():  # a checkout from before the bespoke namespace (cwd is its root)
     from compiler.api import compile_model
     from compiler.ir import IR
     from hdl.lower import summary
+else:
+    from bespoke.api import compile_model
+    from bespoke.compiler.ir import IR
+    from bespoke.hdl.lower import summary
+    import bespoke
+    assert Path(bespoke.__file__).resolve().is_relative_to(Path.cwd().resolve()), "measuring another checkout"
 best, figure = float("inf"), None
 if what == "ir":  # the integer IR of bnn_cnn (frontend and passes only), read by both revisions
     from compiler.api import pipeline_for
