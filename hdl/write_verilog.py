@@ -21,6 +21,13 @@ import re
 from bespoke.hdl.netlist import Cell, Netlist
 
 CLOCK_PORTS = ("clk", "rst")
+PER_LINE = 16  # port names, connections and gate operands per line: Verilator refuses lines over 40,000 tokens
+
+
+def _wrap(items, sep: str = ", ") -> str:
+    """items joined by sep, PER_LINE to a line."""
+    items = list(items)
+    return (sep.rstrip() + "\n    ").join(sep.join(items[k:k + PER_LINE]) for k in range(0, len(items), PER_LINE))
 
 
 def vector_type(nl: Netlist, port: str) -> tuple[int, bool]:
@@ -82,7 +89,7 @@ class _Expr:
             return [(outs[0], f"~{b(ins[0])}")]
         if k in ("and", "or", "xor"):
             op = {"and": " & ", "or": " | ", "xor": " ^ "}[k]
-            return [(outs[0], op.join(b(i) for i in ins))]
+            return [(outs[0], _wrap((b(i) for i in ins), op))]
         if k == "ha":
             a, bb = b(ins[0]), b(ins[1])
             return [(o, e) for o, e in zip(outs, (f"{a} ^ {bb}", f"{a} & {bb}"))]
@@ -102,7 +109,7 @@ class _Expr:
             a = self.names[ins[0]]
             return [(outs[0], f"~{a}[0]" if width == 1 else f"{{~{a}[{width - 1}], {a}[{width - 2}:0]}}")]
         if k == "concat":
-            return [(outs[0], "{" + ", ".join(b(i) for i in reversed(ins)) + "}")]
+            return [(outs[0], "{" + _wrap(b(i) for i in reversed(ins)) + "}")]
         if k == "cmp":
             return [(outs[0], f"{s(ins[0])} {p['op']} {s(ins[1])}")]
         if k == "mux":
@@ -167,7 +174,7 @@ def write_verilog(nl: Netlist, name: str | None = None) -> str:
 def _group_module(nl, names, expr, module, cells, reads, exported) -> str:
     regs = [c for c in cells if c.kind == "reg"]
     head = (["clk", "rst"] if regs else []) + [names[n] for n in reads + exported]
-    lines = [f"module {module}({', '.join(head)});"]
+    lines = [f"module {module}({_wrap(head)});"]
     if regs:
         lines += ["  input clk;", "  input rst;"]
     reg_outs = {c.outs[0] for c in regs}
@@ -200,7 +207,7 @@ def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> s
     head = (["clk", "rst"] if clocked else []) + ["x"] + (["in_valid"] if "in_valid" in nl.inputs else []) + ["y"] \
         + (["out_valid"] if "out_valid" in nl.outputs else [])
     rng = lambda w: f"[{w - 1}:0] " if w > 1 else ""
-    lines = [f"module {top}({', '.join(head)});"]
+    lines = [f"module {top}({_wrap(head)});"]
     if clocked:
         lines += ["  input clk;", "  input rst;"]
     lines.append(f"  input {rng(len(x) * w_in)}x;")
@@ -225,6 +232,6 @@ def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> s
     for g, (reads, exported) in ports.items():
         conns = (["clk", "rst"] if any(c.kind == "reg" and c.group == g for c in nl.cells) else []) + [names[n] for n in reads + exported]
         inst = re.sub(r"[^A-Za-z0-9_]", "_", g) or "top"
-        lines.append(f"  {module_name(top, g)} u_{inst}({', '.join(f'.{c}({c})' for c in conns)});")
+        lines.append(f"  {module_name(top, g)} u_{inst}({_wrap(f'.{c}({c})' for c in conns)});")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"

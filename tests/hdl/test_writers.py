@@ -44,3 +44,12 @@ def test_prover_finds_a_difference(tmp_path):
     for bad in ("wrong_adder.v", "no_reset.v"):
         result = prove_equivalent([tmp_path / "good.v"], "direct", [tmp_path / bad], "bad")
         assert result.verdict == "counterexample", (bad, result)
+
+
+def test_direct_writer_keeps_lines_short_for_verilator():
+    # bnn_cnn's first layer reads 784 inputs: one port list on one line was > 40,000 tokens for Verilator
+    from bespoke.flow import frontend, run_passes
+
+    nl = plan_unrolled(run_passes(frontend(EXAMPLES / "bnn_cnn" / "bnn_cnn.onnx")))
+    longest = max(len(line) for line in write_verilog(nl, "cnn").splitlines())
+    assert longest < 2000, longest
