@@ -13,6 +13,8 @@ computed exactly and truncated only when assigned to its net, whose proven range
 
 from __future__ import annotations
 
+import re
+
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -122,8 +124,6 @@ class NetlistTop(wiring.Component):
 
 
 def _identifier(group: str) -> str:
-    import re
-
     name = re.sub(r"[^A-Za-z0-9_]", "_", group) or "top"
     return name if re.match(r"[A-Za-z_]", name) else f"g_{name}"
 

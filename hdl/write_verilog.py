@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from bespoke.compiler.ir import bits_for_range
 from bespoke.hdl.netlist import Cell, Netlist
 
 CLOCK_PORTS = ("clk", "rst")
@@ -32,8 +33,6 @@ def _wrap(items, sep: str = ", ") -> str:
 
 def vector_type(nl: Netlist, port: str) -> tuple[int, bool]:
     """(element width, signed) of a port vector: wide enough for its declared range."""
-    from bespoke.compiler.ir import bits_for_range
-
     return bits_for_range(*nl.port_range(port))
 
 
@@ -73,8 +72,6 @@ class _Expr:
 
     @staticmethod
     def literal(value: int) -> str:
-        from bespoke.compiler.ir import bits_for_range
-
         width = bits_for_range(value, value)[0] + 1  # as a signed literal
         return f"-{width}'sd{-value}" if value < 0 else f"{width}'sd{value}"
 
@@ -216,6 +213,7 @@ def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> s
         lines.append("  input in_valid;")
     if "out_valid" in nl.outputs:
         lines.append("  output out_valid;")
+    clocked_groups = {c.group for c in nl.cells if c.kind == "reg"}
     boundary = dict.fromkeys(n for reads, exported in ports.values() for n in reads + exported)
     boundary.update(dict.fromkeys(x + y + nl.inputs.get("in_valid", []) + nl.outputs.get("out_valid", [])))
     lines += [_decl(nl, names, n) for n in boundary]
@@ -230,7 +228,7 @@ def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> s
     for n in nl.outputs.get("out_valid", []):
         lines.append(f"  assign out_valid = {names[n]};")
     for g, (reads, exported) in ports.items():
-        conns = (["clk", "rst"] if any(c.kind == "reg" and c.group == g for c in nl.cells) else []) + [names[n] for n in reads + exported]
+        conns = (["clk", "rst"] if g in clocked_groups else []) + [names[n] for n in reads + exported]
         inst = re.sub(r"[^A-Za-z0-9_]", "_", g) or "top"
         lines.append(f"  {module_name(top, g)} u_{inst}({_wrap(f'.{c}({c})' for c in conns)});")
     lines.append("endmodule")

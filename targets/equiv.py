@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,6 @@ def miter_commands(gold: list[Path], gold_top: str, gate: list[Path], gate_top: 
 
 def prove_equivalent(gold: list[Path], gold_top: str, gate: list[Path], gate_top: str, timeout: float = 600) -> Equivalence:
     """Prove the designs (Verilog files and top module names) equivalent; see the module docstring."""
-    import time
-
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bespoke-equiv-") as tmp:
         work = Path(tmp)
