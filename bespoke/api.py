@@ -70,7 +70,7 @@ class CompiledModel:
     summary: dict
     options: dict = field(default_factory=dict)
     out_dir: Path | None = None
-    netlist: Netlist | None = None  # the unrolled circuit the Verilog was written from (not saved: re-planned on demand)
+    netlist: Netlist | None = None  # the circuit the Verilog was written from (not saved: re-planned on demand)
 
     @property
     def hardware(self) -> flow.Hardware:

@@ -124,8 +124,8 @@ def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
 @dataclass
 class Hardware:
     """The design of an integer IR: Verilog text with top module `name`, its port layout (see
-    hdl.lower.port_layout), the per-layer summary, and for the unrolled architecture the netlist
-    all three were made from (planned once)."""
+    hdl.lower.port_layout), the per-layer summary, and the netlist they were made from (planned
+    once)."""
 
     name: str
     verilog: str
@@ -138,14 +138,16 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
              simd: int | None = None) -> Hardware:
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
     registers between layers with `pipeline`) or "folded" (time-multiplexed, `pe` x `simd`)."""
-    from bespoke.hdl.lower import port_layout, summary, to_verilog, write_netlist
+    from bespoke.hdl import folded
+    from bespoke.hdl.lower import port_layout, summary, write_netlist
     from bespoke.hdl.unrolled import plan_unrolled
     from bespoke.hdl.unrolled_summary import netlist_summary
 
     options = dict(pipeline=pipeline, **check_arch(arch, pe, simd))
     layout = port_layout(ir, name=name, **options)
     if arch == "folded":
-        return Hardware(name, to_verilog(ir, name, **options), layout, summary(ir, **options))
+        nl = folded.netlist(ir, pe, simd)
+        return Hardware(name, folded.to_verilog(ir, name, pe=pe, simd=simd, nl=nl), layout, summary(ir, **options), nl)
     nl = plan_unrolled(ir, registers=pipeline)
     return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, netlist_summary(nl, ir), nl)
 

@@ -1,6 +1,8 @@
-# amaranth: UnusedElaboratable=no
-
 """The folded (time-multiplexed) architecture: a chain of matrix-vector units with ready/valid.
+
+The circuit is planned once as a netlist (hdl.folded_netlist, from hdl.folded_plan's schedules)
+and written by hdl.write_verilog (default) or hdl.write_amaranth; this module owns the entry
+points, the port contract and the documenting header.
 
 Entry points (same signatures as hdl.lower's, which delegates here for arch="folded"):
     to_verilog(ir, name, pipeline=False, arch="folded", pe=None, simd=None) -> str
@@ -28,74 +30,17 @@ from __future__ import annotations
 import json
 import re
 
-from amaranth import Cat, Module, Signal
-from amaranth.back import verilog
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR
-from bespoke.hdl.argmax import ArgMax
-from bespoke.hdl.folded_mvu import MVU
+from bespoke.hdl.folded_netlist import build
 from bespoke.hdl.folded_plan import NetworkPlan, plan_network
+from bespoke.hdl.netlist import Netlist
+from bespoke.hdl.write import write
 
 
 def check_arch(arch: str) -> None:
     if arch != "folded":
         raise BespokeError(f"hdl.folded builds arch='folded', not {arch!r}")
-
-
-class FoldedTop(wiring.Component):
-    """The whole network: one MVU per group, the input register, the handshake, the argmax."""
-
-    def __init__(self, net: NetworkPlan):
-        self.net = net
-        self.out_buffer = net.layers[-1].dst
-        n_out, out_width = output_type(net)
-        super().__init__({
-            "x": In(net.input.bits), "in_valid": In(1), "in_ready": Out(1),
-            "y": Out(n_out * out_width), "out_valid": Out(1), "out_ready": In(1),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        busy = Signal()
-        x_reg = Signal(self.net.input.bits, reset_less=True)
-        accept = self.in_valid & self.in_ready
-        m.d.comb += self.in_ready.eq(~busy & (~self.out_valid | self.out_ready))
-        with m.If(accept):
-            m.d.sync += [x_reg.eq(self.x), busy.eq(1)]
-
-        src, start = x_reg, accept
-        for k, layer in enumerate(self.net.layers):
-            mvu = m.submodules[f"l{k}_{re.sub(r'[^A-Za-z0-9_]', '_', layer.name)}"] = MVU(layer)
-            m.d.comb += [mvu.src.eq(src), mvu.start.eq(start)]
-            src, start = mvu.dst, mvu.done
-
-        finished = self.result(m, src, start)
-        with m.If(finished):
-            m.d.sync += [self.out_valid.eq(1), busy.eq(0)]
-        with m.Elif(self.out_valid & self.out_ready):
-            m.d.sync += self.out_valid.eq(0)
-        return m
-
-    def result(self, m, buf, done):
-        """Drive y from the last buffer; returns the signal that raises out_valid."""
-        out = self.out_buffer
-        w = out.width
-        elems = [buf[out.phys(i) * w:(out.phys(i) + 1) * w] for i in range(out.size)]  # back to IR order
-        if self.net.argmax is None:
-            m.d.comb += self.y.eq(Cat(*elems))  # the buffer holds still until the next inference's last layer
-            return done
-        m.submodules.argmax = amax = ArgMax(out.lo, out.hi)
-        m.d.comb += [amax.x[i].eq(e) for i, e in enumerate(elems)]
-        go = Signal()  # the cycle after the last write: the argmax sees the complete buffer
-        m.d.sync += go.eq(done)
-        y_reg = Signal(len(self.y), reset_less=True)
-        with m.If(go):
-            m.d.sync += y_reg.eq(amax.y.as_value())
-        m.d.comb += self.y.eq(y_reg)
-        return go
 
 
 def output_type(net: NetworkPlan) -> tuple[int, int]:
@@ -144,13 +89,18 @@ def summary_of(net: NetworkPlan, pe, simd) -> dict:
                            " + ".join(str(row["cycles"]) for row in layers) + f") + fill {net.fill} ({net.fill_formula()})"}
 
 
-def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None) -> str:
-    """Verilog of the folded engine, top module `name`, with a documenting header."""
+def netlist(ir: IR, pe: int | None = None, simd: int | None = None) -> Netlist:
+    """The folded engine as a netlist (hdl.folded_netlist), planned once."""
+    return build(plan_network(ir, pe, simd))
+
+
+def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None,
+               writer: str = "direct", nl: Netlist | None = None) -> str:
+    """Verilog of the folded engine, top module `name`, with a documenting header; written from
+    its netlist (`nl`, planned here when not given) by the writer named `writer`."""
     check_arch(arch)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
     net = plan_network(ir, pe, simd)
-    text = verilog.convert(FoldedTop(net), name=name, emit_src=False, strip_internal_attrs=True)
+    text = write(nl or build(net), name, writer)
     return header(ir, net, name, pe, simd) + text
 
 

@@ -45,9 +45,9 @@ from bespoke.hdl.stages import (POOLED_INTO, REGISTERED, SUPPORTED, binary_rows,
 from bespoke.hdl.unrolled import plan_unrolled
 from bespoke.hdl.unrolled_summary import netlist_summary
 from bespoke.hdl.vec import vec_shape
+from bespoke.hdl.write import WRITERS, write  # noqa: F401 (WRITERS re-exported)
 
 ARCHS = ("unrolled", "folded")
-WRITERS = ("direct", "amaranth")
 
 
 def lower(ir: IR, pipeline: bool = False):
@@ -189,24 +189,13 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
 def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None,
                simd: int | None = None, writer: str = "direct") -> str:
     """Verilog of the lowered IR, top module `name`, with the documenting header. arch="folded"
-    hands over to hdl.folded (with pe, simd); `writer` picks the unrolled netlist's writer."""
+    hands over to hdl.folded (with pe, simd); `writer` picks the netlist's writer (hdl.write)."""
     if _check_arch(arch, pe, simd):
-        return folded.to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd)
+        return folded.to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd, writer=writer)
     return write_netlist(plan_unrolled(ir, registers=pipeline), ir, name, pipeline, writer)
 
 
 def write_netlist(nl: Netlist, ir: IR, name: str, pipeline: bool = False, writer: str = "direct") -> str:
     """The header and the Verilog of `nl` (planned from `ir`), by the writer named `writer`."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise BespokeError(f"module name {name!r} is not a Verilog identifier (letters, digits, _)")
-    if writer not in WRITERS:
-        raise BespokeError(f"unknown Verilog writer {writer!r}; supported: {', '.join(WRITERS)}")
-    if writer == "amaranth":
-        from bespoke.hdl.write_amaranth import write_amaranth_verilog
-
-        text = write_amaranth_verilog(nl, name)
-    else:
-        from bespoke.hdl.write_verilog import write_verilog
-
-        text = write_verilog(nl, name)
+    text = write(nl, name, writer)  # checks the name and the writer before the header is built
     return header(ir, name, pipeline) + text

@@ -12,15 +12,18 @@ are numbered 0..n-1 in the order they are made.
 Cells. A cell of kind K reads the nets `ins` and drives the nets `outs` (None for an output
 nobody reads); `params` are the kind's constants. What each kind computes is declared once, in
 KINDS below, on unbounded integers; the value a cell drives always lies in the driven net's range
-(the planner proves it, the interpreter checks it). Cells are kept in topological order: a cell
+(the planner proves it, the interpreter checks it; in a clocked netlist some ranges are invariants
+of the schedule, e.g. an accumulator only ever holds a partial sum, checked on every cycle). Cells are kept in topological order: a cell
 reads only netlist inputs, register outputs and nets driven by earlier cells, so one pass in list
 order evaluates a combinational netlist. Each cell records the `group` (the layer-IR node) and,
 where there is one, the `neuron` it belongs to: per-layer area, approximation and fault
 injection address cells by them.
 
 Ports. `inputs` and `outputs` map a port name to its element nets (port `x` is the input vector,
-`y` the output vector: the port contract of hdl.lower). A clocked netlist has `reg` cells, which
-drive their output from the state of the previous clock edge.
+`y` the output vector: the port contract of hdl.lower; one-bit handshake ports such as `in_valid`,
+`in_ready`, `out_valid`, `out_ready` are ports of one net). A clocked netlist has `reg` and `rom`
+cells (CLOCKED), which drive their outputs from the state of the previous clock edge; their
+outputs may be read before the cell in list order (feedback: counters, enables, accumulators).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class Kind(NamedTuple):
     """
 
     n_in: int | None
-    n_out: int
+    n_out: int | None
     fn: Callable
     bit_inputs: bool = False
     doc: str = ""
@@ -64,6 +67,19 @@ def _cmp(params, a, b):
     op = params["op"]
     result = {">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b, "==": a == b, "!=": a != b}[op]
     return result * 1,
+
+
+def _select(params, s, *choices):
+    if isinstance(s, int):
+        return choices[s],
+    import numpy as np
+
+    table = np.stack(np.broadcast_arrays(*choices, s)[:-1])  # [choices, batch]
+    return table[s, np.arange(table.shape[1])],
+
+
+def _rom(params, addr):
+    return tuple(params["data"][addr].T) if not isinstance(addr, int) else tuple(int(v) for v in params["data"][addr])
 
 
 def _concat(params, *bits):
@@ -101,8 +117,13 @@ KINDS: dict[str, Kind] = {
     "lut": Kind(None, 1, _lut, True, "y = bit (sum x_k << k) of the truth table `table`"),
     "unsign": Kind(1, 1, lambda p, a: (a + (1 << (p["width"] - 1)),),
                    doc="y = a + 2^(width-1): a width-bit signed a with its sign bit inverted, read as unsigned (one inverter)"),
+    "mul": Kind(2, 1, lambda p, a, b: (a * b,), doc="y = a * b"),
+    "select": Kind(None, 1, _select, doc="y = ins[1 + s]: choice s of the others (s's range lies in 0..choices-1)"),
     "reg": Kind(1, 1, lambda p, d: (d,), doc="q = d of the previous rising edge (init before the first; with reset, rst sets init)"),
+    "rom": Kind(1, None, _rom, doc="registered ROM read: output k = data[addr][k] of the previous rising edge (0 before "
+                "the first; rst does not clear it); `data` is an int array [depth, outputs]"),
 }
+CLOCKED = ("reg", "rom")  # kinds whose outputs change on the clock edge: state, read before driven
 
 def ints(values) -> list[int]:
     """Python ints (exact, unbounded) from a numpy array or any iterable of integers: what net
@@ -162,6 +183,11 @@ class Netlist:
         (out,) = self.add(kind, ins, [(lo, hi)], params, group, neuron, [name])
         return out
 
+    def drive(self, kind: str, ins, outs, params: dict | None = None, group: str = "", neuron: int | None = None) -> None:
+        """A cell driving nets made beforehand: how a register closes a feedback loop (its output
+        is read by the cells that compute its next value)."""
+        self.cells.append(Cell(kind, tuple(map(int, ins)), tuple(outs), params or {}, group, neuron))
+
     def const(self, value: int, group: str = "") -> int:
         return self.add1("const", (), value, value, {"value": int(value)}, group)
 
@@ -185,7 +211,7 @@ class Netlist:
         return (min(self.lo[n] for n in nets), max(self.hi[n] for n in nets)) if nets else (0, 0)
 
     def is_clocked(self) -> bool:
-        return any(c.kind == "reg" for c in self.cells)
+        return any(c.kind in CLOCKED for c in self.cells)
 
     def groups(self) -> list[str]:
         """Group names in first-appearance order."""
@@ -210,14 +236,14 @@ class Netlist:
                 if n in driver:
                     raise ValueError(f"net {n} of input port {port} is driven twice")
                 driver[n] = -1
-        regs = {o for c in self.cells if c.kind == "reg" for o in c.outs if o is not None}
+        regs = {o for c in self.cells if c.kind in CLOCKED for o in c.outs if o is not None}
         for k, c in enumerate(self.cells):
             kind = KINDS.get(c.kind)
             if kind is None:
                 raise ValueError(f"cell {k}: unknown kind {c.kind!r}; known: {', '.join(KINDS)}")
             if kind.n_in is not None and len(c.ins) != kind.n_in or kind.n_in is None and not c.ins and c.kind != "const":
                 raise ValueError(f"cell {k} ({c.kind}): {len(c.ins)} inputs, expected {kind.n_in or 'some'}")
-            if len(c.outs) != kind.n_out:
+            if kind.n_out is not None and len(c.outs) != kind.n_out:
                 raise ValueError(f"cell {k} ({c.kind}): {len(c.outs)} outputs, expected {kind.n_out}")
             for i in c.ins:
                 if not 0 <= i < self.n_nets:
@@ -226,6 +252,9 @@ class Netlist:
                     raise ValueError(f"cell {k} ({c.kind}) reads net {i} before anything drives it")
                 if kind.bit_inputs and not self.is_bit(i):
                     raise ValueError(f"cell {k} ({c.kind}) needs bit inputs; net {i} has range [{self.lo[i]}, {self.hi[i]}]")
+            if c.kind == "select" and not (0 <= self.lo[c.ins[0]] and self.hi[c.ins[0]] < len(c.ins) - 1):
+                raise ValueError(f"cell {k} (select): index range [{self.lo[c.ins[0]]}, {self.hi[c.ins[0]]}] exceeds its "
+                                 f"{len(c.ins) - 1} choices")
             for o in c.outs:
                 if o is None:
                     continue

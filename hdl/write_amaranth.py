@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bespoke.hdl.netlist import Cell, Netlist
@@ -57,6 +58,10 @@ def _expr(c: Cell, v: list):
         return [{">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b, "==": a == b, "!=": a != b}[p["op"]]]
     if k == "mux":
         return [Mux(v[0], v[1], v[2])]
+    if k == "mul":
+        return [v[0] * v[1]]
+    if k == "select":
+        return [Array(v[1:])[v[0]]]
     if k == "tlg":
         total = sum((Mux(x, w, 0) for x, w in zip(v, p["weights"])), Const(0, 1))
         return [total >= p["threshold"]]
@@ -73,18 +78,42 @@ class _Group(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        for c in self.cells:
+        for k, c in enumerate(self.cells):
             if c.kind == "reg":
                 m.d.sync += self.nets[c.outs[0]].eq(self.nets[c.ins[0]])
+                continue
+            if c.kind == "rom":
+                self.rom(m, f"rom{k}", c)
                 continue
             for o, value in zip(c.outs, _expr(c, [self.nets[i] for i in c.ins])):
                 if o is not None:
                     m.d.comb += self.nets[o].eq(value)
         return m
 
+    def rom(self, m: Module, name: str, c: Cell) -> None:
+        """A memory with a registered read port; its fields are slices of the word."""
+        widths = [len(self.nets[o]) if o is not None else 1 for o in c.outs]
+        words = []
+        for row in c.params["data"].tolist():
+            word, offset = 0, 0
+            for v, w in zip(row, widths):
+                word |= (int(v) & ((1 << w) - 1)) << offset
+                offset += w
+            words.append(word)
+        attrs = {"rom_style": c.params["rom_style"]} if "rom_style" in c.params else {}
+        m.submodules[name] = mem = Memory(shape=unsigned(sum(widths)), depth=len(words), init=words, attrs=attrs)
+        port = mem.read_port()
+        m.d.comb += port.addr.eq(self.nets[c.ins[0]])
+        offset = 0
+        for o, w in zip(c.outs, widths):
+            if o is not None:
+                m.d.comb += self.nets[o].eq(port.data[offset:offset + w])
+            offset += w
+
 
 class NetlistTop(wiring.Component):
-    """The netlist as a component: `x` -> `y`, plus `in_valid` -> `out_valid` when it has them."""
+    """The netlist as a component: `x` -> `y`, plus its one-bit ports (`in_valid`, `out_valid`;
+    the folded engine's `in_ready`, `out_ready`)."""
 
     def __init__(self, nl: Netlist):
         self.nl = nl
@@ -92,8 +121,8 @@ class NetlistTop(wiring.Component):
         ports = {"x": In(data.ArrayLayout(range_shape(*nl.port_range("x")), len(x))),
                  "y": Out(data.ArrayLayout(range_shape(*nl.port_range("y")), len(y)))}
         self.latency = nl.meta.get("latency", 0)
-        if "in_valid" in nl.inputs:
-            ports.update(in_valid=In(1), out_valid=Out(1))
+        ports.update({p: In(1) for p in nl.inputs if p != "x"})
+        ports.update({p: Out(1) for p in nl.outputs if p != "y"})
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -102,8 +131,9 @@ class NetlistTop(wiring.Component):
         nets: dict[int, object] = {}
         for k, n in enumerate(nl.inputs["x"]):
             nets[n] = narrow(self.x[k], nl.lo[n], nl.hi[n])
-        for n in nl.inputs.get("in_valid", []):
-            nets[n] = self.in_valid
+        for port, (n, *_) in nl.inputs.items():
+            if port != "x":
+                nets[n] = getattr(self, port)
         regs = {c.outs[0]: c for c in nl.cells if c.kind == "reg"}
         for c in nl.cells:
             for o in c.outs:
@@ -111,15 +141,17 @@ class NetlistTop(wiring.Component):
                     reg = regs.get(o)
                     init = int(reg.params.get("init", 0)) if reg else 0
                     nets[o] = Signal(range_shape(nl.lo[o], nl.hi[o]), name=nl.names[o] or f"n{o}", init=init,
-                                     reset_less=reg is None or not reg.params.get("reset"))
+                                     reset_less=reg is None or not reg.params.get("reset"),
+                                     attrs={"keep": 1} if c.params.get("keep") else {})
         by_group: dict[str, list[Cell]] = {}
         for c in nl.cells:
             by_group.setdefault(c.group, []).append(c)
         for g, cells in by_group.items():
             m.submodules[_identifier(g)] = _Group(cells, nets)
         m.d.comb += [self.y[j].eq(nets[n]) for j, n in enumerate(nl.outputs["y"])]
-        for n in nl.outputs.get("out_valid", []):
-            m.d.comb += self.out_valid.eq(nets[n])
+        for port, (n, *_) in nl.outputs.items():
+            if port != "y":
+                m.d.comb += getattr(self, port).eq(nets[n])
         return m
 
 

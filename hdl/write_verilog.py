@@ -4,8 +4,10 @@ A thin writer: every cell becomes one `assign` (a register one `always` line), i
 order, so it writes some 10^5 cells per second and needs no elaboration; hdl.write_amaranth
 writes the same netlist through Amaranth. Both keep the port contract of hdl.lower: `x` and `y`
 flat vectors of equal-width elements (element i at bits [i*W, (i+1)*W)), and for clocked
-netlists `clk`, `rst` (synchronous, active high, clearing only registers marked `reset`),
-`in_valid`, `out_valid`.
+netlists `clk`, `rst` (synchronous, active high, clearing only registers marked `reset`), and
+one-bit ports for the netlist's other ports (`in_valid`, `out_valid`; the folded engine's
+`in_ready`, `out_ready`). ROMs become memories with an initial image and a registered read
+(block-RAM inference keeps working), selects case statements.
 
 Verilog's signedness rule is the trap: an expression is signed only if every operand is, so
 every arithmetic operand is made explicitly signed (`$signed({1'b0, a})` for an unsigned net).
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 
 from bespoke.compiler.ir import bits_for_range
-from bespoke.hdl.netlist import Cell, Netlist
+from bespoke.hdl.netlist import CLOCKED, Cell, Netlist
 
 CLOCK_PORTS = ("clk", "rst")
 PER_LINE = 16  # port names, connections and gate operands per line: Verilator refuses lines over 40,000 tokens
@@ -41,7 +43,7 @@ class _Names:
 
     def __init__(self, nl: Netlist):
         self.names: list[str] = []
-        used: set[str] = {"x", "y", *CLOCK_PORTS, "in_valid", "out_valid"}
+        used: set[str] = {"x", "y", *CLOCK_PORTS, "in_valid", "out_valid", "in_ready", "out_ready"}
         for k, hint in enumerate(nl.names):
             name = re.sub(r"[^A-Za-z0-9_]", "_", hint) if hint else ""
             if not name or not re.match(r"[A-Za-z_]", name) or name in used:
@@ -70,6 +72,16 @@ class _Expr:
             return f"$signed({{{name}{zeros}}})" if shift else name
         return f"$signed({{1'b0, {name}{zeros}}})"
 
+    def operands(self, *nets_shifts) -> list[str]:
+        """Operands of one expression: plain (shifts as zero concatenations) when every operand
+        is unsigned, since unsigned arithmetic on nonnegative values is exact too (a difference
+        or product lands, modulo 2^width, in the driven net's two's complement); else each made
+        signed, as the rule above requires."""
+        items = [(n, 0) if isinstance(n, int) else n for n in nets_shifts]
+        if any(self.nl.type_of(n)[1] for n, _ in items):
+            return [self.signed(n, k) for n, k in items]
+        return [f"{{{self.names[n]}, {k}'b0}}" if k else self.names[n] for n, k in items]
+
     @staticmethod
     def literal(value: int) -> str:
         width = bits_for_range(value, value)[0] + 1  # as a signed literal
@@ -78,7 +90,7 @@ class _Expr:
     def cell(self, c: Cell) -> list[tuple[int, str]]:
         """(driven net, expression) per live output of a combinational cell."""
         p, ins, outs = c.params, c.ins, c.outs
-        b, s = self.bit, self.signed
+        b, s, ops = self.bit, self.signed, self.operands
         k = c.kind
         if k == "const":
             return [(outs[0], self.literal(p["value"]))]
@@ -94,13 +106,14 @@ class _Expr:
             a, bb, cc = (b(i) for i in ins)
             return [(o, e) for o, e in zip(outs, (f"{a} ^ {bb} ^ {cc}", f"{a} & {bb} | ({a} ^ {bb}) & {cc}"))]
         if k in ("add", "sub"):
-            return [(outs[0], f"{s(ins[0], p['sa'])} {'+' if k == 'add' else '-'} {s(ins[1], p['sb'])}")]
+            x, y = ops((ins[0], p["sa"]), (ins[1], p["sb"]))
+            return [(outs[0], f"{x} {'+' if k == 'add' else '-'} {y}")]
         if k == "shl":
-            return [(outs[0], s(ins[0], p["k"]))]
+            return [(outs[0], ops((ins[0], p["k"]))[0])]
         if k == "shr":
-            return [(outs[0], f"{s(ins[0])} >>> {p['k']}")]
+            return [(outs[0], f"{ops(ins[0])[0]} >>> {p['k']}")]
         if k == "bits":
-            return [(outs[0], f"{s(ins[0])} >>> {p['lo']}")]  # the driven net keeps the low bits
+            return [(outs[0], f"{ops(ins[0])[0]} >>> {p['lo']}")]  # the driven net keeps the low bits
         if k == "unsign":
             width = p["width"]
             a = self.names[ins[0]]
@@ -108,9 +121,14 @@ class _Expr:
         if k == "concat":
             return [(outs[0], "{" + _wrap(b(i) for i in reversed(ins)) + "}")]
         if k == "cmp":
-            return [(outs[0], f"{s(ins[0])} {p['op']} {s(ins[1])}")]
+            x, y = ops(ins[0], ins[1])
+            return [(outs[0], f"{x} {p['op']} {y}")]
         if k == "mux":
-            return [(outs[0], f"{b(ins[0])} ? {s(ins[1])} : {s(ins[2])}")]
+            x, y = ops(ins[1], ins[2])
+            return [(outs[0], f"{b(ins[0])} ? {x} : {y}")]
+        if k == "mul":
+            x, y = ops(ins[0], ins[1])
+            return [(outs[0], f"{x} * {y}")]
         if k == "tlg":
             terms = " + ".join(f"({b(i)} ? {self.literal(w)} : {self.literal(0)})" for i, w in zip(ins, p["weights"]))
             return [(outs[0], f"({terms}) >= {self.literal(p['threshold'])}")]
@@ -119,6 +137,37 @@ class _Expr:
             table = f"{n}'h{p['table']:x}"
             return [(outs[0], f"{table} >> {{{', '.join(b(i) for i in reversed(ins))}}}")]
         raise ValueError(f"the Verilog writer has no form for cell kind {k!r}")
+
+    def select(self, c: Cell) -> list[str]:
+        """choice s of the others, as a case statement (the output net is declared `reg`)."""
+        y, s = self.names[c.outs[0]], self.names[c.ins[0]]
+        lines = [f"  always @(*) case ({s})"]
+        lines += [f"    {k}: {y} = {self.names[d]};" for k, d in enumerate(c.ins[1:-1])]
+        return lines + [f"    default: {y} = {self.names[c.ins[-1]]};", "  endcase"]
+
+    def rom(self, c: Cell, index: int) -> list[str]:
+        """A ROM with a registered read: a memory with an initial image, one register for the
+        word, and its fields as slices (signed fields keep their two's complement bits)."""
+        widths = [self.nl.type_of(o)[0] if o is not None else 1 for o in c.outs]
+        total = sum(widths)
+        data = c.params["data"]
+        mem, word = f"rom{index}", f"rom{index}_q"
+        style = f'(* rom_style = "{c.params["rom_style"]}" *) ' if "rom_style" in c.params else ""
+        lines = [f"  {style}reg [{total - 1}:0] {mem} [0:{len(data) - 1}];", f"  reg [{total - 1}:0] {word};",
+                 "  initial begin"]
+        for a, row in enumerate(data.tolist()):
+            value, offset = 0, 0
+            for v, w in zip(row, widths):
+                value |= (int(v) & ((1 << w) - 1)) << offset
+                offset += w
+            lines.append(f"    {mem}[{a}] = {total}'h{value:x};")
+        lines += [f"    {word} = {total}'h0;", "  end", f"  always @(posedge clk) {word} <= {mem}[{self.names[c.ins[0]]}];"]
+        offset = 0
+        for o, w in zip(c.outs, widths):
+            if o is not None:
+                lines.append(f"  assign {self.names[o]} = {word}[{offset + w - 1}:{offset}];")
+            offset += w
+        return lines
 
 
 def _decl(nl: Netlist, names: _Names, net: int, kind: str = "wire") -> str:
@@ -170,24 +219,33 @@ def write_verilog(nl: Netlist, name: str | None = None) -> str:
 
 def _group_module(nl, names, expr, module, cells, reads, exported) -> str:
     regs = [c for c in cells if c.kind == "reg"]
-    head = (["clk", "rst"] if regs else []) + [names[n] for n in reads + exported]
+    clocked = any(c.kind in CLOCKED for c in cells)
+    head = (["clk", "rst"] if clocked else []) + [names[n] for n in reads + exported]
     lines = [f"module {module}({_wrap(head)});"]
-    if regs:
+    if clocked:
         lines += ["  input clk;", "  input rst;"]
-    reg_outs = {c.outs[0] for c in regs}
+    reg_outs = {c.outs[0] for c in cells if c.kind in ("reg", "select")}  # driven from always blocks
+    kept = {c.outs[0] for c in cells if c.params.get("keep")}
     lines += [_decl(nl, names, n, "input") for n in reads]
     lines += [_decl(nl, names, n, "output reg" if n in reg_outs else "output") for n in exported]
     ported = set(reads) | set(exported)
     for c in cells:
-        lines += [_decl(nl, names, o, "reg" if o in reg_outs else "wire") for o in c.outs if o is not None and o not in ported]
-    for c in cells:
+        lines += [("  (* keep *)" if o in kept else "") + _decl(nl, names, o, "reg" if o in reg_outs else "wire")
+                  for o in c.outs if o is not None and o not in ported]
+    for k, c in enumerate(cells):
         if c.kind == "reg":
+            continue
+        if c.kind == "select":
+            lines += expr.select(c)
+            continue
+        if c.kind == "rom":
+            lines += expr.rom(c, k)
             continue
         for o, e in expr.cell(c):
             if o is not None:
                 lines.append(f"  assign {names[o]} = {e};")
     for c in regs:
-        q, d = names[c.outs[0]], expr.signed(c.ins[0])
+        q, d = names[c.outs[0]], expr.operands(c.ins[0])[0]
         init = int(c.params.get("init", 0))
         if c.params.get("reset"):
             lines.append(f"  always @(posedge clk) {q} <= rst ? {expr.literal(init)} : {d};")
@@ -198,35 +256,35 @@ def _group_module(nl, names, expr, module, cells, reads, exported) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bit_ports(ports: dict[str, list[int]]) -> list[tuple[str, int]]:
+    """The one-net ports besides the vectors x and y (in_valid, out_ready, out_valid, in_ready)."""
+    return [(port, nets[0]) for port, nets in ports.items() if port not in ("x", "y")]
+
+
 def _top_module(nl: Netlist, names: _Names, top: str, ports, clocked: bool) -> str:
     x, y = nl.inputs.get("x", []), nl.outputs.get("y", [])
     (w_in, _), (w_out, _) = vector_type(nl, "x"), vector_type(nl, "y")
-    head = (["clk", "rst"] if clocked else []) + ["x"] + (["in_valid"] if "in_valid" in nl.inputs else []) + ["y"] \
-        + (["out_valid"] if "out_valid" in nl.outputs else [])
+    bits_in, bits_out = _bit_ports(nl.inputs), _bit_ports(nl.outputs)
+    head = (["clk", "rst"] if clocked else []) + ["x"] + [p for p, _ in bits_in] + ["y"] + [p for p, _ in bits_out]
     rng = lambda w: f"[{w - 1}:0] " if w > 1 else ""
     lines = [f"module {top}({_wrap(head)});"]
     if clocked:
         lines += ["  input clk;", "  input rst;"]
     lines.append(f"  input {rng(len(x) * w_in)}x;")
     lines.append(f"  output {rng(len(y) * w_out)}y;")
-    if "in_valid" in nl.inputs:
-        lines.append("  input in_valid;")
-    if "out_valid" in nl.outputs:
-        lines.append("  output out_valid;")
-    clocked_groups = {c.group for c in nl.cells if c.kind == "reg"}
+    lines += [f"  input {p};" for p, _ in bits_in] + [f"  output {p};" for p, _ in bits_out]
+    clocked_groups = {c.group for c in nl.cells if c.kind in CLOCKED}
     boundary = dict.fromkeys(n for reads, exported in ports.values() for n in reads + exported)
-    boundary.update(dict.fromkeys(x + y + nl.inputs.get("in_valid", []) + nl.outputs.get("out_valid", [])))
+    boundary.update(dict.fromkeys(x + y + [n for _, n in bits_in + bits_out]))
     lines += [_decl(nl, names, n) for n in boundary]
     for i, n in enumerate(x):
         width = nl.type_of(n)[0]
         lines.append(f"  assign {names[n]} = " + ("x;" if len(x) * w_in == 1 else f"x[{i * w_in + width - 1}:{i * w_in}];"))
-    for n in nl.inputs.get("in_valid", []):
-        lines.append(f"  assign {names[n]} = in_valid;")
+    lines += [f"  assign {names[n]} = {p};" for p, n in bits_in]
     sign = lambda n: names[n] if nl.type_of(n)[1] else f"$signed({{1'b0, {names[n]}}})"
     for j, n in enumerate(y):
         lines.append(f"  assign " + ("y" if len(y) * w_out == 1 else f"y[{(j + 1) * w_out - 1}:{j * w_out}]") + f" = {sign(n)};")
-    for n in nl.outputs.get("out_valid", []):
-        lines.append(f"  assign out_valid = {names[n]};")
+    lines += [f"  assign {p} = {names[n]};" for p, n in bits_out]
     for g, (reads, exported) in ports.items():
         conns = (["clk", "rst"] if g in clocked_groups else []) + [names[n] for n in reads + exported]
         inst = re.sub(r"[^A-Za-z0-9_]", "_", g) or "top"

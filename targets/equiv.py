@@ -46,7 +46,9 @@ def miter_commands(gold: list[Path], gold_top: str, gate: list[Path], gate_top: 
     of the two designs may coincide only in their tops)."""
     cmds = [f"read_verilog -sv {yosys.quote(p)}" for p in gold] + [f"rename {gold_top} bespoke_gold"]
     cmds += [f"read_verilog -sv {yosys.quote(p)}" for p in gate] + [f"rename {gate_top} bespoke_gate"]
-    return cmds + ["hierarchy -check", "proc", "flatten", "opt_clean",
+    # ROMs become logic (`memory`); a read past a ROM's depth, or a case past its choices, is
+    # undefined: `setundef -zero` makes it 0 in both designs (the designs never go there)
+    return cmds + ["hierarchy -check", "proc", "memory", "setundef -zero", "flatten", "opt_clean",
                    "miter -equiv -flatten bespoke_gold bespoke_gate miter", "hierarchy -top miter", "flatten",
                    "techmap", "opt -fast", "dffunmap", "zinit -all", "aigmap", "write_aiger -zinit miter.aig"]
 

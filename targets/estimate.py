@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.hdl.netlist import Cell, Netlist, WIRING
+from bespoke.hdl.netlist import CLOCKED, Cell, Netlist, WIRING
 from bespoke.targets.estimate_prims import primitives
 
 TARGETS = {"egfet": ("egfet", 5.0), "sky130hd": ("sky130hd", 50e6), "nangate45": ("nangate45", 100e6)}
@@ -135,6 +135,15 @@ def _prim_counts(nl: Netlist, c: Cell, consts: dict[int, int]) -> dict[str, floa
         return {"mux2": (1 << len(c.ins)) - 1}
     if k == "reg":
         return {"dff": _width(nl, c.outs[0]) if c.outs[0] is not None else 0}
+    if k == "mul":  # an array multiplier: a partial-product AND per bit pair, summed by full adders
+        wa, wb = (_width(nl, i) for i in c.ins)
+        return {"and2": wa * wb, "fa": max(0, (wa - 1) * (wb - 1)), "ha": max(0, wa - 1)}
+    if k == "select":  # a mux tree per output bit
+        return {"mux2": (len(c.ins) - 2) * (_width(nl, c.outs[0]) if c.outs[0] is not None else 0)}
+    if k == "rom":  # the read register, and per output bit a function of the address: about half a
+        # mux tree over the words, as constant folding removes the rest (not calibrated)
+        bits = sum(_width(nl, o) for o in c.outs if o is not None)
+        return {"dff": bits, "mux2": bits * max(0, len(c.params["data"]) - 1) / 2}
     raise BespokeError(f"the cost model has no cost for netlist cell kind {k!r}")
 
 
@@ -144,7 +153,7 @@ def _live(nl: Netlist) -> list[bool]:
     for nets in nl.outputs.values():
         needed[nets] = True
     live = [False] * len(nl.cells)
-    regs = [k for k, c in enumerate(nl.cells) if c.kind == "reg"]
+    regs = [k for k, c in enumerate(nl.cells) if c.kind in CLOCKED]
     for _ in range(2 if regs else 1):  # a register read before it is written: a second sweep
         for k in range(len(nl.cells) - 1, -1, -1):
             c = nl.cells[k]
@@ -183,8 +192,8 @@ def _arrivals(nl: Netlist, c: Cell, arr: list, p: dict, consts: dict[int, int]) 
 
     k = c.kind
     widths = [None if o is None else _width(nl, o) for o in c.outs]
-    if k == "reg":
-        return [[0.0] * widths[0]]
+    if k in CLOCKED:
+        return [None if w is None else [0.0] * w for w in widths]
     if k == "const":
         return [[0.0] * widths[0]]
     if k in ("shl", "shr", "bits"):
@@ -212,6 +221,12 @@ def _arrivals(nl: Netlist, c: Cell, arr: list, p: dict, consts: dict[int, int]) 
     if k == "mux":
         s, a, b = c.ins
         return [[max(bit(s, 0), bit(a, i), bit(b, i)) + p["mux2"].delay for i in range(widths[0])]]
+    if k == "select":
+        levels = int(np.ceil(np.log2(max(2, len(c.ins) - 1))))
+        return [[max([bit(c.ins[0], j) for j in range(len(arr[c.ins[0]]))] + [bit(d, i) for d in c.ins[1:]])
+                 + levels * p["mux2"].delay for i in range(widths[0])]]
+    if k == "mul":
+        return [[t_in + (len(arr[c.ins[0]]) + len(arr[c.ins[1]])) * p["fa"].delay] * widths[0]]
     if k == "cmp":
         w = max(len(arr[i]) for i in c.ins)
         t = 0.0
@@ -253,6 +268,11 @@ def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None
     for nets in netlist.inputs.values():
         for n in nets:
             arr[n] = [0.0] * _width(netlist, n)
+    for c in netlist.cells:  # state starts paths: a register may be read before its cell in list order
+        if c.kind in CLOCKED:
+            for o in c.outs:
+                if o is not None:
+                    arr[o] = [0.0] * _width(netlist, o)
     groups: dict[str, Part] = {}
     by_kind: dict[str, float] = {}
     for c, alive in zip(netlist.cells, live):
@@ -281,7 +301,7 @@ def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None
             part.dynamic_w += f_power * toggles * e_bit * clock
             part.critical_path_s = max(part.critical_path_s, f_delay * max(arr[o], default=0.0))
     ends = [n for nets in netlist.outputs.values() for n in nets]
-    ends += [c.ins[0] for c, alive in zip(netlist.cells, live) if c.kind == "reg" and alive]
+    ends += [c.ins[0] for c, alive in zip(netlist.cells, live) if c.kind in CLOCKED and alive]
     crit = f_delay * max((max(arr[n], default=0.0) for n in ends), default=0.0)
     total = Part(sum(g.area_um2 for g in groups.values()), sum(g.cells for g in groups.values()),
                  sum(g.leakage_w for g in groups.values()), sum(g.dynamic_w for g in groups.values()), crit)

@@ -9,6 +9,11 @@ from amaranth.sim import Simulator
 from rtl_testing import pack, unpack
 
 
+def flat(port):
+    """A port as one flat value (array-of-elements ports are views)."""
+    return port.as_value() if hasattr(port, "as_value") else port
+
+
 def simulate_handshake(dut, batch, in_width: int, n_out: int, out_width: int, out_signed: bool,
                        backpressure: float = 0.0, seed: int = 0, max_cycles: int = 1_000_000):
     """Outputs for every row of `batch` and each inference's latency: rising edges from the one
@@ -16,6 +21,7 @@ def simulate_handshake(dut, batch, in_width: int, n_out: int, out_width: int, ou
     `backpressure` in each cycle."""
     rng = np.random.default_rng(seed)
     outputs, accepted, latencies = [], [], []
+    x_port, y_port = flat(dut.x), flat(dut.y)
 
     async def testbench(ctx):
         ctx.set(dut.in_valid, 0)
@@ -25,7 +31,7 @@ def simulate_handshake(dut, batch, in_width: int, n_out: int, out_width: int, ou
             offer = nxt < len(batch)
             ctx.set(dut.in_valid, offer)
             if offer:
-                ctx.set(dut.x, pack(batch[nxt], in_width))
+                ctx.set(x_port, pack(batch[nxt], in_width))
             ready = bool(rng.random() >= backpressure)
             ctx.set(dut.out_ready, ready)
             if ctx.get(dut.out_valid):
@@ -33,7 +39,7 @@ def simulate_handshake(dut, batch, in_width: int, n_out: int, out_width: int, ou
                     latencies.append(cycle - accepted[len(outputs)])
                     seen = True
                 if ready:
-                    outputs.append(unpack(ctx.get(dut.y), n_out, out_width, out_signed))
+                    outputs.append(unpack(ctx.get(y_port), n_out, out_width, out_signed))
                     seen = False
             if offer and ctx.get(dut.in_ready):
                 accepted.append(cycle)

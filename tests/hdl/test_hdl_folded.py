@@ -11,7 +11,9 @@ from folded_irs import IRS, cnn_ir, inputs, mlp_ir, ranged, strided_ir
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import Relu, Threshold, XnorPopcount
 from bespoke.hdl import folded
+from bespoke.hdl.folded_netlist import build
 from bespoke.hdl.folded_plan import FILL_PER_LAYER, plan_network
+from bespoke.hdl.write_amaranth import NetlistTop
 from folded_testing import simulate_handshake
 from bespoke.sim import golden
 from bespoke.sim.runner import simulate
@@ -157,7 +159,7 @@ def run_amaranth(ir, pe, simd, n=6, backpressure=0.3):
     net = plan_network(ir, pe, simd)
     lay = folded.layout_of(net, "t")
     x = inputs(ir, n, seed=pe * 100 + simd)
-    got, latencies = simulate_handshake(folded.FoldedTop(net), x, lay["in_width"], lay["n_out"], lay["out_width"],
+    got, latencies = simulate_handshake(NetlistTop(build(net)), x, lay["in_width"], lay["n_out"], lay["out_width"],
                                         lay["out_signed"], backpressure=backpressure, seed=pe)
     return got, golden.run(ir, x), latencies, lay["latency"]
 

@@ -1,0 +1,471 @@
+"""The folded engine as a netlist: hdl.folded_plan's schedules -> cells (hdl.netlist), planned once.
+
+`plan_folded(ir, pe, simd)` builds the whole time-multiplexed network: the handshake and input
+register, one matrix-vector unit (MVU) per group of hdl.folded_plan, and the registered argmax.
+The Verilog writers, the netlist interpreter (`hdl.interpret.run_cycles`) and the cost model all
+read this one netlist; hdl.folded adds the documenting header.
+
+Each MVU has three stages, each one register deep (so a group's last write lands
+FILL_PER_LAYER = 2 cycles after its last issue cycle):
+
+- issue: counters walk (position, nf, sf); they address the weight ROM (a registered read) and
+  select the SIMD input elements from the source buffer (dense) or from the sliding window's row
+  registers (conv), registered alongside;
+- MAC: PE partial sums of SIMD products (XNOR agreements or integer products) are added into PE
+  accumulators, which restart on the first synapse fold;
+- write: after the last synapse fold each accumulator is compared with its thresholds (or gets its
+  bias) from the parameter ROM (read in the MAC stage), and the PE results are written into the
+  destination buffer, ORed in when a max-pool is fused.
+
+`start` (a one-cycle pulse) begins a pass over the layer (a conv first loads its window, one
+cycle); `done` pulses in the cycle of the last write, so the next group starts on the edge that
+completes this one. Registers closing a loop (counters, accumulators, buffers with a write
+enable) are a `reg` whose next value is a mux of the old one. Control registers and counters are
+reset; data registers are not and start at the in-range value nearest 0.
+
+Ranges: every net has the range its cell can drive, except where the schedule is the proof: an
+accumulator holds a partial sum of one real row, a buffer element the value its IR node can take,
+a counter 0..n-1. The interpreter checks those on every cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bespoke.compiler.ir import IR
+from bespoke.hdl.folded_plan import LayerPlan, NetworkPlan, plan_network, pool_spans
+from bespoke.hdl.folded_read import padded_words, source_row
+from bespoke.hdl.netlist import Netlist
+from bespoke.hdl.unrolled import Stage, argmax_stage
+
+BLOCK_ROM_DEPTH = 64  # weight ROMs at least this deep carry a block-RAM hint (see `weight_rom`)
+
+
+def nearest_zero(lo: int, hi: int) -> int:
+    return min(max(0, lo), hi)
+
+
+class Seq(Stage):
+    """Stage cell building plus clocked blocks, folding constants as it goes (a counter of one
+    value is a constant, an AND with a constant 0 is 0), so degenerate foldings cost nothing."""
+
+    def value(self, net: int) -> int | None:
+        """The net's value when its range holds one value, else None."""
+        return self.nl.lo[net] if self.nl.lo[net] == self.nl.hi[net] else None
+
+    # -- bits
+    def not_(self, a: int) -> int:
+        v = self.value(a)
+        return self.const(1 - v) if v is not None else self.cell("not", (a,), 0, 1)
+
+    def and_(self, *bits: int) -> int:
+        if any(self.value(b) == 0 for b in bits):
+            return self.const(0)
+        live = list(dict.fromkeys(b for b in bits if self.value(b) != 1))
+        return live[0] if len(live) == 1 else self.cell("and", live, 0, 1) if live else self.const(1)
+
+    def or_(self, *bits: int) -> int:
+        if any(self.value(b) == 1 for b in bits):
+            return self.const(1)
+        live = list(dict.fromkeys(b for b in bits if self.value(b) != 0))
+        return live[0] if len(live) == 1 else self.cell("or", live, 0, 1) if live else self.const(0)
+
+    def compare(self, a: int, op: str, value: int) -> int:
+        """a op value for a constant value; a constant where a's range decides it."""
+        lo, hi = self.nl.lo[a], self.nl.hi[a]
+        decide = {"==": (lo == hi == value, not lo <= value <= hi), ">=": (lo >= value, hi < value),
+                  "<=": (hi <= value, lo > value)}[op]
+        if decide[0] or decide[1]:
+            return self.const(int(decide[0]))
+        return self.cell("cmp", (a, self.const(value)), 0, 1, {"op": op})
+
+    # -- words
+    def mux(self, s: int, a: int, b: int, lo: int | None = None, hi: int | None = None, name=None) -> int:
+        """a if s else b; the range is the hull unless the schedule proves a tighter one."""
+        v = self.value(s)
+        if v is not None or a == b:
+            return a if v == 1 or a == b else b
+        lo = min(self.nl.lo[a], self.nl.lo[b]) if lo is None else lo
+        hi = max(self.nl.hi[a], self.nl.hi[b]) if hi is None else hi
+        return self.cell("mux", (s, a, b), lo, hi, name=name)
+
+    def add(self, a: int, b: int, sa: int = 0, keep: bool = False, sub: bool = False) -> int:
+        """(a << sa) +- b with its exact range; `keep` asks synthesis not to merge it into a wider
+        multi-operand adder (two-operand adders map onto FPGA carry chains)."""
+        lo, hi = self.nl.lo, self.nl.hi
+        if sub:
+            r = ((lo[a] << sa) - hi[b], (hi[a] << sa) - lo[b])
+        else:
+            r = ((lo[a] << sa) + lo[b], (hi[a] << sa) + hi[b])
+        params = {"sa": sa, "sb": 0} | ({"keep": 1} if keep else {})
+        return self.cell("sub" if sub else "add", (a, b), *r, params)
+
+    def tree(self, nets: list[int], keep: bool = False) -> int:
+        """Balanced adder tree over the nets (0 for none)."""
+        nets = list(nets)
+        if not nets:
+            return self.const(0)
+        while len(nets) > 1:
+            paired = [self.add(nets[i], nets[i + 1], keep=keep) for i in range(0, len(nets) - 1, 2)]
+            nets = paired + nets[len(nets) - len(nets) % 2:]
+        return nets[0]
+
+    def select(self, s: int, choices: list[int], name=None) -> int:
+        """choices[s], padded with the last choice to cover s's whole range."""
+        if len(set(choices)) == 1:
+            return choices[0]
+        if (v := self.value(s)) is not None:
+            return choices[v]
+        choices = choices + [choices[-1]] * (self.nl.hi[s] + 1 - len(choices))
+        lo = min(self.nl.lo[c] for c in choices)
+        hi = max(self.nl.hi[c] for c in choices)
+        return self.cell("select", (s, *choices), lo, hi, name=name)
+
+    # -- clocked
+    def state(self, lo: int, hi: int, name: str) -> int:
+        """The output net of a register whose next value is built after it (`close`)."""
+        return self.nl.net(lo, hi, self.prefix + name)
+
+    def close(self, q: int, d: int, reset: bool = False, neuron=None) -> None:
+        init = nearest_zero(self.nl.lo[q], self.nl.hi[q])
+        self.nl.drive("reg", (d,), (q,), {"init": init, "reset": reset}, self.group, neuron)
+
+    def reg(self, d: int, name: str, reset: bool = False, lo: int | None = None, hi: int | None = None) -> int:
+        """d one cycle later (a constant stays a constant: its register would hold it from reset)."""
+        if self.value(d) is not None and lo is None:
+            return d
+        lo = self.nl.lo[d] if lo is None else lo
+        hi = self.nl.hi[d] if hi is None else hi
+        return self.cell("reg", (d,), lo, hi, {"init": nearest_zero(lo, hi), "reset": reset}, name=name)
+
+    def hold(self, write: int, d: int, lo: int, hi: int, name: str, reset: bool = False) -> int:
+        """A register loading d when `write`, else keeping its value."""
+        if lo == hi:
+            return self.const(lo)
+        q = self.state(lo, hi, name)
+        self.close(q, self.mux(write, d, q, lo, hi), reset)
+        return q
+
+    def counter(self, n: int, start: int, step: int, name: str) -> tuple[int, int]:
+        """(count, count == n-1) of a counter over 0..n-1: cleared by `start`, advanced by `step`,
+        wrapping after n-1."""
+        if n == 1:
+            return self.const(0), self.const(1)
+        q = self.state(0, n - 1, name)
+        last = self.compare(q, "==", n - 1)
+        inc = self.cell("add", (q, self.const(1)), 1, n, {"sa": 0, "sb": 0})
+        nxt = self.mux(last, self.const(0), inc, 0, n - 1)  # inc = n only when last
+        self.close(q, self.mux(start, self.const(0), self.mux(step, nxt, q, 0, n - 1), 0, n - 1), reset=True)
+        return q, last
+
+
+# --------------------------------------------------------------------------- one MVU
+
+
+class MVU:
+    """The cells of one group (see the module docstring); `dst` and `done` are its outputs."""
+
+    def __init__(self, nl: Netlist, p: LayerPlan, k: int, src: list[int], start: int):
+        self.p, self.src, self.start = p, src, start
+        self.st = Seq(nl, p.name, f"l{k}_", src, [nl.lo[n] for n in src], [nl.hi[n] for n in src])
+        s1 = self.issue()
+        s2 = self.mac(s1)
+        self.dst, self.done = self.write(s2)
+
+    # ----------------------------------------------------------------------- issue
+
+    def issue(self) -> dict:
+        p, st = self.p, self.st
+        oh, ow = p.positions
+        run = st.state(0, 1, "run")
+        sf, last_sf = st.counter(p.sf, self.start, run, "sf")
+        nf, last_nf = st.counter(p.nf, self.start, st.and_(run, last_sf), "nf")
+        wa, _ = st.counter(p.nf * p.sf, self.start, run, "wa")  # weight ROM address nf*SF + sf
+        row_done = st.and_(run, last_sf, last_nf)
+        ox, last_ox = st.counter(ow, self.start, row_done, "ox")
+        oy, last_oy = st.counter(oh, self.start, st.and_(row_done, last_ox), "oy")
+        if p.params is not None and p.param_per_position:  # parameter ROM address: one per (position, nf)
+            ta, _ = st.counter(p.params.shape[0], self.start, st.and_(run, last_sf), "ta")
+        else:
+            ta = nf
+        end = st.and_(last_sf, last_nf, last_ox, last_oy)
+        load = st.reg(self.start, "load", reset=True) if p.read.window else None
+        begin = load if p.read.window else self.start
+        st.close(run, st.or_(begin, st.and_(run, st.not_(end))), reset=True)
+        rows = self.window(load, oy, st.and_(row_done, last_ox, st.not_(last_oy))) if p.read.window else [self.src]
+        lanes = self.read_lanes(rows, sf, ox)
+        return {"v": st.reg(run, "v1", reset=True), "first": st.reg(st.compare(sf, "==", 0), "first1"),
+                "last": st.reg(last_sf, "last1"), "end": st.reg(st.and_(end, run), "end1", reset=True),
+                "nf": st.reg(nf, "nf1"), "ta": st.reg(ta, "ta1"), "oy": st.reg(oy, "oy1"), "ox": st.reg(ox, "ox1"),
+                "x": [st.reg(v, f"x1_{lane}") for lane, v in enumerate(lanes)], "w": self.weight_rom(wa)}
+
+    def window(self, load: int, oy: int, next_row: int) -> list[list[int]]:
+        """The conv's line buffer: kh row registers holding source rows oy*s .. oy*s + kh - 1.
+
+        `start` is the edge that completes the source buffer (the previous layer's last write, or
+        the input capture), so the first rows load one cycle later, and issue begins after. At each
+        new output row the rows move up by the stride and the missing ones are fetched.
+        """
+        p, rp, st = self.p, self.p.read, self.st
+        kh, stride, oh = rp.window, p.stride, p.positions[0]
+        source = [[self.src[a + i] for a, n in source_row(p.src, rp.view, y) for i in range(n)] for y in range(rp.view[1])]
+        lo = [min(st.nl.lo[r[j]] for r in source) for j in range(rp.row_len)]
+        hi = [max(st.nl.hi[r[j]] for r in source) for j in range(rp.row_len)]
+        rows = [[st.state(lo[j], hi[j], f"window{ky}_{j}") for j in range(rp.row_len)] for ky in range(kh)]
+        for ky in range(kh):
+            for j, q in enumerate(rows[ky]):
+                moved = q
+                if oh > 1:  # one output row: the window never moves down
+                    if ky + stride < kh:
+                        new = rows[ky + stride][j]
+                    else:  # row (oy + 1) * s + ky, oy < OH - 1 here
+                        new = st.select(oy, [source[(o + 1) * stride + ky][j] for o in range(oh - 1)])
+                    moved = st.mux(next_row, new, q, lo[j], hi[j])
+                st.close(q, st.mux(load, source[ky][j], moved, lo[j], hi[j]))
+        return rows
+
+    def read_lanes(self, rows: list[list[int]], sf: int, ox: int) -> list[int]:
+        """The SIMD input elements of synapse fold `sf` at output column `ox`: lane q*unit + e is
+        element e of word `offset + ox * step` (in units) of row `row` (hdl.folded_read.ReadPlan)."""
+        p, rp, st = self.p, self.p.read, self.st
+        length = rp.row_len if rp.window else p.src.size
+        words = padded_words(length, rp.unit)
+        zero = st.const(0)
+        views = [r + [zero] * (words * rp.unit - length) for r in rows]
+        at_column: dict[tuple[int, int, int], int] = {}
+
+        def element(r: int, o: int, e: int) -> int:
+            if rp.step == 0:
+                return views[r][o * rp.unit + e]
+            if (r, o, e) not in at_column:  # moves along the row with the output column
+                at_column[r, o, e] = st.select(ox, [views[r][(x * rp.step + o) * rp.unit + e] for x in range(p.positions[1])])
+            return at_column[r, o, e]
+
+        lanes = []
+        for q in range(rp.chunks):
+            for e in range(rp.unit):
+                lanes.append(st.select(sf, [element(int(r), int(o), e) for r, o in zip(rp.row[:, q], rp.offset[:, q])],
+                                       name=f"lane{q * rp.unit + e}"))
+        return lanes
+
+    def weight_rom(self, addr: int) -> dict[tuple[int, int], list[int]]:
+        """(PE row, lane) -> its weight code fields from the ROM: one bit (xnor: 1 = +1; bipolar:
+        1 = +1), two bits (ternary: nonzero, negative) or the signed weight (int); lanes whose
+        weight is 0 in every fold get none (their product is never built)."""
+        p, st = self.p, self.st
+        code = p.weight_code
+        w = p.weights.reshape(p.nf, p.pe, p.sf, p.simd).transpose(0, 2, 1, 3).reshape(p.nf * p.sf, p.pe, p.simd)
+        live = p.live_lanes()
+        planes = {"xnor": [w], "bipolar": [(w > 0) * 1], "ternary": [(w != 0) * 1, (w < 0) * 1], "int": [w]}[code]
+        keys, columns = [], []
+        for row in range(p.pe):
+            for lane in range(p.simd):
+                if live[row, lane]:
+                    keys.append((row, lane))
+                    columns += [plane[:, row, lane] for plane in planes]
+        if not columns:
+            return {}
+        data = np.stack(columns, axis=1).astype(np.int64)
+        ranges = [(min(0, int(c.min())), max(0, int(c.max()))) for c in data.T]
+        # Deep (well folded) weight ROMs belong in block RAM: synth_xilinx otherwise builds the SFC's
+        # 128 x 512-bit ROMs from ~4k LUTs each (1.4k LUTs and 15 RAMB18 with the hint).
+        params = {"data": data} | ({"rom_style": "block"} if data.shape[0] >= BLOCK_ROM_DEPTH else {})
+        outs = st.nl.add("rom", (addr,), ranges, params, st.group, names=[st.prefix + "w"] * len(ranges))
+        per = len(planes)
+        return {key: list(outs[i * per:(i + 1) * per]) for i, key in enumerate(keys)}
+
+    # ----------------------------------------------------------------------- MAC
+
+    def mac(self, s1: dict) -> dict:
+        p, st = self.p, self.st
+        code = p.weight_code
+        padded_lanes = code in ("xnor", "bipolar") and p.last_fold_lanes < p.simd
+        keep = st.not_(s1["last"]) if padded_lanes else None  # lanes past the last real column add nothing
+        use = lambda lane: keep if keep is not None and lane >= p.last_fold_lanes else None
+        xs = s1["x"]
+        if code == "bipolar":
+            xs = [xs[lane] if use(lane) is None else st.mux(use(lane), xs[lane], st.const(0)) for lane in range(p.simd)]
+            x_sum = st.tree(xs, keep=True)  # shared by every PE row
+        bounds = self.acc_ranges()
+        accs = []
+        for row in range(p.pe):
+            w = lambda lane, k=0: s1["w"][row, lane][k]
+            lanes = [lane for lane in range(p.simd) if (row, lane) in s1["w"]]
+            if code == "xnor":
+                agree = [st.cell("not", (st.cell("xor", (xs[lane], w(lane)), 0, 1),), 0, 1) for lane in lanes]
+                agree = [a if use(lane) is None else st.and_(a, use(lane)) for a, lane in zip(agree, lanes)]
+                part = st.popcount(agree, False, name=f"pc{row}")
+            elif code == "bipolar":  # sum of (b ? x : -x) = 2 * sum of (b ? x : 0) - sum of x
+                chosen = st.tree([st.mux(w(lane), xs[lane], st.const(0)) for lane in lanes], keep=True)
+                part = st.add(chosen, x_sum, sa=1, sub=True)
+            elif code == "ternary":  # -x = ~x + 1, the +1s counted once
+                terms = [st.mux(w(lane), st.mux(w(lane, 1), self.inverted_lane(xs, lane), xs[lane]), st.const(0))
+                         for lane in lanes]
+                negatives = [st.and_(w(lane), w(lane, 1)) for lane in lanes]
+                part = st.tree(terms + ([st.popcount(negatives, False, name=f"neg{row}")] if lanes else []), keep=True)
+            else:
+                part = st.tree([st.cell("mul", (xs[lane], w(lane)), *product_range(st.nl, xs[lane], w(lane)))
+                                for lane in lanes], keep=True)
+            acc = st.state(*bounds[row], f"acc{row}")
+            summed = st.mux(s1["first"], part, st.add(acc, part))
+            st.close(acc, st.mux(s1["v"], summed, acc, *bounds[row]), neuron=row)
+            accs.append(acc)
+        return {"v": st.reg(st.and_(s1["v"], s1["last"]), "v2", reset=True), "end": st.reg(s1["end"], "end2", reset=True),
+                "nf": st.reg(s1["nf"], "nf2"), "oy": st.reg(s1["oy"], "oy2"), "ox": st.reg(s1["ox"], "ox2"),
+                "acc": accs, "params": self.param_rom(s1["ta"])}
+
+    def inverted_lane(self, xs: list[int], lane: int) -> int:
+        """~x = -x - 1 of a lane (cached: every PE row reads it)."""
+        cache = self.__dict__.setdefault("_inverted_lanes", {})
+        if lane not in cache:
+            lo, hi = self.st.nl.lo[xs[lane]], self.st.nl.hi[xs[lane]]
+            cache[lane] = self.st.cell("sub", (self.st.const(-1), xs[lane]), -hi - 1, -lo - 1, {"sa": 0, "sb": 0})
+        return cache[lane]
+
+    def acc_ranges(self) -> list[tuple[int, int]]:
+        """Per PE row: the range of every partial sum of any row it computes, padded rows included
+        (their weights are 0, which the bipolar code reads as -1; masked lanes add nothing)."""
+        p = self.p
+        if p.weight_code == "xnor":
+            return [(0, p.cols)] * p.pe
+        eff = p.weights.copy()
+        if p.weight_code == "bipolar":
+            eff[p.rows:, :p.cols] = -1
+        lo, hi = min(p.src.lo), max(p.src.hi)
+        t_lo, t_hi = np.minimum(eff * lo, eff * hi), np.maximum(eff * lo, eff * hi)
+        neg, pos = np.minimum(t_lo, 0).sum(axis=1), np.maximum(t_hi, 0).sum(axis=1)
+        return [(int(neg[row::p.pe].min()), int(pos[row::p.pe].max())) for row in range(p.pe)]
+
+    def param_rom(self, addr: int) -> list[list[int]] | None:
+        """Per PE row: [K thresholds] or [bias], valid in the write stage (a registered read)."""
+        p = self.p
+        if p.params is None:
+            return None
+        depth, pe, k = p.params.shape
+        data = p.params.reshape(depth, pe * k).astype(np.int64)
+        ranges = [(min(0, int(c.min())), max(0, int(c.max()))) for c in data.T]
+        outs = self.st.nl.add("rom", (addr,), ranges, {"data": data}, self.st.group, names=[self.st.prefix + "t"] * len(ranges))
+        return [list(outs[row * k:(row + 1) * k]) for row in range(pe)]
+
+    # ----------------------------------------------------------------------- write
+
+    def write(self, s2: dict) -> tuple[list[int], int]:
+        p, st = self.p, self.st
+        values = [self.result(s2["acc"][row], None if s2["params"] is None else s2["params"][row]) for row in range(p.pe)]
+        ir_index = {p.dst.phys(i): i for i in range(p.dst.size)}
+        slots: list[int | None] = [None] * p.dst.size
+        channels = p.rows
+        for pixel, enable in self.pixel_enables(s2):
+            for nf in range(p.nf):
+                write = st.and_(s2["v"], enable, st.compare(s2["nf"], "==", nf))
+                for ch in range(nf * p.pe, min(channels, (nf + 1) * p.pe)):
+                    slot = pixel * channels + ch
+                    i = ir_index[slot]
+                    lo, hi = p.dst.lo[i], p.dst.hi[i]
+                    value = values[ch - nf * p.pe]
+                    if p.pool is None:
+                        slots[slot] = st.hold(write, value, lo, hi, f"buf{slot}")
+                    elif lo == hi:
+                        slots[slot] = st.const(lo)
+                    else:  # the OR of each pooling window starts from 0 at `start`
+                        q = st.state(lo, hi, f"buf{slot}")
+                        pooled = st.mux(write, st.or_(q, value), q)
+                        st.close(q, st.mux(self.start, st.const(0), pooled))
+                        slots[slot] = q
+        return slots, st.and_(s2["v"], s2["end"])
+
+    def result(self, acc: int, params: list[int] | None) -> int:
+        """The value written for one row: a threshold count, acc + bias, or the bare sum."""
+        st = self.st
+        if params is None:
+            return acc
+        if self.p.thresholded:
+            return st.tree([st.cell("cmp", (acc, t), 0, 1, {"op": ">="}) for t in params])
+        return st.add(acc, params[0])
+
+    def pixel_enables(self, s2: dict):
+        """(destination pixel, enable) pairs: the pixel(s) the current output position writes."""
+        p, st = self.p, self.st
+        if p.dst.shape is None:
+            yield 0, st.const(1)
+            return
+        _, rows, cols = p.dst.shape
+        if p.pool is None:
+            row_en = [st.compare(s2["oy"], "==", y) for y in range(rows)]
+            col_en = [st.compare(s2["ox"], "==", x) for x in range(cols)]
+        else:  # conv output (oy, ox) lies in every pooling window whose span holds it
+            span = lambda v, a, b: st.and_(st.compare(v, ">=", a), st.compare(v, "<=", b))
+            row_en = [span(s2["oy"], a, b) for a, b in pool_spans(p, 1)]
+            col_en = [span(s2["ox"], a, b) for a, b in pool_spans(p, 2)]
+        for y in range(rows):
+            for x in range(cols):
+                yield y * cols + x, st.and_(row_en[y], col_en[x])
+
+
+def product_range(nl: Netlist, a: int, b: int) -> tuple[int, int]:
+    corners = [x * y for x in (nl.lo[a], nl.hi[a]) for y in (nl.lo[b], nl.hi[b])]
+    return min(corners), max(corners)
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def plan_folded(ir: IR, pe: int | None = None, simd: int | None = None) -> Netlist:
+    """The folded engine of `ir` at the given parallelism (hdl.folded_plan chooses and checks it)."""
+    return build(plan_network(ir, pe, simd))
+
+
+def build(net: NetworkPlan) -> Netlist:
+    """Ports x, in_valid, in_ready -> y, out_valid, out_ready (the handshake of hdl.folded)."""
+    nl = Netlist(name=net.name)
+    top = Seq(nl, "", "", [], [], [])
+    x = [nl.net(lo, hi, f"x{i}") for i, (lo, hi) in enumerate(zip(net.input.lo, net.input.hi))]
+    in_valid, out_ready = nl.net(0, 1, "in_valid"), nl.net(0, 1, "out_ready")
+    busy, out_valid = top.state(0, 1, "busy"), top.state(0, 1, "out_valid")
+    in_ready = top.or_(out_ready, top.not_(out_valid))
+    in_ready = top.and_(top.not_(busy), in_ready)
+    accept = top.and_(in_valid, in_ready)
+    src = [top.hold(accept, xi, nl.lo[xi], nl.hi[xi], f"x_reg{i}") for i, xi in enumerate(x)]
+    start = accept
+    layers = {}
+    for k, plan in enumerate(net.layers):
+        mvu = MVU(nl, plan, k, src, start)
+        layers[plan.name] = {"nodes": plan.nodes, "pe": plan.pe, "simd": plan.simd}
+        src, start = mvu.dst, mvu.done
+    last = net.layers[-1].dst
+    elements = [src[last.phys(i)] for i in range(last.size)]  # back to IR order
+    if net.argmax is None:
+        y, finished = elements, start  # the buffer holds still until the next inference's last layer
+        y_range = (min(last.lo), max(last.hi))
+    else:
+        am = Stage(nl, net.argmax, "am_", elements, last.lo, last.hi)
+        (index,) = argmax_stage(am)
+        finished = top.reg(start, "go", reset=True)  # the cycle after the last write: the argmax sees the whole buffer
+        y = [top.hold(finished, index, 0, last.size - 1, "y_reg")]
+        y_range = (0, last.size - 1)
+    top.close(out_valid, top.or_(finished, top.and_(out_valid, top.not_(out_ready))), reset=True)
+    top.close(busy, top.and_(top.not_(finished), top.or_(accept, busy)), reset=True)
+    nl.inputs.update(x=x, in_valid=[in_valid], out_ready=[out_ready])
+    nl.outputs.update(y=y, out_valid=[out_valid], in_ready=[in_ready])
+    nl.port_ranges.update(x=(min(net.input.lo), max(net.input.hi)), y=y_range)
+    nl.meta.update(arch="folded", pipelined=True, handshake=True, latency=net.latency, layers=layers)
+    return nl
+
+
+def run(nl: Netlist, codes: np.ndarray, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every vector of `codes` through the folded netlist, each in its own copy, by the interpreter:
+    x offered with in_valid in cycle 0, out_ready always high. Returns (y [batch, n_out] at the
+    first out_valid, the cycle count from the accepting edge to out_valid, counting it)."""
+    from bespoke.hdl.interpret import run_cycles
+
+    codes = np.asarray(codes, dtype=np.int64)
+    latency = nl.meta["latency"]
+    stimulus = lambda t: {"x": codes, "in_valid": np.full((1, 1), int(t == 0)), "out_ready": np.ones((1, 1))}
+    trace = run_cycles(nl, stimulus, latency + 2, len(codes), watch=("y", "out_valid", "in_ready"))
+    valid = trace["out_valid"][:, :, 0]
+    if not trace["in_ready"][0].all():
+        raise AssertionError("in_ready is low after reset")
+    first = np.argmax(valid, axis=0)
+    if not valid.any(axis=0).all():
+        raise AssertionError(f"out_valid never rose within {latency + 2} cycles")
+    return trace["y"][first, np.arange(len(codes))], first
