@@ -10,8 +10,8 @@
 and the synthesis time; --asic nangate45 (or sky130hd, egfet) prints area, cells, critical path
 and power with the activity of the first 100 test images. --compare-popcount measures one
 popcount (random XNOR weights) built as this project's compressor tree and as the range-sized
-word adder tree of hdl.adder_tree, with yosys `synth` cells and nangate45 area, plus the fused
-threshold against count-then-compare.
+word adder tree of hdl.adder_tree (both as netlists, written by hdl.write_verilog), with yosys
+`synth` cells and nangate45 area, plus the fused threshold against count-then-compare.
 """
 
 from __future__ import annotations
@@ -91,42 +91,38 @@ def synthesis(model, name: str, luts: bool, asic: str | None, timeout: float) ->
 
 
 def popcount_designs(n: int, rng) -> dict[str, str]:
-    """Verilog `top(x, y)` for a popcount of XNOR(x, w) (and >= T) in both constructions."""
+    """Verilog `top(x, y)` for a popcount of XNOR(x, w) (and >= T) in both constructions: each a
+    netlist of the cells the unrolled planner builds (hdl.unrolled.Stage), written by
+    hdl.write_verilog."""
     from bespoke.hdl.adder_tree import Term, plan_sum
-    from bespoke.hdl.dense_verilog import _emit_tree, _Writer
-    from bespoke.hdl.popcount import ge_addend, plan_popcount, popcount_verilog
+    from bespoke.hdl.netlist import Netlist
+    from bespoke.hdl.popcount import ge_addend
+    from bespoke.hdl.unrolled import Stage
+    from bespoke.hdl.write_verilog import write_verilog
 
     w = rng.integers(0, 2, n)
-    mask = sum(1 << i for i in range(n) if w[i] == 0)
-    width, t = max(1, n.bit_length()), n // 2 + 3
-    xin = f"x ^ {n}'h{mask:x}"
+    t = n // 2 + 3
 
-    def compressor(form: str) -> str:
-        plan = plan_popcount(n, ge=form == "ge")
-        head = f"module top(x, y);\n  input [{n - 1}:0] x;\n"
-        if form == "count":
-            body = f"  output [{width - 1}:0] y;\n  pc p(.x({xin}), .y(y));\n"
-        elif form == "cmp":
-            body = f"  output y;\n  wire [{width - 1}:0] c;\n  pc p(.x({xin}), .y(c));\n  assign y = c >= {width}'d{t};\n"
-        else:
-            body = f"  output y;\n  pc p(.x({xin}), .c({width}'d{ge_addend(n, t)}), .y(y));\n"
-        return popcount_verilog("pc", plan) + head + body + "endmodule\n"
+    def design(build) -> str:
+        nl = Netlist("top")
+        x = nl.inputs["x"] = [nl.net(0, 1, f"x{i}") for i in range(n)]
+        st = Stage(nl, "pc", "", x, [0] * n, [1] * n)
+        nl.outputs["y"] = [build(st, [x[i] if w[i] else st.inverted(i) for i in range(n)])]
+        return write_verilog(nl, "top")
 
-    def word_tree(cmp: bool) -> str:
-        out, leaves = _Writer(), {}
+    def compressor(st, bits):
+        return st.popcount(bits, ge=False)
 
-        def leaf(i):
-            if i not in leaves:
-                leaves[i] = out.wire(f"b{i}", 0, 1, f"x[{i}]" if w[i] else f"~x[{i}]")
-            return leaves[i]
+    def word_tree(st, bits):
+        return st.sum_tree(plan_sum([Term(0, 1, 0, i) for i in range(n)], []), lambda i: bits[i])
 
-        value = _emit_tree(out, plan_sum([Term(0, 1, 0, i) for i in range(n)], []), leaf, "a")
-        port, tail = ("y", f"{value} >= {width + 1}'sd{t}") if cmp else (f"[{width - 1}:0] y", value)
-        return (f"module top(x, y);\n  input [{n - 1}:0] x;\n  output {port};\n" + "\n".join(out.decls + out.assigns)
-                + f"\n  assign y = {tail};\nendmodule\n")
+    def then_compare(count):
+        return lambda st, bits: st.cell("cmp", (count(st, bits), st.const(t)), 0, 1, {"op": ">="})
 
-    return {"compressor": compressor("count"), "word tree": word_tree(False), "compressor >= T": compressor("cmp"),
-            "fused ge": compressor("ge"), "word tree >= T": word_tree(True)}
+    return {"compressor": design(compressor), "word tree": design(word_tree),
+            "compressor >= T": design(then_compare(compressor)),
+            "fused ge": design(lambda st, bits: st.popcount(bits, True, ge_addend(n, t))),
+            "word tree >= T": design(then_compare(word_tree))}
 
 
 def compare_popcount(sizes: list[int]) -> None:

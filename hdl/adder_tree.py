@@ -1,8 +1,7 @@
 """Sum terms of known intervals into one value, every adder exactly as wide as its interval.
 
 Planning and building are separate: `plan_sum` works on pure-Python `Term`s (so `summary` can
-count adders without elaborating anything); hdl.unrolled turns a plan into netlist cells and
-hdl.emit into Amaranth signals.
+count adders without building anything); hdl.unrolled turns a plan into netlist cells.
 
 A term stands for `ref << shift` with `ref` in [lo, hi]. Keeping the shift apart (instead of
 wiring zeros in) keeps the low zero bits out of adders: a + (b << 3) is added at shift 0 but

@@ -4,7 +4,8 @@
 
 The circuit chains one stage per layer (Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold,
 Conv2d, MaxPool2d), each typed from the IR's ranges; an XNOR-popcount (or binary conv) feeding
-only a K = 1 threshold is one fused component (hdl.xnor), since its count never needs to exist.
+only a K = 1 threshold is one fused stage (hdl.stages.fused_accumulator), since its count never
+needs to exist.
 This is the unrolled architecture: one inference per cycle, every weight hard-wired. The folded
 one lives in hdl.folded; `to_verilog`, `port_layout` and `summary` delegate to it for
 arch="folded", passing the same arguments (minus `arch`, plus `pe`, `simd`).

@@ -5,11 +5,13 @@ column), so it removes one bit; counting n bits into w = bits(n) result bits the
 n - w FAs at least, which this plan meets (plus at most one half adder per column). The range-
 sized word adder tree (hdl.adder_tree) needs the same n - w FAs but a half adder at the bottom of
 every adder (n - 1 of them). Measured (benchmarks/bnn_unrolled.py --compare-popcount, random XNOR
-weights), compressor vs word tree: 32 bits 141 vs 141 yosys `synth` cells (ABC finds the same
-circuit); 256 bits 1256 vs 1294 cells, 1266 vs 1323 um2 nangate45; 784 bits 3911 vs 4116 um2.
-So the compressor tree is kept: never larger, 4-5 % smaller from 256 bits up. A full adder is
-written as p = a ^ b, s = p ^ c, co = a & b | p & c: with the majority form of the carry instead,
-ABC did not share a ^ b and the 256-bit count took 1514 cells.
+weights, both built as netlist cells and written by hdl.write_verilog), compressor vs word tree:
+32 bits 141 vs 142 yosys `synth` cells, 146.8 um2 nangate45 each (ABC finds nearly the same
+circuit); 256 bits 1259 vs 1297 cells, 1266 vs 1322 um2; 784 bits 3895 vs 4040 cells, 3906 vs
+4055 um2. So the compressor tree is kept: never larger, about 4 % smaller from 256 bits up. The
+writers give a full adder's sum and carry the same a ^ b (s = a ^ b ^ c, co = a & b | (a ^ b) & c):
+with the majority form of the carry instead, ABC did not share a ^ b and the 256-bit count took
+1514 cells.
 
 Within a column the earliest-ready bits are combined first (Wallace/Dadda order), so the depth
 stays logarithmic while the cell count stays minimal.
@@ -20,10 +22,12 @@ Two forms share the plan:
   reaches 2^w exactly when count >= T, and as count + c < 2^(w+1) at most one carry into column
   w is ever set, so the answer is the OR of those carries. Only carries are needed below column
   w, so last sum bits are dead and drop out (an FA whose sum is unused is a majority gate).
-  Against count-then-compare it measured 134 vs 137 um2 (32 bits), 1246 vs 1260 (256), 3937 vs
-  3998 (784): 1-2.5 % smaller.
-The addend enters as w ordinary input bits (nets n..n+w-1), so one plan (and one Verilog module)
-serves every threshold; synthesis folds the constant in.
+  Against count-then-compare it measured 133 vs 137 um2 (32 bits), 1269 vs 1283 (256), 3933 vs
+  3913 (784; fewer cells though, 3897 vs 3904): within ABC's noise at 784 bits, which is of
+  that order (the same netlist written with a^b as a wire of its own moved the 256-bit
+  count-then-compare by 2 %), and 1-3 % smaller below.
+The addend enters as w ordinary input bits (nets n..n+w-1), so one plan serves every threshold;
+the planner feeds them constant nets, which synthesis folds in.
 """
 
 from __future__ import annotations
@@ -113,51 +117,3 @@ def ge_addend(n: int, threshold: int) -> int:
     """The addend c = 2^w - T of the ge form, for 1 <= T <= n."""
     assert 1 <= threshold <= n, (threshold, n)
     return (1 << max(1, n.bit_length())) - threshold
-
-
-# --------------------------------------------------------------------------- Verilog
-
-
-def popcount_verilog(module: str, plan: PopcountPlan) -> str:
-    """The plan as a module: count form `module(x, y)`, ge form `module(x, c, y)` (c the addend)."""
-    n, w = plan.n, plan.width
-
-    def net(i: int) -> str:
-        if i < n:
-            return f"x[{i}]"
-        if plan.ge and i < n + w:
-            return f"c[{i - n}]"
-        return f"t{i}"
-
-    decls, assigns = [], []
-    for k, cell in enumerate(plan.cells):
-        a, b, *c = (net(i) for i in cell.ins)
-        if c:  # a full adder shares a ^ b between sum and carry
-            p = f"p{k}"
-            decls.append(p)
-            assigns.append(f"  assign {p} = {a} ^ {b};")
-            if cell.s is not None:
-                decls.append(net(cell.s))
-                assigns.append(f"  assign {net(cell.s)} = {p} ^ {c[0]};")
-            if cell.co is not None:
-                decls.append(net(cell.co))
-                assigns.append(f"  assign {net(cell.co)} = {a} & {b} | {p} & {c[0]};")
-            continue
-        if cell.s is not None:
-            decls.append(net(cell.s))
-            assigns.append(f"  assign {net(cell.s)} = {a} ^ {b};")
-        if cell.co is not None:
-            decls.append(net(cell.co))
-            assigns.append(f"  assign {net(cell.co)} = {a} & {b};")
-    outs = [" | ".join(net(i) for i in nets) if nets else "1'b0" for nets in plan.out]
-    ports = "x, c, y" if plan.ge else "x, y"
-    lines = [f"module {module}({ports});", f"  input [{n - 1}:0] x;"]
-    if plan.ge:
-        lines.append(f"  input [{w - 1}:0] c;")
-    lines.append(f"  output [{len(outs) - 1}:0] y;" if len(outs) > 1 else "  output y;")
-    for k in range(0, len(decls), 16):
-        lines.append(f"  wire {', '.join(decls[k:k + 16])};")
-    lines += assigns
-    lines.append(f"  assign y = {{{', '.join(reversed(outs))}}};" if len(outs) > 1 else f"  assign y = {outs[0]};")
-    lines.append("endmodule")
-    return "\n".join(lines) + "\n"

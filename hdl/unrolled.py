@@ -1,16 +1,16 @@
 """The unrolled architecture's planner: layer IR -> netlist IR (hdl.netlist), in one pass.
 
-It builds the circuit the Amaranth lowering (hdl.lower) builds, from the same pure plans: CSD
-shift-add terms in range-sized P - N adder trees with sign-offset leaves and shared input sums
-(hdl.dense_plan), compressor-tree popcounts with the fused `ge` threshold form (hdl.popcount,
-hdl.xnor_plan), requant (hdl.requant_plan), and the range-pruned comparator layers
-(hdl.compare_plan). With `registers`, a register follows every node `hdl.stages.registered`
-names, and an `in_valid` -> `out_valid` chain of `latency` registers runs beside the data.
+It builds the circuit from the pure plans: CSD shift-add terms in range-sized P - N adder trees
+with sign-offset leaves and shared input sums (hdl.dense_plan), compressor-tree popcounts with the
+fused `ge` threshold form (hdl.popcount, hdl.xnor_plan), requant (hdl.requant_plan), and the
+range-pruned comparator layers (hdl.compare_plan). With `registers`, a register follows every node
+`hdl.stages.registered` names, and an `in_valid` -> `out_valid` chain of `latency` registers runs
+beside the data.
 
 Every net's range is the exact one the plans prove; planning decisions read the IR's ranges of a
-layer's input, as the Amaranth components do. Cells carry `group` = the IR node (a fused
-accumulator's cells go to its threshold node) and `neuron` = the output element where there is
-one; the valid chain has group "". Net names are hints: `l{k}_...` for the k-th stage.
+layer's input. Cells carry `group` = the IR node (a fused accumulator's cells go to its threshold
+node) and `neuron` = the output element where there is one; the valid chain has group "". Net
+names are hints: `l{k}_...` for the k-th stage.
 
 `nl.meta["layers"][node]` records per stage its `op`, `src` node, the output nets before the
 register (`out`), whether a register follows (`registered`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a

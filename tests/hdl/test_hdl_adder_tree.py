@@ -1,17 +1,18 @@
-"""Adder-tree planning (intervals, Huffman order, counts) and the emitted circuit, simulated."""
+"""Adder-tree planning (intervals, Huffman order, counts) and the circuit built from it as netlist
+cells, interpreted and simulated."""
 
 import itertools
 import random
 
 import numpy as np
-from amaranth import Module
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
+from bespoke.compiler.ir import bits_for_range
+from bespoke.hdl import interpret
 from bespoke.hdl.adder_tree import Add, Term, add_nodes, combine, count_adders, huffman_sum, plan_sum, widest_adder
-from bespoke.hdl.emit import emit
+from bespoke.hdl.netlist import Netlist
+from bespoke.hdl.unrolled import Stage
+from bespoke.hdl.write_amaranth import NetlistTop
 from rtl_testing import simulate_comb
-from bespoke.hdl.vec import narrow, range_shape, vec_layout
 
 
 def value_of(t: Term, env: list[int]) -> int:
@@ -26,19 +27,14 @@ def value_of(t: Term, env: list[int]) -> int:
     return v << t.shift
 
 
-class TreeDUT(wiring.Component):
-    """The plan `root` over leaves x[i] in [lo[i], hi[i]]; y[0] is the sum."""
-
-    def __init__(self, root, lo, hi):
-        self.root, self.lo, self.hi = root, lo, hi
-        out = (root.lo << root.shift, root.hi << root.shift)
-        super().__init__({"x": In(vec_layout(lo, hi)), "y": Out(data.ArrayLayout(range_shape(*out), 1))})
-
-    def elaborate(self, platform):
-        m = Module()
-        v = emit(m, self.root, lambda i: narrow(self.x[i], self.lo[i], self.hi[i]), "t")
-        m.d.comb += self.y[0].eq(v)
-        return m
+def tree_netlist(root, lo, hi) -> Netlist:
+    """The plan `root` over leaves x[i] in [lo[i], hi[i]] as add/sub cells, built as the unrolled
+    planner builds every sum (hdl.unrolled.Stage.sum_tree); y[0] is the sum."""
+    nl = Netlist("tree")
+    x = nl.inputs["x"] = [nl.net(a, b, f"x{i}") for i, (a, b) in enumerate(zip(lo, hi))]
+    nl.outputs["y"] = [Stage(nl, "t", "", x, lo, hi).sum_tree(root, lambda i: x[i])]
+    nl.verify()
+    return nl
 
 
 def random_case(rng: random.Random):
@@ -57,16 +53,19 @@ def signed_total(pos, neg, const, env):
     return sum(value_of(t, env) for t in pos) - sum(value_of(t, env) for t in neg) + const
 
 
-def test_emitted_trees_compute_the_sum():
+def test_built_trees_compute_the_sum():
+    """The plan as netlist cells, one add/sub cell per planned adder, each as wide as its interval
+    (the interpreter checks every value against it); in RTL through the Amaranth writer too."""
     rng = random.Random(1)
     for _ in range(25):
         lo, hi, pos, neg, const = random_case(rng)
         root = plan_sum(pos, neg, const)
-        dut = TreeDUT(root, lo, hi)
+        nl = tree_netlist(root, lo, hi)
+        assert sum(nl.count().get(k, 0) for k in ("add", "sub")) == count_adders(root)
         batch = np.array([[rng.randint(a, b) for a, b in zip(lo, hi)] for _ in range(40)] + [lo, hi])
-        got = simulate_comb(dut, batch)[:, 0]
         want = [signed_total(pos, neg, const, list(row)) for row in batch]
-        assert list(got) == want
+        assert list(interpret.outputs(nl, {"x": batch})["y"][:, 0]) == want
+        assert list(simulate_comb(NetlistTop(nl), batch)[:, 0]) == want
 
 
 def test_every_node_interval_is_sound_and_tight_without_subtraction():
@@ -114,7 +113,7 @@ def test_huffman_adds_the_narrowest_terms_first():
     root = huffman_sum(terms)
     first = [t for t in add_nodes(root) if not isinstance(t.ref.a.ref, Add) and not isinstance(t.ref.b.ref, Add)]
     assert len(first) == 1 and {first[0].ref.a.ref, first[0].ref.b.ref} == {"a", "b"}
-    assert widest_adder(root) == range_shape(0, 1000 + 1 + (255 << 4) + 3).width
+    assert widest_adder(root) == bits_for_range(0, 1000 + 1 + (255 << 4) + 3)[0]
 
 
 def test_shifts_stay_out_of_adders():
