@@ -8,10 +8,8 @@ range, and a consumer narrows to it so no logic is spent on bits that are provab
 from __future__ import annotations
 
 from amaranth import Shape, Value, signed, unsigned
-from amaranth.lib import data
 
 from bespoke.compiler.ir import bits_for_range
-from bespoke.hdl.netlist import ints  # noqa: F401 (re-exported: the components' import)
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -27,10 +25,6 @@ def vec_shape(lo, hi) -> Shape:
     signed and one bit wider than the widest unsigned element, so every element still fits.
     """
     return range_shape(min(int(v) for v in lo), max(int(v) for v in hi))
-
-
-def vec_layout(lo, hi) -> data.ArrayLayout:
-    return data.ArrayLayout(vec_shape(lo, hi), len(lo))
 
 
 def narrow(value: Value, lo: int, hi: int) -> Value:
