@@ -42,7 +42,7 @@ def test_random_networks(seed):
     ir = make(seed)
     pe, simd = int(rng.integers(1, 4)), int(rng.integers(2, 10))  # within every shape's largest layer
     if make is cnn_ir:
-        pe, simd = max(pe, 3), max(simd, 5)  # few cycles: the interpreter runs every one
+        pe, simd = 3, max(simd, 8)  # few cycles: the interpreter runs every one
     check(ir, pe, simd, n=8, seed=seed)
 
 

@@ -63,10 +63,10 @@ def test_folded_writers_are_equivalent(tmp_path):
 
     model = compile_model(EXAMPLES / "bnn_digits" / "bnn_digits.onnx", arch="folded", pe=8, simd=16)
     nl = folded.netlist(model.ir, 8, 16)
-    (tmp_path / "direct.v").write_text(write_verilog(nl, "direct"))
+    direct = write_verilog(nl, "direct")
+    (tmp_path / "direct.v").write_text(direct)
     (tmp_path / "amaranth.v").write_text(write_amaranth_verilog(nl, "viaam"))
-    (tmp_path / "compiled.v").write_text(model.verilog)
-    direct = [tmp_path / "direct.v"]
-    result = prove_equivalent([tmp_path / "amaranth.v"], "viaam", direct, "direct")
+    result = prove_equivalent([tmp_path / "amaranth.v"], "viaam", [tmp_path / "direct.v"], "direct")
     assert result.proven, result
-    assert prove_equivalent([tmp_path / "compiled.v"], model.name, direct, "direct").proven
+    # what `bespoke compile` wrote is this direct text, after its header
+    assert model.verilog.endswith(write_verilog(nl, model.name))
