@@ -113,12 +113,14 @@ def ints(values) -> list[int]:
 WIRING = ("shl", "shr", "bits", "concat", "const")  # kinds that cost no logic
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
+    """A cell (see the module docstring). A named tuple: a big netlist has hundreds of thousands,
+    and a tuple is made 3x faster than a frozen dataclass. `params` is never mutated."""
+
     kind: str
     ins: tuple[int, ...]
     outs: tuple[int | None, ...]
-    params: dict = field(default_factory=dict, compare=False)
+    params: dict = {}
     group: str = ""
     neuron: int | None = None
 
@@ -156,10 +158,19 @@ class Netlist:
         self.cells.append(Cell(kind, tuple(map(int, ins)), outs, params or {}, group, neuron))
         return outs
 
+    def add_cells(self, cells: list[Cell], lo: list[int], hi: list[int]) -> None:
+        """Cells already built over new unnamed nets n_nets.. with ranges lo, hi (Python ints): a
+        stamped-out plan (hdl.unrolled's popcounts) skips add's per-cell conversions."""
+        self.lo += lo
+        self.hi += hi
+        self.names += [None] * len(lo)
+        self.cells += cells
+
     def add1(self, kind: str, ins, lo: int, hi: int, params: dict | None = None, group: str = "", neuron: int | None = None,
              name: str | None = None) -> int:
         """A one-output cell; returns its output net."""
-        (out,) = self.add(kind, ins, [(lo, hi)], params, group, neuron, [name])
+        out = self.net(lo, hi, name)
+        self.cells.append(Cell(kind, tuple(map(int, ins)), (out,), params or {}, group, neuron))
         return out
 
     def const(self, value: int, group: str = "") -> int:

@@ -19,6 +19,10 @@ one-input shared sum is a wire, so the cells cannot tell).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from operator import itemgetter
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount, bits_for_range
@@ -26,7 +30,7 @@ from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
-from bespoke.hdl.netlist import Netlist, ints
+from bespoke.hdl.netlist import Cell, Netlist, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
 from bespoke.hdl.stages import binary_rows, check_ir, fused_accumulator, stage_depths, stage_op
@@ -93,22 +97,21 @@ class Stage:
     def popcount(self, bits: list[int], ge: bool, addend: int = 0, neuron=None, name: str = "pc") -> int:
         """The compressor-tree plan over bit nets: the count, or (ge) the bit count + addend >= 2^w.
         The ge form's addend bits enter as constant nets, as in the plan (one tree per size)."""
-        plan = plan_popcount(len(bits), ge)
-        nets = dict(enumerate(bits))
+        stamp = popcount_stamp(len(bits), ge)
+        nets = list(bits)
         if ge:
-            for k in range(plan.width):
-                nets[plan.n + k] = self.const((addend >> k) & 1)
-        bit = (0, 1)
-        for c in plan.cells:  # unnamed nets: hundreds of thousands in a big layer, names cost time
-            outs = self.nl.add("fa" if len(c.ins) == 3 else "ha", [nets[i] for i in c.ins],
-                               (c.s is not None and bit or None, c.co is not None and bit or None), None, self.group, neuron)
-            for o, net in zip((c.s, c.co), outs):
-                if o is not None:
-                    nets[o] = net
-        out = [self.any([nets[i] for i in group], neuron) for group in plan.out]
+            nets += [self.const((addend >> k) & 1) for k in range(stamp.width)]
+        base = self.nl.n_nets
+        nets += range(base, base + stamp.n_nets)
+        nets.append(None)
+        if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
+            flat, group = stamp.take(nets), self.group
+            cells = [Cell(kind, flat[a:b], flat[b:c], {}, group, neuron) for kind, a, b, c in stamp.spans]
+            self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
+        out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
             return out[0]
-        return self.cell("concat", out, 0, plan.n, neuron=neuron, name=f"{name}_n")
+        return self.cell("concat", out, 0, len(bits), neuron=neuron, name=f"{name}_n")
 
     def any(self, bits: list[int], neuron=None) -> int:
         """OR of bit nets (a wire for one, the constant 0 for none)."""
@@ -117,6 +120,39 @@ class Stage:
         if len(bits) == 1:
             return bits[0]
         return self.cell("or", bits, 0, 1, neuron=neuron)
+
+
+class Stamp(NamedTuple):
+    """A popcount plan laid out to be stamped out once per neuron (bnn_cnn has 1936 of one size).
+    Slots number the plan's nets: its inputs 0..n_inputs-1, then its live cell outputs in the
+    order Netlist.add would make their nets, then one slot for an unused output (None)."""
+
+    width: int
+    n_nets: int  # new nets (all bits)
+    take: Callable  # slot values -> the flat tuple of every cell's input then output slots
+    spans: tuple[tuple[str, int, int, int], ...]  # per cell: kind, and its ins, outs in `take`'s tuple
+    out: tuple[tuple[int, ...], ...]  # per result bit: the slots OR-ed into it
+
+
+@lru_cache(maxsize=None)
+def popcount_stamp(n: int, ge: bool) -> Stamp:
+    """plan_popcount(n, ge) as a Stamp, made once per size."""
+    plan = plan_popcount(n, ge)
+    slot = {i: i for i in range(plan.n_inputs)}
+    for c in plan.cells:
+        for o in (c.s, c.co):
+            if o is not None:
+                slot[o] = len(slot)
+    n_nets = len(slot) - plan.n_inputs
+    slot[None] = len(slot)
+    flat, spans = [], []
+    for c in plan.cells:
+        start = len(flat)
+        flat += [slot[i] for i in c.ins]
+        flat += [slot[c.s], slot[c.co]]
+        spans.append(("fa" if len(c.ins) == 3 else "ha", start, start + len(c.ins), len(flat)))
+    out = tuple(tuple(slot[i] for i in group) for group in plan.out)
+    return Stamp(plan.width, n_nets, itemgetter(*flat) if flat else None, tuple(spans), out)
 
 
 # --------------------------------------------------------------------------- layers
