@@ -30,7 +30,7 @@ from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
-from bespoke.hdl.netlist import Cell, Netlist, ints
+from bespoke.hdl.netlist import Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
 from bespoke.hdl.stages import binary_rows, check_ir, fused_accumulator, stage_depths, stage_op
@@ -350,6 +350,7 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], 
 # --------------------------------------------------------------------------- the network
 
 
+@gc_paused()
 def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
     """The unrolled circuit of `ir` as a netlist: port `x` (the input node's elements) -> `y` (the
     output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`."""

@@ -16,7 +16,7 @@ from bespoke.compiler.ir import IR, Conv2d, Dense, Requant, XnorPopcount, bits_f
 from bespoke.hdl.adder_tree import widest_adder
 from bespoke.hdl.conv import conv_rows
 from bespoke.hdl.csd import csd
-from bespoke.hdl.netlist import Netlist, ints
+from bespoke.hdl.netlist import Netlist, gc_paused, ints
 from bespoke.hdl.requant_plan import plan_element
 from bespoke.hdl.stages import binary_rows, fused_accumulator
 from bespoke.hdl.xnor_plan import plan_neuron
@@ -46,6 +46,7 @@ def stage_kind(ir: IR, n: str) -> str:
     return "dense" if isinstance(layer, (Dense, Conv2d)) else layer.op
 
 
+@gc_paused()
 def netlist_summary(nl: Netlist, ir: IR) -> dict:
     """hdl.lower.summary's figures for the netlist `plan_unrolled(ir, registers)` built."""
     cells: dict[str, list] = {}
