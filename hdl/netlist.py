@@ -109,6 +109,8 @@ KINDS: dict[str, Kind] = {
 def ints(values) -> list[int]:
     """Python ints (exact, unbounded) from a numpy array or any iterable of integers: what net
     ranges and plan constants are made of."""
+    if getattr(values, "dtype", None) is not None and values.dtype.kind in "iu":
+        return values.tolist()  # the same ints, converted in C (IR ranges of big layers)
     return [int(v) for v in values]
 
 
@@ -130,6 +132,9 @@ def gc_paused():
 WIRING = ("shl", "shr", "bits", "concat", "const")  # kinds that cost no logic
 
 
+NO_PARAMS: dict = {}  # the params of every cell kind without constants: one shared dict, never mutated
+
+
 class Cell(NamedTuple):
     """A cell (see the module docstring). A named tuple: a big netlist has hundreds of thousands,
     and a tuple is made 3x faster than a frozen dataclass. `params` is never mutated."""
@@ -137,7 +142,7 @@ class Cell(NamedTuple):
     kind: str
     ins: tuple[int, ...]
     outs: tuple[int | None, ...]
-    params: dict = {}
+    params: dict = NO_PARAMS
     group: str = ""
     neuron: int | None = None
 
@@ -172,7 +177,7 @@ class Netlist:
         """A cell of `kind` reading `ins`, driving new nets of the given ranges (None: unused output)."""
         names = names or (None,) * len(out_ranges)
         outs = tuple([None if r is None else self.net(r[0], r[1], nm) for r, nm in zip(out_ranges, names)])
-        self.cells.append(Cell(kind, tuple(map(int, ins)), outs, params or {}, group, neuron))
+        self.cells.append(Cell(kind, tuple(map(int, ins)), outs, params or NO_PARAMS, group, neuron))
         return outs
 
     def add_cells(self, cells: list[Cell], lo: list[int], hi: list[int]) -> None:
@@ -187,7 +192,7 @@ class Netlist:
              name: str | None = None) -> int:
         """A one-output cell; returns its output net."""
         out = self.net(lo, hi, name)
-        self.cells.append(Cell(kind, tuple(map(int, ins)), (out,), params or {}, group, neuron))
+        self.cells.append(Cell(kind, tuple(map(int, ins)), (out,), params or NO_PARAMS, group, neuron))
         return out
 
     def const(self, value: int, group: str = "") -> int:

@@ -30,7 +30,7 @@ from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
-from bespoke.hdl.netlist import Cell, Netlist, gc_paused, ints
+from bespoke.hdl.netlist import NO_PARAMS, Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
 from bespoke.hdl.stages import binary_taps, check_ir, fused_accumulator, stage_depths, stage_op
@@ -66,6 +66,11 @@ class Stage:
             self._inverted[i] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
         return self._inverted[i]
 
+    def literals(self, bits) -> list[int]:
+        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use)."""
+        x, made = self.x, self._inverted
+        return [(made[i] if i in made else self.inverted(i)) if inv else x[i] for i, inv in bits]
+
     # -- plans as cells
     def sum_tree(self, root: Term | None, leaf, neuron=None, name: str = "s") -> int:
         """An adder-tree plan (hdl.adder_tree) as add/sub cells, each as wide as its interval;
@@ -75,22 +80,24 @@ class Stage:
         if root.ref is None:
             return self.const(root.lo << root.shift)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
-        stack = [(root, False)]
-        count = 0
-        while stack:  # post-order without recursion: Huffman trees may be deep chains
-            t, ready = stack.pop()
-            if id(t) in nets:
+        add1, group, prefix = self.nl.add1, self.group, f"{self.prefix}{name}_"
+        stack, count = [root], 0
+        while stack:  # post-order without recursion (Huffman trees may be deep chains): a, then b, then their adder
+            t = stack[-1]
+            ref = t.ref
+            if ref is None or not isinstance(ref, Add):
+                nets[id(t)] = self.const(t.lo) if ref is None else leaf(ref)
+                stack.pop()
                 continue
-            if t.ref is None:
-                nets[id(t)] = self.const(t.lo)
-            elif not isinstance(t.ref, Add):
-                nets[id(t)] = leaf(t.ref)
-            elif not ready:
-                stack += [(t, True), (t.ref.b, False), (t.ref.a, False)]
+            a, b = ref.a, ref.b
+            if id(a) not in nets:
+                stack.append(a)
+            elif id(b) not in nets:
+                stack.append(b)
             else:
-                a, b = t.ref.a, t.ref.b
-                nets[id(t)] = self.cell("sub" if t.ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
-                                        {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, neuron, f"{name}_{count}")
+                stack.pop()
+                nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
+                                   {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, group, neuron, f"{prefix}{count}")
                 count += 1
         return self.shl(nets[id(root)], root.shift, neuron)
 
@@ -107,7 +114,7 @@ class Stage:
         if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
             flat, group = stamp.take(nets), self.group
             new = tuple.__new__  # Cell(...) without the Python frame of its __new__: a third of the time here
-            cells = [new(Cell, (kind, flat[a:b], flat[b:c], {}, group, neuron)) for kind, a, b, c in stamp.spans]
+            cells = [new(Cell, (kind, flat[a:b], flat[b:c], NO_PARAMS, group, neuron)) for kind, a, b, c in stamp.spans]
             self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
         out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
@@ -189,7 +196,7 @@ def xnor_stage(st: Stage, taps: tuple[np.ndarray, np.ndarray], thresholds=None) 
         if kind == "const":
             outs.append(st.const(nr.out_range[0]))
             continue
-        bits = [st.inverted(i) if inv else st.x[i] for i, inv in nr.bits]
+        bits = st.literals(nr.bits)
         if kind in ("or", "and"):
             outs.append(bits[0] if len(bits) == 1 else st.cell(kind, bits, 0, 1, neuron=j, name=f"n{j}"))
         elif kind == "ge":
