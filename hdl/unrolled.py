@@ -184,7 +184,9 @@ def dense_stage(st: Stage, rows: list[Row], bias: list[int]) -> tuple[list[int],
                 leaves[ref] = st.x[ref]
         return leaves[ref]
 
-    return [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)], len(shared)
+    outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
+    del leaf  # it refers to itself (a shared sum's leaves): that cycle would keep the netlist alive until a GC pass
+    return outs, len(shared)
 
 
 def xnor_stage(st: Stage, taps: tuple[np.ndarray, np.ndarray], thresholds=None) -> list[int]:
