@@ -11,7 +11,7 @@ XNOR bits) and requant's product width are properties of the plan, read from the
 from __future__ import annotations
 
 from collections import Counter
-from itertools import compress
+from itertools import compress, groupby
 from operator import attrgetter
 
 import numpy as np
@@ -83,14 +83,14 @@ def netlist_summary(nl: Netlist, ir: IR) -> dict:
 
 def by_group(nl: Netlist) -> tuple[dict[str, Counter], dict[str, list]]:
     """Per group: its cells per kind (counted in C), and its INSPECTED cells. A big netlist is
-    mostly full adders, which need counting only."""
-    kinds = list(map(attrgetter("kind"), nl.cells))
+    mostly full adders, which need counting only; a stage's cells come in one run, mostly."""
     counts: dict[str, Counter] = {}
-    for (group, kind), k in Counter(zip(map(attrgetter("group"), nl.cells), kinds)).items():
-        counts.setdefault(group, Counter())[kind] = k
     cells: dict[str, list] = {}
-    for c in compress(nl.cells, map(INSPECTED.__contains__, kinds)):
-        cells.setdefault(c.group, []).append(c)
+    for group, run in groupby(nl.cells, key=attrgetter("group")):
+        run = list(run)
+        kinds = list(map(attrgetter("kind"), run))
+        counts.setdefault(group, Counter()).update(kinds)
+        cells.setdefault(group, []).extend(compress(run, map(INSPECTED.__contains__, kinds)))
     return counts, cells
 
 
