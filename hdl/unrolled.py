@@ -79,23 +79,23 @@ class Stage:
             return self.const(0)
         if root.ref is None:
             return self.const(root.lo << root.shift)
+        if not isinstance(root.ref, Add):
+            return self.shl(leaf(root.ref), root.shift, neuron)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
         add1, group, prefix = self.nl.add1, self.group, f"{self.prefix}{name}_"
-        stack, count = [root], 0
+        stack, count = [root], 0  # adders only: a leaf is looked up when its adder reaches it
         while stack:  # post-order without recursion (Huffman trees may be deep chains): a, then b, then their adder
             t = stack[-1]
             ref = t.ref
-            if ref is None or not isinstance(ref, Add):
-                nets[id(t)] = self.const(t.lo) if ref is None else leaf(ref)
+            for u in (ref.a, ref.b):
+                if id(u) not in nets:
+                    if isinstance(u.ref, Add):
+                        stack.append(u)  # its subtree first
+                        break
+                    nets[id(u)] = self.const(u.lo) if u.ref is None else leaf(u.ref)
+            else:  # both inputs made
                 stack.pop()
-                continue
-            a, b = ref.a, ref.b
-            if id(a) not in nets:
-                stack.append(a)
-            elif id(b) not in nets:
-                stack.append(b)
-            else:
-                stack.pop()
+                a, b = ref.a, ref.b
                 nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
                                    {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, group, neuron, f"{prefix}{count}")
                 count += 1
