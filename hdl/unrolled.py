@@ -114,7 +114,7 @@ class Stage:
         if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
             flat, group = stamp.take(nets), self.group
             new = tuple.__new__  # Cell(...) without the Python frame of its __new__: a third of the time here
-            cells = [new(Cell, (kind, flat[a:b], flat[b:c], NO_PARAMS, group, neuron)) for kind, a, b, c in stamp.spans]
+            cells = [new(Cell, (kind, flat[ins], flat[outs], NO_PARAMS, group, neuron)) for kind, ins, outs in stamp.spans]
             self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
         out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
@@ -138,7 +138,7 @@ class Stamp(NamedTuple):
     width: int
     n_nets: int  # new nets (all bits)
     take: Callable  # slot values -> the flat tuple of every cell's input then output slots
-    spans: tuple[tuple[str, int, int, int], ...]  # per cell: kind, and its ins, outs in `take`'s tuple
+    spans: tuple[tuple[str, slice, slice], ...]  # per cell: kind, and where its ins, outs are in `take`'s tuple
     out: tuple[tuple[int, ...], ...]  # per result bit: the slots OR-ed into it
 
 
@@ -158,7 +158,7 @@ def popcount_stamp(n: int, ge: bool) -> Stamp:
         start = len(flat)
         flat += [slot[i] for i in c.ins]
         flat += [slot[c.s], slot[c.co]]
-        spans.append(("fa" if len(c.ins) == 3 else "ha", start, start + len(c.ins), len(flat)))
+        spans.append(("fa" if len(c.ins) == 3 else "ha", slice(start, start + len(c.ins)), slice(start + len(c.ins), len(flat))))
     out = tuple(tuple(slot[i] for i in group) for group in plan.out)
     return Stamp(plan.width, n_nets, itemgetter(*flat) if flat else None, tuple(spans), out)
 
