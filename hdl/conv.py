@@ -19,15 +19,20 @@ def window_index(in_shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
     return ch + row * w + col
 
 
+def conv_taps(in_shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
+    """Per output position (row-major), the flat input index of each tap in (c, i, j) order: [H' W', C kh kw]."""
+    idx = window_index(in_shape, kh, kw, stride)  # [C, H', W', kh, kw]
+    c, oh, ow, _, _ = idx.shape
+    return idx.transpose(1, 2, 0, 3, 4).reshape(oh * ow, c * kh * kw)
+
+
 def conv_rows(weight: np.ndarray, in_shape: tuple, stride: int, keep_zeros: bool = False) -> list[list[tuple[int, int]]]:
     """Per output (CHW order), its (input index, weight) pairs over its window.
 
     keep_zeros: keep weight-0 taps (a binary weight 0 stands for -1, not for no connection).
     """
     c_out, c_in, kh, kw = weight.shape
-    idx = window_index(in_shape, kh, kw, stride)  # [C, H', W', kh, kw]
-    _, oh, ow, _, _ = idx.shape
-    taps = idx.transpose(1, 2, 0, 3, 4).reshape(oh * ow, c_in * kh * kw)  # per position, (c, i, j) order
+    taps = conv_taps(in_shape, kh, kw, stride)
     rows = []
     for o in range(c_out):
         w = weight[o].reshape(-1)

@@ -40,7 +40,7 @@ import re
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax
 from bespoke.hdl import folded
-from bespoke.hdl.netlist import Netlist
+from bespoke.hdl.netlist import Netlist, gc_paused
 from bespoke.hdl.stages import (POOLED_INTO, REGISTERED, SUPPORTED, binary_rows, check_ir,  # noqa: F401 (re-exported)
                                 fused_accumulator, registered, stage_depths, stage_op)
 from bespoke.hdl.unrolled import plan_unrolled
@@ -93,6 +93,7 @@ def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: s
     }
 
 
+@gc_paused()  # over planning and counting, so the collector never sees the netlist, freed on return
 def summary(ir: IR, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None, simd: int | None = None) -> dict:
     """Per-layer hardware counts (adders, weights, CSD digits, popcount cells, widths) and totals."""
     if _check_arch(arch, pe, simd):

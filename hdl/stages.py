@@ -9,7 +9,7 @@ import numpy as np
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Requant, Threshold, XnorPopcount
-from bespoke.hdl.conv import conv_rows
+from bespoke.hdl.conv import conv_taps
 from bespoke.hdl.xnor_plan import BitRow
 
 SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d")
@@ -40,9 +40,18 @@ def check_ir(ir: IR) -> None:
 
 def binary_rows(layer) -> list[BitRow]:
     """(input index, weight bit) per neuron of an XnorPopcount or a binary Conv2d."""
+    idx, w = binary_taps(layer)
+    return [list(zip(i, b)) for i, b in zip(idx.tolist(), w.tolist())]
+
+
+def binary_taps(layer) -> tuple[np.ndarray, np.ndarray]:
+    """binary_rows as two [neurons, fan-in] arrays: the input indices and the weight bits."""
+    w = np.asarray(layer.weight)
     if isinstance(layer, XnorPopcount):
-        return [list(enumerate(row)) for row in layer.weight.tolist()]
-    return conv_rows(layer.weight, layer.in_shape, layer.stride, keep_zeros=True)
+        return np.broadcast_to(np.arange(w.shape[1]), w.shape), w
+    c_out, _, kh, kw = w.shape
+    taps = conv_taps(tuple(layer.in_shape), kh, kw, layer.stride)  # a convolution: each channel's kernel at every position
+    return np.tile(taps, (c_out, 1)), np.repeat(w.reshape(c_out, -1), len(taps), axis=0)
 
 
 def fused_accumulator(ir: IR, n: str) -> str | None:

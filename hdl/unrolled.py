@@ -19,6 +19,10 @@ one-input shared sum is a wire, so the cells cannot tell).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from operator import itemgetter
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount, bits_for_range
@@ -26,11 +30,11 @@ from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
-from bespoke.hdl.netlist import Netlist, ints
+from bespoke.hdl.netlist import NO_PARAMS, Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
-from bespoke.hdl.stages import binary_rows, check_ir, fused_accumulator, stage_depths, stage_op
-from bespoke.hdl.xnor_plan import check_bits, plan_neuron as plan_bit_neuron
+from bespoke.hdl.stages import binary_taps, check_ir, fused_accumulator, stage_depths, stage_op
+from bespoke.hdl.xnor_plan import check_bits, plan_neurons
 
 
 class Stage:
@@ -62,6 +66,11 @@ class Stage:
             self._inverted[i] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
         return self._inverted[i]
 
+    def literals(self, bits) -> list[int]:
+        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use)."""
+        x, made = self.x, self._inverted
+        return [(made[i] if i in made else self.inverted(i)) if inv else x[i] for i, inv in bits]
+
     # -- plans as cells
     def sum_tree(self, root: Term | None, leaf, neuron=None, name: str = "s") -> int:
         """An adder-tree plan (hdl.adder_tree) as add/sub cells, each as wide as its interval;
@@ -70,45 +79,47 @@ class Stage:
             return self.const(0)
         if root.ref is None:
             return self.const(root.lo << root.shift)
+        if not isinstance(root.ref, Add):
+            return self.shl(leaf(root.ref), root.shift, neuron)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
-        stack = [(root, False)]
-        count = 0
-        while stack:  # post-order without recursion: Huffman trees may be deep chains
-            t, ready = stack.pop()
-            if id(t) in nets:
-                continue
-            if t.ref is None:
-                nets[id(t)] = self.const(t.lo)
-            elif not isinstance(t.ref, Add):
-                nets[id(t)] = leaf(t.ref)
-            elif not ready:
-                stack += [(t, True), (t.ref.b, False), (t.ref.a, False)]
-            else:
-                a, b = t.ref.a, t.ref.b
-                nets[id(t)] = self.cell("sub" if t.ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
-                                        {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, neuron, f"{name}_{count}")
+        add1, group, prefix = self.nl.add1, self.group, f"{self.prefix}{name}_"
+        stack, count = [root], 0  # adders only: a leaf is looked up when its adder reaches it
+        while stack:  # post-order without recursion (Huffman trees may be deep chains): a, then b, then their adder
+            t = stack[-1]
+            ref = t.ref
+            for u in (ref.a, ref.b):
+                if id(u) not in nets:
+                    if isinstance(u.ref, Add):
+                        stack.append(u)  # its subtree first
+                        break
+                    nets[id(u)] = self.const(u.lo) if u.ref is None else leaf(u.ref)
+            else:  # both inputs made
+                stack.pop()
+                a, b = ref.a, ref.b
+                nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
+                                   {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, group, neuron, f"{prefix}{count}")
                 count += 1
         return self.shl(nets[id(root)], root.shift, neuron)
 
     def popcount(self, bits: list[int], ge: bool, addend: int = 0, neuron=None, name: str = "pc") -> int:
         """The compressor-tree plan over bit nets: the count, or (ge) the bit count + addend >= 2^w.
         The ge form's addend bits enter as constant nets, as in the plan (one tree per size)."""
-        plan = plan_popcount(len(bits), ge)
-        nets = dict(enumerate(bits))
+        stamp = popcount_stamp(len(bits), ge)
+        nets = list(bits)
         if ge:
-            for k in range(plan.width):
-                nets[plan.n + k] = self.const((addend >> k) & 1)
-        bit = (0, 1)
-        for c in plan.cells:  # unnamed nets: hundreds of thousands in a big layer, names cost time
-            outs = self.nl.add("fa" if len(c.ins) == 3 else "ha", [nets[i] for i in c.ins],
-                               (c.s is not None and bit or None, c.co is not None and bit or None), None, self.group, neuron)
-            for o, net in zip((c.s, c.co), outs):
-                if o is not None:
-                    nets[o] = net
-        out = [self.any([nets[i] for i in group], neuron) for group in plan.out]
+            nets += [self.const((addend >> k) & 1) for k in range(stamp.width)]
+        base = self.nl.n_nets
+        nets += range(base, base + stamp.n_nets)
+        nets.append(None)
+        if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
+            flat, group = stamp.take(nets), self.group
+            new = tuple.__new__  # Cell(...) without the Python frame of its __new__: a third of the time here
+            cells = [new(Cell, (kind, flat[ins], flat[outs], NO_PARAMS, group, neuron)) for kind, ins, outs in stamp.spans]
+            self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
+        out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
             return out[0]
-        return self.cell("concat", out, 0, plan.n, neuron=neuron, name=f"{name}_n")
+        return self.cell("concat", out, 0, len(bits), neuron=neuron, name=f"{name}_n")
 
     def any(self, bits: list[int], neuron=None) -> int:
         """OR of bit nets (a wire for one, the constant 0 for none)."""
@@ -117,6 +128,39 @@ class Stage:
         if len(bits) == 1:
             return bits[0]
         return self.cell("or", bits, 0, 1, neuron=neuron)
+
+
+class Stamp(NamedTuple):
+    """A popcount plan laid out to be stamped out once per neuron (bnn_cnn has 1936 of one size).
+    Slots number the plan's nets: its inputs 0..n_inputs-1, then its live cell outputs in the
+    order Netlist.add would make their nets, then one slot for an unused output (None)."""
+
+    width: int
+    n_nets: int  # new nets (all bits)
+    take: Callable  # slot values -> the flat tuple of every cell's input then output slots
+    spans: tuple[tuple[str, slice, slice], ...]  # per cell: kind, and where its ins, outs are in `take`'s tuple
+    out: tuple[tuple[int, ...], ...]  # per result bit: the slots OR-ed into it
+
+
+@lru_cache(maxsize=None)
+def popcount_stamp(n: int, ge: bool) -> Stamp:
+    """plan_popcount(n, ge) as a Stamp, made once per size."""
+    plan = plan_popcount(n, ge)
+    slot = {i: i for i in range(plan.n_inputs)}
+    for c in plan.cells:
+        for o in (c.s, c.co):
+            if o is not None:
+                slot[o] = len(slot)
+    n_nets = len(slot) - plan.n_inputs
+    slot[None] = len(slot)
+    flat, spans = [], []
+    for c in plan.cells:
+        start = len(flat)
+        flat += [slot[i] for i in c.ins]
+        flat += [slot[c.s], slot[c.co]]
+        spans.append(("fa" if len(c.ins) == 3 else "ha", slice(start, start + len(c.ins)), slice(start + len(c.ins), len(flat))))
+    out = tuple(tuple(slot[i] for i in group) for group in plan.out)
+    return Stamp(plan.width, n_nets, itemgetter(*flat) if flat else None, tuple(spans), out)
 
 
 # --------------------------------------------------------------------------- layers
@@ -140,21 +184,21 @@ def dense_stage(st: Stage, rows: list[Row], bias: list[int]) -> tuple[list[int],
                 leaves[ref] = st.x[ref]
         return leaves[ref]
 
-    return [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)], len(shared)
+    outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
+    del leaf  # it refers to itself (a shared sum's leaves): that cycle would keep the netlist alive until a GC pass
+    return outs, len(shared)
 
 
-def xnor_stage(st: Stage, rows, thresholds=None) -> list[int]:
-    """XNOR-popcount neurons (hdl.xnor_plan), with a fused K = 1 threshold when given."""
+def xnor_stage(st: Stage, taps: tuple[np.ndarray, np.ndarray], thresholds=None) -> list[int]:
+    """XNOR-popcount neurons (hdl.xnor_plan) of a layer's binary_taps, with a fused K = 1 threshold when given."""
     check_bits(st.lo, st.hi, "xnor_popcount")
-    ts = [None] * len(rows) if thresholds is None else ints(thresholds)
     outs = []
-    for j, (row, t) in enumerate(zip(rows, ts)):
-        nr = plan_bit_neuron(row, st.lo, st.hi, t)
+    for j, nr in enumerate(plan_neurons(*taps, st.lo, st.hi, None if thresholds is None else ints(thresholds))):
         kind = nr.kind
         if kind == "const":
             outs.append(st.const(nr.out_range[0]))
             continue
-        bits = [st.inverted(i) if inv else st.x[i] for i, inv in nr.bits]
+        bits = st.literals(nr.bits)
         if kind in ("or", "and"):
             outs.append(bits[0] if len(bits) == 1 else st.cell(kind, bits, 0, 1, neuron=j, name=f"n{j}"))
         elif kind == "ge":
@@ -233,7 +277,7 @@ def relu_stage(st: Stage) -> list[int]:
 def threshold_stage(st: Stage, thresholds) -> list[int]:
     """#{k : x >= t_k}: a comparator per threshold the range does not decide, their bits summed."""
     outs = []
-    for j, row in enumerate(thresholds):
+    for j, row in enumerate(np.asarray(thresholds).tolist()):  # Python rows: numpy ones cost a view each
         base, live = split_thresholds(ints(row), st.lo[j], st.hi[j])
         passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, {"op": ">="}, j) for t in live]
         if not passed or len(passed) == 1 and not base:
@@ -290,11 +334,11 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], 
     """The output nets of node n (with fused accumulator `acc`), and its shared-sum count."""
     layer = ir.layer(n)
     if acc is not None:
-        return xnor_stage(st, binary_rows(ir.layer(acc)), layer.thresholds[:, 0]), 0
+        return xnor_stage(st, binary_taps(ir.layer(acc)), layer.thresholds[:, 0]), 0
     if isinstance(layer, Dense):
         return dense_stage(st, [full_row(row) for row in layer.weight], ints(layer.bias))
     if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
-        return xnor_stage(st, binary_rows(layer)), 0
+        return xnor_stage(st, binary_taps(layer)), 0
     if isinstance(layer, Conv2d):
         positions = layer.out_size([]) // layer.weight.shape[0]
         return dense_stage(st, conv_rows(layer.weight, layer.in_shape, layer.stride), ints(np.repeat(layer.bias, positions)))
@@ -314,6 +358,7 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], 
 # --------------------------------------------------------------------------- the network
 
 
+@gc_paused()
 def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
     """The unrolled circuit of `ir` as a netlist: port `x` (the input node's elements) -> `y` (the
     output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`."""

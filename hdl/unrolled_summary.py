@@ -10,20 +10,25 @@ XNOR bits) and requant's product width are properties of the plan, read from the
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import compress, groupby
+from operator import attrgetter
+
 import numpy as np
 
 from bespoke.compiler.ir import IR, Conv2d, Dense, Requant, XnorPopcount, bits_for_range
 from bespoke.hdl.adder_tree import widest_adder
-from bespoke.hdl.conv import conv_rows
 from bespoke.hdl.csd import csd
-from bespoke.hdl.netlist import Netlist, ints
+from bespoke.hdl.netlist import Netlist, gc_paused, ints
 from bespoke.hdl.requant_plan import plan_element
-from bespoke.hdl.stages import binary_rows, fused_accumulator
-from bespoke.hdl.xnor_plan import plan_neuron
+from bespoke.hdl.stages import binary_taps, fused_accumulator
+from bespoke.hdl.xnor_plan import plan_neurons
 
 TOTALS = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xnor_bits", "full_adders", "half_adders",
           "gates", "register_bits")
 # the figures each kind of stage reports (hdl.lower.summary's per-component stats)
+# the cells the figures look at one by one; the others are only counted per kind
+INSPECTED = frozenset(("add", "sub", "cmp", "mux", "and", "or", "not", "reg"))
 FIGURES = {
     "dense": ("adders", "nonzero_weights", "csd_digits", "acc_width"),
     "relu": ("muxes",),
@@ -46,21 +51,21 @@ def stage_kind(ir: IR, n: str) -> str:
     return "dense" if isinstance(layer, (Dense, Conv2d)) else layer.op
 
 
+@gc_paused()
 def netlist_summary(nl: Netlist, ir: IR) -> dict:
     """hdl.lower.summary's figures for the netlist `plan_unrolled(ir, registers)` built."""
-    cells: dict[str, list] = {}
-    for c in nl.cells:
-        cells.setdefault(c.group, []).append(c)
-    driver = {o: c for c in nl.cells for o in c.outs if o is not None}
+    counts, cells = by_group(nl)
+    cmp_outs = {c.outs[0] for group in cells.values() for c in group if c.kind == "cmp"}  # mux selects from a comparator
+    regs = {g: {c.neuron: c.outs[0] for c in group if c.kind == "reg"} for g, group in cells.items()}
     layers, totals = [], dict.fromkeys(TOTALS, 0)
     for n, info in nl.meta["layers"].items():
         group, kind = cells.get(n, []), stage_kind(ir, n)
-        out = info["out"]
-        figures = cell_figures(nl, group, driver, set(nl_inputs(nl, info, group)))
+        out, inputs = info["out"], stage_inputs(nl, info, regs)
+        input_bits = set(inputs) | {c.outs[0] for c in group if c.kind == "not"}
+        figures = cell_figures(nl, info, counts.get(n, {}), group, cmp_outs, input_bits)
         figures |= plan_figures(ir, n, nl, out)
-        kind = stage_kind(ir, n)
         # an argmax's index is typed for every class, though the ranges may rule some winners out
-        out_lo, out_hi = (0, len(nl_inputs_of(nl, info)) - 1) if kind == "argmax" else (min(nl.lo[o] for o in out), max(nl.hi[o] for o in out))
+        out_lo, out_hi = (0, len(inputs) - 1) if kind == "argmax" else (min(nl.lo[o] for o in out), max(nl.hi[o] for o in out))
         row = {"name": n, "op": info["op"], "out_width": width(out_lo, out_hi)}
         row |= {key: figures[key] for key in FIGURES[kind]}
         if "shared_sums" in info:
@@ -76,36 +81,40 @@ def netlist_summary(nl: Netlist, ir: IR) -> dict:
     return {"layers": layers, "total": totals, "pipelined": nl.meta["pipelined"], "latency": latency, "arch": "unrolled"}
 
 
-def nl_inputs_of(nl: Netlist, info: dict) -> list[int]:
-    """The nets a stage reads."""
-    return nl.inputs["x"] if info["src"] not in nl.meta["layers"] else src_nets(nl, info["src"])
+def by_group(nl: Netlist) -> tuple[dict[str, Counter], dict[str, list]]:
+    """Per group: its cells per kind (counted in C), and its INSPECTED cells. A big netlist is
+    mostly full adders, which need counting only; a stage's cells come in one run, mostly."""
+    counts: dict[str, Counter] = {}
+    cells: dict[str, list] = {}
+    for group, run in groupby(nl.cells, key=attrgetter("group")):
+        run = list(run)
+        kinds = list(map(attrgetter("kind"), run))
+        counts.setdefault(group, Counter()).update(kinds)
+        cells.setdefault(group, []).extend(compress(run, map(INSPECTED.__contains__, kinds)))
+    return counts, cells
 
 
-def nl_inputs(nl: Netlist, info: dict, group: list):
-    """The layer's input bits and their inverses: where its datapath gates start."""
-    yield from nl_inputs_of(nl, info)
-    yield from (c.outs[0] for c in group if c.kind == "not")
+def stage_inputs(nl: Netlist, info: dict, regs: dict) -> list[int]:
+    """The nets a stage reads: the input port, or its source's register outputs where registered,
+    else its source's outputs."""
+    if info["src"] not in nl.meta["layers"]:
+        return nl.inputs["x"]
+    src_regs = regs.get(info["src"], {})
+    return [src_regs.get(j, o) for j, o in enumerate(nl.meta["layers"][info["src"]]["out"])]
 
 
-def src_nets(nl: Netlist, node: str) -> list[int]:
-    """The nets a stage's users read: its register outputs when registered, else its outputs."""
-    regs = {c.neuron: c.outs[0] for c in nl.cells if c.group == node and c.kind == "reg"}
-    return [regs.get(j, o) for j, o in enumerate(nl.meta["layers"][node]["out"])]
-
-
-def cell_figures(nl: Netlist, group: list, driver: dict, input_bits: set) -> dict:
-    count = lambda *kinds: sum(c.kind in kinds for c in group)
+def cell_figures(nl: Netlist, info: dict, counts: Counter, group: list, cmp_outs: set, input_bits: set) -> dict:
+    """The figures counted on a stage's cells (`group`: its INSPECTED ones)."""
     words = [nl.type_of(c.outs[0])[0] for c in group if c.kind in ("add", "sub")]
     return {
         "adders": len(words),
-        "comparators": count("cmp"),
-        "muxes": sum(c.kind == "mux" and getattr(driver.get(c.ins[0]), "kind", None) != "cmp" for c in group),
-        "full_adders": count("fa"),
-        "half_adders": count("ha"),
-        "gates": sum(len(c.ins) - 1 for c in group if c.kind in ("and", "or") and set(c.ins) <= input_bits),
+        "comparators": counts["cmp"],
+        "muxes": sum(c.kind == "mux" and c.ins[0] not in cmp_outs for c in group),
+        "full_adders": counts["fa"],
+        "half_adders": counts["ha"],
+        "gates": sum(len(c.ins) - 1 for c in group if c.kind in ("and", "or") and input_bits.issuperset(c.ins)),
         "register_bits": sum(nl.type_of(c.outs[0])[0] for c in group if c.kind == "reg"),
-        "acc_width": max(words + [nl.type_of(o)[0] for o in nl.meta["layers"][group[0].group]["out"]] if group else words,
-                         default=0),
+        "acc_width": max(words + [nl.type_of(o)[0] for o in info["out"]] if counts else words, default=0),
     }
 
 
@@ -116,13 +125,14 @@ def plan_figures(ir: IR, n: str, nl: Netlist, out: list[int]) -> dict:
     src = ir.inputs_of(acc or n)[0]
     lo, hi = ints(ir.out(src).lo), ints(ir.out(src).hi)
     if stage_kind(ir, n) == "xnor":
-        ts = [None] * len(out) if acc is None else ints(ir.layer(n).thresholds[:, 0])
-        neurons = [plan_neuron(row, lo, hi, t) for row, t in zip(binary_rows(layer), ts)]
+        neurons = plan_neurons(*binary_taps(layer), lo, hi, None if acc is None else ints(ir.layer(n).thresholds[:, 0]))
         return {"xnor_bits": sum(len(nr.bits) for nr in neurons if nr.kind != "const")}
     if isinstance(layer, (Dense, Conv2d)):
-        weights = layer.weight.reshape(-1) if isinstance(layer, Dense) else np.array(
-            [w for row in conv_rows(layer.weight, layer.in_shape, layer.stride) for _, w in row])
-        return {"nonzero_weights": int(np.count_nonzero(weights)), "csd_digits": sum(len(csd(w)) for w in ints(weights))}
+        # a convolution's kernel is laid over every position; zero weights (dropped there) count nothing
+        positions = 1 if isinstance(layer, Dense) else layer.out_size([]) // layer.weight.shape[0]
+        weights, times = np.unique(layer.weight, return_counts=True)
+        return {"nonzero_weights": positions * int(times[weights != 0].sum()),
+                "csd_digits": positions * sum(k * len(csd(w)) for w, k in zip(ints(weights), ints(times)))}
     if isinstance(layer, Requant):
         m, s, z = (ints(np.broadcast_to(a, (len(lo),))) for a in (layer.mult, layer.shift, layer.zero_point))
         plans = [plan_element(a, b, *args, layer.qmin, layer.qmax, layer.rounding) for a, b, *args in zip(lo, hi, m, s, z)]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from bespoke.compiler.errors import BespokeError
 from bespoke.hdl.popcount import ge_addend
 
@@ -63,6 +65,18 @@ def plan_neuron(row: BitRow, lo: list[int], hi: list[int], threshold: int | None
         else:
             bits.append((i, w == 0))
     return Neuron(tuple(bits), const, threshold)
+
+
+def plan_neurons(idx: np.ndarray, w: np.ndarray, lo: list[int], hi: list[int], thresholds=None) -> list[Neuron]:
+    """plan_neuron of every neuron of a layer, vectorised: row j of the [neurons, fan-in] arrays
+    idx, w is neuron j's row (hdl.stages.binary_taps); thresholds one per neuron, or None."""
+    lo, hi = np.asarray(lo)[idx], np.asarray(hi)[idx]
+    live = lo != hi
+    const = ((lo == w) & ~live).sum(axis=1).tolist()
+    ends = np.cumsum(live.sum(axis=1)).tolist()
+    inputs, inverted = idx[live].tolist(), (w[live] == 0).tolist()  # the live bits, row after row
+    ts = [None] * len(idx) if thresholds is None else thresholds
+    return [Neuron(tuple(zip(inputs[a:b], inverted[a:b])), c, t) for a, b, c, t in zip([0] + ends, ends, const, ts)]
 
 
 def check_bits(lo: list[int], hi: list[int], what: str) -> None:
