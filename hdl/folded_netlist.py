@@ -294,7 +294,10 @@ class MVU:
             if code == "xnor":
                 agree = [st.cell("not", (st.cell("xor", (xs[lane], w(lane)), 0, 1),), 0, 1) for lane in lanes]
                 agree = [a if use(lane) is None else st.and_(a, use(lane)) for a, lane in zip(agree, lanes)]
-                part = st.popcount(agree, False, name=f"pc{row}")
+                # a word adder tree, not the unrolled path's compressor: same area at SIMD widths
+                # (benchmarks/bnn_unrolled.py --compare-popcount 32), and Verilator simulates word
+                # adds several times faster than the full adders' bits
+                part = st.tree(agree)
             elif code == "bipolar":  # sum of (b ? x : -x) = 2 * sum of (b ? x : 0) - sum of x
                 chosen = st.tree([st.mux(w(lane), xs[lane], st.const(0)) for lane in lanes], keep=True)
                 part = st.add(chosen, x_sum, sa=1, sub=True)
