@@ -37,10 +37,11 @@ MIN_WAIT_CYCLES = 1000  # idle cycles granted after the last vector before outpu
 # 256-10 engine, the build went from 113 s to 16 s and simulation became 10x faster.
 VERILATOR_ARGS = ["-Wno-fatal", "--no-public-flat-rw", "--public-depth", "1"]
 # Unrolled networks become one huge evaluation function: g++ -Os took over 15 minutes on the 16 MB
-# C++ file of the unrolled SFC BNN (10 MB of Verilog) where -O0 took 15 s; the folded bnn_cnn
-# (2.0 MB, a register and a few gates per buffer element) built in 149 s at -Os, 71 s at -O0
-# (and then simulated 6x slower; both on a loaded machine). Above this much Verilog the model is
-# compiled unoptimised (its later -O0 wins over the makefile's -Os).
+# C++ file of the unrolled SFC BNN (10 MB of Verilog) where -O0 took 15 s. The folded engines'
+# element-level Verilog is the middle ground: the folded SFC (1.1 MB) built in 95 s at -Os and
+# 46 s at -O0, then ran 200 images in 3.6 s and 16 s (a loaded machine): -O0 wins up to ~1,000
+# images. Above this much Verilog the model is compiled unoptimised (its later -O0 wins over the
+# makefile's -Os).
 LARGE_DESIGN_BYTES = 1_000_000
 UNOPTIMISED = ["-CFLAGS", "-O0"]
 
