@@ -45,6 +45,14 @@ class Sub:
     n: int
 
 
+@dataclass(frozen=True)
+class Unsigned:
+    """Leaf ref of a signed sub-expression read as unsigned: `sub` + 2^(w-1), its sign bit inverted
+    (one inverter; the neurons reading it take the offset into their constant)."""
+
+    sub: Sub
+
+
 Signed = tuple[int, Term]  # (sign, leaf Term): the term sign * (ref << shift)
 
 
@@ -66,6 +74,7 @@ class _Sharing:
         self.box = box
         self.refs: list[object] = []  # source id -> leaf ref
         self.forms: list[dict[int, int]] = []  # source id -> linear form over the box's variables
+        self.consts: list[int] = []  # source id -> its constant: value = form . x + const
         self.ranges: list[tuple[int, int]] = []
         self.ids: dict[object, int] = {}
         self.plans: dict[Sub, Term] = {}
@@ -86,16 +95,17 @@ class _Sharing:
             for i, t in enumerate(items):
                 for u in items[i + 1:]:
                     self.bump(_key(t, u), 1)
-        self.heap = [(-c, k) for k, c in self.count.items() if c >= 2]
+        self.heap = [(self.priority(c, k), c, k) for k, c in self.count.items() if c >= 2]
         heapq.heapify(self.heap)
 
-    def source(self, ref, form: dict[int, int]) -> int:
+    def source(self, ref, form: dict[int, int], const: int = 0) -> int:
         if ref not in self.ids:
             self.ids[ref] = len(self.refs)
             self.refs.append(ref)
             self.forms.append(form)
+            self.consts.append(const)
             lo, hi = self.box
-            self.ranges.append(linear_range(list(form.items()), 0, lo, hi))
+            self.ranges.append(linear_range(list(form.items()), const, lo, hi))
         return self.ids[ref]
 
     def bump(self, key, delta: int) -> None:
@@ -104,7 +114,11 @@ class _Sharing:
         c = self.count.get(key, 0) + delta
         self.count[key] = c
         if delta > 0 and c >= 2:
-            heapq.heappush(self.heap, (-c, key))
+            heapq.heappush(self.heap, (self.priority(c, key), c, key))
+
+    def priority(self, count: int, key) -> tuple:
+        """Heap order (smallest first): the most frequent pattern, then the smallest key."""
+        return (-count, key)
 
     def leaf(self, sid: int, shift: int) -> Term:
         lo, hi = self.ranges[sid]
@@ -113,12 +127,12 @@ class _Sharing:
     # -- the greedy loop
     def run(self) -> None:
         while self.heap:
-            c, key = heapq.heappop(self.heap)
+            _, c, key = heapq.heappop(self.heap)
             now = self.count.get(key, 0)
             if now < 2 or key in self.dead:
                 continue
-            if now < -c:  # stale: counted down since it was pushed
-                heapq.heappush(self.heap, (-now, key))
+            if now < c:  # stale: counted down since it was pushed
+                heapq.heappush(self.heap, (self.priority(now, key), now, key))
                 continue
             a, b = key[:2]
             found = [(j, self.occurrences(j, key)) for j in sorted(self.where.get(a, set()) & self.where.get(b, set()))]
@@ -152,18 +166,22 @@ class _Sharing:
         return out
 
     def make(self, key) -> int:
-        """The sub-expression (a << da) + r (b << db) of a pattern, as a plan and a new source."""
+        """The sub-expression (a << da) + r (b << db) of a pattern, as a plan and a new source:
+        read as unsigned (Unsigned, its offset in the source's constant) when it can be negative."""
         a, b, d, r = key
         da, db = max(0, -d), max(0, d)
-        form = dict(self.forms[a])
-        form = {v: c << da for v, c in form.items()}
+        form = {v: c << da for v, c in self.forms[a].items()}
         for v, c in self.forms[b].items():
             form[v] = form.get(v, 0) + r * (c << db)
         form = {v: c for v, c in form.items() if c}
+        const = (self.consts[a] << da) + r * (self.consts[b] << db)
         ref = Sub(len(self.plans))
-        sid = self.source(ref, form)
-        self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=self.ranges[sid])
-        return sid
+        exact = linear_range(list(form.items()), const, *self.box)
+        self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
+        if exact[0] < 0:
+            off = sign_offset(*exact)
+            return self.source(Unsigned(ref), form, const + off)
+        return self.source(ref, form, const)
 
     def insert(self, j: int, term: tuple[int, int, int]) -> None:
         self.terms[j][self.next_id] = term
@@ -185,22 +203,26 @@ class _Sharing:
             self.bump(_key(new, u), 1)
         self.insert(j, new)
 
-    def result(self) -> list[list[Signed]]:
-        return [[(s, self.leaf(src, k)) for _, (s, k, src) in sorted(terms.items())] for terms in self.terms]
+    def result(self) -> tuple[list[list[Signed]], list[int]]:
+        """Every neuron's terms, and the constant they add (the sources' offsets)."""
+        terms = [sorted(t.items()) for t in self.terms]
+        return ([[(s, self.leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
+                [sum(s * (self.consts[src] << k) for _, (s, k, src) in ts) for ts in terms])
 
 
 def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]],
-                ) -> tuple[dict[Sub, Term], list[list[Signed]]] | None:
+                ) -> tuple[dict[Sub, Term], list[list[Signed]], list[int]] | None:
     """Greedy common sub-expressions over the signed leaf terms of every neuron (module doc).
 
     `forms[ref]` is each leaf ref's linear form over variables whose ranges are `box` = (lo, hi).
-    Returns the sub-expression plans and every neuron's new terms (the same value), or None when
-    the layer has more term pairs than PAIR_BUDGET."""
+    Returns the sub-expression plans, every neuron's new terms and the constant those add to its
+    value (offsets of unsigned sub-expressions: new terms - offset = old terms), or None when the
+    layer has more term pairs than PAIR_BUDGET."""
     if sum(len(n) * (len(n) - 1) // 2 for n in neurons) > PAIR_BUDGET:
         return None
     state = _Sharing(neurons, forms, box)
     state.run()
-    return state.plans, state.result()
+    return state.plans, *state.result()
 
 
 # --------------------------------------------------------------------------- a dense layer
@@ -229,9 +251,9 @@ def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[
     done = share_terms(signed, forms, box)
     if done is None:
         return None
-    subs, signed = done
-    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const, exact=linear_range(row, b, lo, hi))
-             for terms, const, row, b in zip(signed, consts, rows, bias)]
+    subs, signed, offsets = done
+    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, exact=linear_range(row, b, lo, hi))
+             for terms, const, off, row, b in zip(signed, consts, offsets, rows, bias)]
     return shared | subs, trees
 
 

@@ -27,7 +27,7 @@ from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, sign_offset
-from bespoke.hdl.mcm import plan_dense
+from bespoke.hdl.mcm import Unsigned, plan_dense
 from bespoke.hdl.netlist import Netlist, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
@@ -135,6 +135,11 @@ def dense_stage(st: Stage, rows: list[Row], bias: list[int], sharing: bool = Tru
         if ref not in leaves:
             if ref in shared:
                 leaves[ref] = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
+            elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
+                sub = shared[ref.sub]
+                off = sign_offset(sub.lo, sub.hi)
+                leaves[ref] = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off,
+                                      {"width": bits_for_range(sub.lo, sub.hi)[0]})
             elif off := sign_offset(lo[ref], hi[ref]):
                 width = bits_for_range(lo[ref], hi[ref])[0]
                 leaves[ref] = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width},
