@@ -12,7 +12,7 @@ and lets every neuron read it:
   sources are the (sign-offset, unsigned) inputs, the shared sums U of dense_plan's weight
   offsets, and earlier sub-expressions (so patterns nest);
 - greedy: take the pattern that occurs most often (counted over term pairs of every neuron; ties
-  go to the smallest key, so plans are deterministic), replace its non-overlapping occurrences in
+  go to the nearest shifts, then differences, then the smallest key: deterministic), replace its non-overlapping occurrences in
   every neuron by one term of the new sub-expression, update the pair counts, and repeat while a
   pattern occurs at least twice. A pattern used twice costs one adder and saves two.
 
@@ -117,8 +117,10 @@ class _Sharing:
             heapq.heappush(self.heap, (self.priority(c, key), c, key))
 
     def priority(self, count: int, key) -> tuple:
-        """Heap order (smallest first): the most frequent pattern, then the smallest key."""
-        return (-count, key)
+        """Heap order (smallest first): the most frequent pattern; among those the nearest shifts,
+        then differences before sums, then the smallest key. (Measured with egfet synthesis on the
+        first layers of cardio, pendigits and whitewine: 6 % less area than the smallest key alone.)"""
+        return (-count, abs(key[2]), key[3], key)
 
     def leaf(self, sid: int, shift: int) -> Term:
         lo, hi = self.ranges[sid]
