@@ -127,8 +127,16 @@ class Stage:
 def dense_stage(st: Stage, rows: list[Row], bias: list[int], sharing: bool = True) -> tuple[list[int], dict]:
     """Shift-add trees of every neuron (hdl.dense_plan), with shared sub-expressions across the
     neurons where that has fewer adder bits (hdl.mcm); returns the outputs and what the plan shares."""
+    shared, trees, plan = plan_dense(rows, bias, st.lo, st.hi, sharing)
+    outs = build_dense(st, shared, trees)
+    sums = sum(isinstance(ref, Shared) for ref in shared)
+    return outs, {"plan": plan} | ({"shared_sums": sums} if sums else {}) | ({"subexpressions": len(shared) - sums} if len(shared) > sums else {})
+
+
+def build_dense(st: Stage, shared: dict, trees: list[Term | None]) -> list[int]:
+    """A dense plan (hdl.mcm.plan_dense) as cells: the neurons' trees, and each shared sum,
+    sub-expression and sign-offset input once, where a tree first reads it. Returns the outputs."""
     lo, hi = st.lo, st.hi
-    shared, trees, plan = plan_dense(rows, bias, lo, hi, sharing)
     leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum or sub-expression
 
     def leaf(ref) -> int:
@@ -148,9 +156,7 @@ def dense_stage(st: Stage, rows: list[Row], bias: list[int], sharing: bool = Tru
                 leaves[ref] = st.x[ref]
         return leaves[ref]
 
-    outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
-    sums = sum(isinstance(ref, Shared) for ref in shared)
-    return outs, {"plan": plan} | ({"shared_sums": sums} if sums else {}) | ({"subexpressions": len(shared) - sums} if len(shared) > sums else {})
+    return [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
 
 
 def xnor_stage(st: Stage, rows, thresholds=None) -> list[int]:
