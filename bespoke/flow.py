@@ -135,9 +135,10 @@ class Hardware:
 
 
 def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = False, pe: int | None = None,
-             simd: int | None = None) -> Hardware:
+             simd: int | None = None, sharing: bool = True) -> Hardware:
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
-    registers between layers with `pipeline`) or "folded" (time-multiplexed, `pe` x `simd`)."""
+    registers between layers with `pipeline`; `sharing`: dense layers may share sub-expressions
+    across neurons, hdl.mcm) or "folded" (time-multiplexed, `pe` x `simd`)."""
     from bespoke.hdl.lower import port_layout, summary, to_verilog, write_netlist
     from bespoke.hdl.unrolled import plan_unrolled
     from bespoke.hdl.unrolled_summary import netlist_summary
@@ -146,7 +147,7 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
     layout = port_layout(ir, name=name, **options)
     if arch == "folded":
         return Hardware(name, to_verilog(ir, name, **options), layout, summary(ir, **options))
-    nl = plan_unrolled(ir, registers=pipeline)
+    nl = plan_unrolled(ir, registers=pipeline, sharing=sharing)
     return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, netlist_summary(nl, ir), nl)
 
 

@@ -70,6 +70,8 @@ def _key(t: tuple[int, int, int], u: tuple[int, int, int]) -> tuple[int, int, in
 class _Sharing:
     """The greedy state: per neuron its terms (id -> (sign, shift, source)), pair counts."""
 
+    unsigned = True  # read sub-expressions that can be negative as unsigned (see make)
+
     def __init__(self, neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]]):
         self.box = box
         self.refs: list[object] = []  # source id -> leaf ref
@@ -180,7 +182,7 @@ class _Sharing:
         ref = Sub(len(self.plans))
         exact = linear_range(list(form.items()), const, *self.box)
         self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
-        if exact[0] < 0:
+        if exact[0] < 0 and self.unsigned:
             off = sign_offset(*exact)
             return self.source(Unsigned(ref), form, const + off)
         return self.source(ref, form, const)
