@@ -14,6 +14,7 @@ and nangate45: area; targets.fpga.synthesise for xilinx7: LUTs). Prints the tabl
 da4ml is a benchmark anchor, not a dependency: `pip install da4ml` (or `pip install .[bench]`).
 
     python benchmarks/exact_vs_da4ml.py [--targets egfet,nangate45,xilinx7] [--matrices cardio,...]
+    python benchmarks/exact_vs_da4ml.py --networks --targets egfet   # whole networks, sharing on / off
 """
 
 from __future__ import annotations
@@ -106,11 +107,34 @@ def fmt(value: float, target: str) -> str:
     return f"{value:,.0f} LUT"
 
 
+PRINTED = ("cardio", "pendigits", "whitewine", "redwine", "seeds", "breastcancer", "cardio_2h", "seeds_pipeline")
+
+
+def networks(target: str) -> None:
+    """Whole bundled printed networks as `bespoke compile` builds them, with and without sharing."""
+    print(f"| network | target | per-neuron | shared | shared / per-neuron |\n|---|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="exact-vs-da4ml-") as tmp:
+        for name in PRINTED:
+            d = EXAMPLES / name
+            ir = flow.run_passes(flow.frontend(d / f"{name}.onnx"), calibration=d / "train.csv")
+            got = []
+            for sharing in (False, True):
+                (Path(tmp) / f"{name}.v").write_text(flow.hardware(ir, name, sharing=sharing).verilog)
+                got.append(synthesise([Path(tmp) / f"{name}.v"], name, target))
+            print(f"| {name} | {target} | {fmt(got[0], target)} | {fmt(got[1], target)} | {got[1] / got[0]:.3f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--matrices", default=",".join(MATRICES))
+    ap.add_argument("--networks", action="store_true",
+                    help="instead: the whole bundled printed networks, per-neuron against shared, on each target")
     args = ap.parse_args(argv)
+    if args.networks:
+        for target in args.targets.split(","):
+            networks(target)
+        return 0
     targets, matrices = args.targets.split(","), args.matrices.split(",")
     rows = []
     with tempfile.TemporaryDirectory(prefix="exact-vs-da4ml-") as tmp:
@@ -136,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {target}: per-neuron {fmt(got['per-neuron'], target)}, shared {fmt(got['shared'], target)}, "
                       f"da4ml {fmt(got['da4ml'], target)}  ({time.perf_counter() - t0:.0f} s)", flush=True)
     print()
-    print(f"| matrix | target | ours per-neuron | ours shared | da4ml | shared / da4ml |")
+    print("| matrix | target | ours per-neuron | ours shared | da4ml | shared / da4ml |")
     print("|---|---|---:|---:|---:|---:|")
     for name, target, got in rows:
         print(f"| {name} | {target} | {fmt(got['per-neuron'], target)} | {fmt(got['shared'], target)} | "
