@@ -135,9 +135,10 @@ class Hardware:
 
 
 def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = False, pe: int | None = None,
-             simd: int | None = None) -> Hardware:
+             simd: int | None = None, sharing: bool = True) -> Hardware:
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
-    registers between layers with `pipeline`) or "folded" (time-multiplexed, `pe` x `simd`)."""
+    registers between layers with `pipeline`; `sharing`: dense layers may share sub-expressions
+    across neurons, hdl.mcm) or "folded" (time-multiplexed, `pe` x `simd`)."""
     from bespoke.hdl import folded
     from bespoke.hdl.lower import port_layout, summary, write_netlist
     from bespoke.hdl.unrolled import plan_unrolled
@@ -148,7 +149,7 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
     if arch == "folded":
         nl = folded.netlist(ir, pe, simd)
         return Hardware(name, folded.to_verilog(ir, name, pe=pe, simd=simd, nl=nl), layout, summary(ir, **options), nl)
-    nl = plan_unrolled(ir, registers=pipeline)
+    nl = plan_unrolled(ir, registers=pipeline, sharing=sharing)
     return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, netlist_summary(nl, ir), nl)
 
 

@@ -7,7 +7,7 @@ Entry points live in hdl.lower (not re-exported here, so `hdl.lower` stays the m
     summary(ir, pipeline=False) -> dict                 adders, weights, CSD digits, widths per layer
 
 The unrolled architecture as a netlist (hdl.netlist), Amaranth-free: hdl.unrolled.plan_unrolled(ir,
-registers=False) builds it from the pure plans (hdl.dense_plan, hdl.xnor_plan, hdl.popcount,
+registers=False, sharing=True) builds it from the pure plans (hdl.dense_plan, hdl.mcm, hdl.xnor_plan, hdl.popcount,
 hdl.requant_plan, hdl.compare_plan, hdl.stages); hdl.interpret runs it; hdl.unrolled_summary's
 netlist_summary gives summary's figures from it; hdl.write_verilog and hdl.write_amaranth write it.
 

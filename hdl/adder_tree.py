@@ -70,12 +70,16 @@ def combine(a: Term, b: Term, sub: bool = False, exact: tuple[int, int] | None =
         lo, hi = (a.lo << da) - (b.hi << db), (a.hi << da) - (b.lo << db)
     else:
         lo, hi = (a.lo << da) + (b.lo << db), (a.hi << da) + (b.hi << db)
-    if exact is not None:
-        # every reachable value is a multiple of 2**s, the exact bounds too
-        assert exact[0] % (1 << s) == 0 and exact[1] % (1 << s) == 0, (exact, s)
-        assert lo << s <= exact[0] <= exact[1] <= hi << s, (exact, lo << s, hi << s)
-        lo, hi = exact[0] >> s, exact[1] >> s
-    return Term(lo, hi, s, Add(a, b, sub))
+    t = Term(lo, hi, s, Add(a, b, sub))
+    return t if exact is None else tighten(t, exact)  # every reachable value is a multiple of 2**s
+
+
+def tighten(t: Term, exact: tuple[int, int]) -> Term:
+    """The adder node t with the known tighter range `exact` of its value (t's shift included)."""
+    s = t.shift
+    assert exact[0] % (1 << s) == 0 and exact[1] % (1 << s) == 0, (exact, s)
+    assert t.lo << s <= exact[0] <= exact[1] <= t.hi << s, (exact, t.lo << s, t.hi << s)
+    return Term(exact[0] >> s, exact[1] >> s, s, t.ref)
 
 
 def huffman_sum(terms: list[Term]) -> Term | None:
@@ -105,7 +109,8 @@ def plan_sum(pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int,
         neg.append(const_term(-const))
     p, n = huffman_sum(pos), huffman_sum(neg)
     if n is None:
-        return p
+        # leaves of mixed sign (shared a - b sub-expressions, hdl.mcm) leave P's interval loose
+        return p if p is None or exact is None or not isinstance(p.ref, Add) else tighten(p, exact)
     if p is None:
         p = Term(0, 0, n.shift)  # 0 - N: a zero at N's shift keeps N's known low zero bits
     return combine(p, n, sub=True, exact=exact)

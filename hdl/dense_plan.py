@@ -97,6 +97,12 @@ def plan_shared(key: tuple[int, ...], lo: list[int], hi: list[int]) -> Term:
 def plan_neuron(row: Row, bias: int, lo: list[int], hi: list[int], c: int = 0, shared: Term | None = None) -> Term | None:
     """The adder tree of one output: CSD terms of every nonzero (offset) weight, plus the bias;
     with c != 0, the terms of w - c plus c times the shared sum `shared` of the row's inputs."""
+    return plan_sum(*neuron_terms(row, bias, lo, hi, c, shared), exact=linear_range(row, bias, lo, hi))
+
+
+def neuron_terms(row: Row, bias: int, lo: list[int], hi: list[int], c: int = 0, shared: Term | None = None,
+                 ) -> tuple[list[Term], list[Term], int]:
+    """The leaves of plan_neuron's tree: positive terms, negative terms, and the constant."""
     pos, neg, const = [], [], bias
     for i, w in row:
         if lo[i] == hi[i]:
@@ -107,7 +113,7 @@ def plan_neuron(row: Row, bias: int, lo: list[int], hi: list[int], c: int = 0, s
             (pos if sign > 0 else neg).append(leaf(i, lo, hi, shift))
     if c:
         (pos if c > 0 else neg).append(Term(shared.lo, shared.hi, 0, Shared(live_key(row, lo, hi))))
-    return plan_sum(pos, neg, const, exact=linear_range(row, bias, lo, hi))
+    return pos, neg, const
 
 
 def plan_layer(rows: list[Row], bias: list[int], lo: list[int], hi: list[int]) -> tuple[dict[tuple[int, ...], Term], list[Term | None]]:

@@ -13,8 +13,9 @@ node) and `neuron` = the output element where there is one; the valid chain has 
 names are hints: `l{k}_...` for the k-th stage.
 
 `nl.meta["layers"][node]` records per stage its `op`, `src` node, the output nets before the
-register (`out`), whether a register follows (`registered`) and, for dense layers, how many shared sums the plan uses (`shared_sums`: a
-one-input shared sum is a wire, so the cells cannot tell).
+register (`out`), whether a register follows (`registered`) and, for dense layers, which `plan` hdl.mcm chose
+("shared" or "per-neuron"), how many shared sums it uses (`shared_sums`: a one-input shared sum is
+a wire, so the cells cannot tell) and how many shared sub-expressions (`subexpressions`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Rel
 from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
-from bespoke.hdl.dense_plan import Row, Shared, full_row, plan_layer, sign_offset
+from bespoke.hdl.dense_plan import Row, Shared, full_row, sign_offset
+from bespoke.hdl.mcm import Unsigned, plan_dense
 from bespoke.hdl.netlist import NO_PARAMS, Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
@@ -166,16 +168,30 @@ def popcount_stamp(n: int, ge: bool) -> Stamp:
 # --------------------------------------------------------------------------- layers
 
 
-def dense_stage(st: Stage, rows: list[Row], bias: list[int]) -> tuple[list[int], int]:
-    """Shift-add trees of every neuron (hdl.dense_plan); returns the outputs and the shared-sum count."""
+def dense_stage(st: Stage, rows: list[Row], bias: list[int], sharing: bool = True) -> tuple[list[int], dict]:
+    """Shift-add trees of every neuron (hdl.dense_plan), with shared sub-expressions across the
+    neurons where that has fewer adder bits (hdl.mcm); returns the outputs and what the plan shares."""
+    shared, trees, plan = plan_dense(rows, bias, st.lo, st.hi, sharing)
+    outs = build_dense(st, shared, trees)
+    sums = sum(isinstance(ref, Shared) for ref in shared)
+    return outs, {"plan": plan} | ({"shared_sums": sums} if sums else {}) | ({"subexpressions": len(shared) - sums} if len(shared) > sums else {})
+
+
+def build_dense(st: Stage, shared: dict, trees: list[Term | None]) -> list[int]:
+    """A dense plan (hdl.mcm.plan_dense) as cells: the neurons' trees, and each shared sum,
+    sub-expression and sign-offset input once, where a tree first reads it. Returns the outputs."""
     lo, hi = st.lo, st.hi
-    shared, trees = plan_layer(rows, bias, lo, hi)
-    leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum
+    leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum or sub-expression
 
     def leaf(ref) -> int:
         if ref not in leaves:
-            if isinstance(ref, Shared):
-                leaves[ref] = st.sum_tree(shared[ref.key], leaf, name=f"u{len(leaves)}")
+            if ref in shared:
+                leaves[ref] = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
+            elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
+                sub = shared[ref.sub]
+                off = sign_offset(sub.lo, sub.hi)
+                leaves[ref] = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off,
+                                      {"width": bits_for_range(sub.lo, sub.hi)[0]})
             elif off := sign_offset(lo[ref], hi[ref]):
                 width = bits_for_range(lo[ref], hi[ref])[0]
                 leaves[ref] = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width},
@@ -186,7 +202,7 @@ def dense_stage(st: Stage, rows: list[Row], bias: list[int]) -> tuple[list[int],
 
     outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
     del leaf  # it refers to itself (a shared sum's leaves): that cycle would keep the netlist alive until a GC pass
-    return outs, len(shared)
+    return outs
 
 
 def xnor_stage(st: Stage, taps: tuple[np.ndarray, np.ndarray], thresholds=None) -> list[int]:
@@ -330,28 +346,28 @@ def argmax_stage(st: Stage) -> list[int]:
     return [done[id(root)][1]]
 
 
-def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], int]:
-    """The output nets of node n (with fused accumulator `acc`), and its shared-sum count."""
+def build_stage(st: Stage, ir: IR, n: str, acc: str | None, sharing: bool = True) -> tuple[list[int], dict]:
+    """The output nets of node n (with fused accumulator `acc`), and what a dense plan shares (dense_stage)."""
     layer = ir.layer(n)
     if acc is not None:
-        return xnor_stage(st, binary_taps(ir.layer(acc)), layer.thresholds[:, 0]), 0
+        return xnor_stage(st, binary_taps(ir.layer(acc)), layer.thresholds[:, 0]), {}
     if isinstance(layer, Dense):
-        return dense_stage(st, [full_row(row) for row in layer.weight], ints(layer.bias))
+        return dense_stage(st, [full_row(row) for row in layer.weight], ints(layer.bias), sharing)
     if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
-        return xnor_stage(st, binary_taps(layer)), 0
+        return xnor_stage(st, binary_taps(layer)), {}
     if isinstance(layer, Conv2d):
         positions = layer.out_size([]) // layer.weight.shape[0]
-        return dense_stage(st, conv_rows(layer.weight, layer.in_shape, layer.stride), ints(np.repeat(layer.bias, positions)))
+        return dense_stage(st, conv_rows(layer.weight, layer.in_shape, layer.stride), ints(np.repeat(layer.bias, positions)), sharing)
     if isinstance(layer, Threshold):
-        return threshold_stage(st, layer.thresholds), 0
+        return threshold_stage(st, layer.thresholds), {}
     if isinstance(layer, MaxPool2d):
-        return maxpool_stage(st, layer), 0
+        return maxpool_stage(st, layer), {}
     if isinstance(layer, Relu):
-        return relu_stage(st), 0
+        return relu_stage(st), {}
     if isinstance(layer, Requant):
-        return requant_stage(st, layer), 0
+        return requant_stage(st, layer), {}
     if isinstance(layer, ArgMax):
-        return argmax_stage(st), 0
+        return argmax_stage(st), {}
     raise AssertionError(layer)
 
 
@@ -359,9 +375,11 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None) -> tuple[list[int], 
 
 
 @gc_paused()
-def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
+def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True) -> Netlist:
     """The unrolled circuit of `ir` as a netlist: port `x` (the input node's elements) -> `y` (the
-    output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`."""
+    output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`.
+    `sharing`: dense layers may share sub-expressions across neurons (hdl.mcm); False plans every
+    neuron alone."""
     check_ir(ir)
     nl = Netlist(name=ir.name)
     inp = ir.input_node()
@@ -375,13 +393,13 @@ def plan_unrolled(ir: IR, registers: bool = False) -> Netlist:
         acc = fused_accumulator(ir, n)
         (src,) = ir.inputs_of(acc or n)
         st = Stage(nl, n, f"l{k}_", tensors[src], ints(ir.out(src).lo), ints(ir.out(src).hi))
-        outs, shared = build_stage(st, ir, n, acc)
+        outs, plan = build_stage(st, ir, n, acc, sharing)
         lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
         # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
         if any(nl.lo[o] < a or nl.hi[o] > b for o, a, b in zip(outs, lo, hi)):
             raise ValueError(f"node {n}: hardware range exceeds the IR's proven range; re-run infer-ranges")
         registered = depth[n] > depth[src]
-        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | ({"shared_sums": shared} if shared else {})
+        layers[n] = {"op": stage_op(ir, n), "src": src, "out": outs, "registered": registered} | plan
         tensors[n] = register(st, outs, lo, hi) if registered else outs
     nl.outputs["y"] = tensors[ir.output_node()]
     out = ir.out(ir.output_node())  # the port contract (hdl.lower.port_layout) is sized from the IR's ranges
