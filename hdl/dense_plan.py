@@ -116,9 +116,11 @@ def neuron_terms(row: Row, bias: int, lo: list[int], hi: list[int], c: int = 0, 
     return pos, neg, const
 
 
-def plan_layer(rows: list[Row], bias: list[int], lo: list[int], hi: list[int]) -> tuple[dict[tuple[int, ...], Term], list[Term | None]]:
-    """The shared sums (by input key, in a deterministic order) and each neuron's adder tree."""
-    offsets = choose_offsets(rows, lo, hi)
+def plan_layer(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], offsets: list[int] | None = None,
+               ) -> tuple[dict[tuple[int, ...], Term], list[Term | None]]:
+    """The shared sums (by input key, in a deterministic order) and each neuron's adder tree
+    (`offsets`: choose_offsets's, when the caller has them already)."""
+    offsets = choose_offsets(rows, lo, hi) if offsets is None else offsets
     keys = sorted({live_key(row, lo, hi) for row, c in zip(rows, offsets) if c})
     shared = {key: plan_shared(key, lo, hi) for key in keys}
     trees = [plan_neuron(row, b, lo, hi, c, shared.get(live_key(row, lo, hi)) if c else None)

@@ -236,11 +236,11 @@ def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]]
 # --------------------------------------------------------------------------- a dense layer
 
 
-def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int],
+def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], offsets: list[int] | None = None,
                       ) -> tuple[dict[object, Term], list[Term | None]] | None:
     """dense_plan.plan_layer with shared sub-expressions: the shared sums and sub-expressions (by
     leaf ref, each before its readers) and each neuron's adder tree; None past PAIR_BUDGET."""
-    offsets = choose_offsets(rows, lo, hi)
+    offsets = choose_offsets(rows, lo, hi) if offsets is None else offsets
     keys = sorted({live_key(row, lo, hi) for row, c in zip(rows, offsets) if c})
     shared: dict[object, Term] = {Shared(key): plan_shared(key, lo, hi) for key in keys}
     signed, consts = [], []
@@ -284,8 +284,9 @@ def plan_dense(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], s
     """The layer planned per neuron and (with `sharing`) shared, whichever has fewer adder bits.
     Returns the shared plans by leaf ref (Shared sums, Sub expressions; each plan reads only refs
     listed before it), the neuron trees, and "shared" or "per-neuron"."""
-    per_shared, per_trees = plan_layer(rows, bias, lo, hi)
+    offsets = choose_offsets(rows, lo, hi)  # the same for both plans
+    per_shared, per_trees = plan_layer(rows, bias, lo, hi, offsets)
     per = ({Shared(k): t for k, t in per_shared.items()}, per_trees)
-    if sharing and (sh := plan_layer_shared(rows, bias, lo, hi)) is not None and layer_bits(*sh) < layer_bits(*per):
+    if sharing and (sh := plan_layer_shared(rows, bias, lo, hi, offsets)) is not None and layer_bits(*sh) < layer_bits(*per):
         return sh[0], sh[1], "shared"
     return per[0], per[1], "per-neuron"
