@@ -59,3 +59,10 @@ def test_cost_model_prices_every_layer():
     e = estimate(nl, "nangate45")
     assert set(e.groups) >= {layer["nodes"][0] for layer in nl.meta["layers"].values()}
     assert all(part.area_um2 > 0 for part in e.groups.values())
+
+
+def test_cost_model_refuses_vectors_for_a_folded_netlist():
+    from bespoke.compiler.errors import BespokeError
+
+    with pytest.raises(BespokeError, match="default activity"):
+        estimate(plan_folded(mlp_ir(), 3, 5), "nangate45", vectors=inputs(mlp_ir(), 5, seed=0))
