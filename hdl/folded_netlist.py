@@ -35,6 +35,7 @@ import numpy as np
 from bespoke.compiler.ir import IR
 from bespoke.hdl.folded_plan import LayerPlan, NetworkPlan, plan_network, pool_spans
 from bespoke.hdl.folded_read import padded_words, source_row
+from bespoke.hdl.interpret import run_cycles
 from bespoke.hdl.netlist import Netlist
 from bespoke.hdl.unrolled import Stage, argmax_stage
 
@@ -167,6 +168,7 @@ class MVU:
 
     def __init__(self, nl: Netlist, p: LayerPlan, k: int, src: list[int], start: int):
         self.p, self.src, self.start = p, src, start
+        self.inverted: dict[int, int] = {}  # lane -> its ~x net (ternary weights)
         self.st = Seq(nl, p.name, f"l{k}_", src, [nl.lo[n] for n in src], [nl.hi[n] for n in src])
         s1 = self.issue()
         s2 = self.mac(s1)
@@ -318,12 +320,11 @@ class MVU:
                 "acc": accs, "params": self.param_rom(s1["ta"])}
 
     def inverted_lane(self, xs: list[int], lane: int) -> int:
-        """~x = -x - 1 of a lane (cached: every PE row reads it)."""
-        cache = self.__dict__.setdefault("_inverted_lanes", {})
-        if lane not in cache:
+        """~x = -x - 1 of a lane (one per lane: every PE row reads it)."""
+        if lane not in self.inverted:
             lo, hi = self.st.nl.lo[xs[lane]], self.st.nl.hi[xs[lane]]
-            cache[lane] = self.st.cell("sub", (self.st.const(-1), xs[lane]), -hi - 1, -lo - 1, {"sa": 0, "sb": 0})
-        return cache[lane]
+            self.inverted[lane] = self.st.cell("sub", (self.st.const(-1), xs[lane]), -hi - 1, -lo - 1, {"sa": 0, "sb": 0})
+        return self.inverted[lane]
 
     def acc_ranges(self) -> list[tuple[int, int]]:
         """Per PE row: the range of every partial sum of any row it computes, padded rows included
@@ -459,8 +460,6 @@ def run(nl: Netlist, codes: np.ndarray, check: bool = True) -> tuple[np.ndarray,
     """Every vector of `codes` through the folded netlist, each in its own copy, by the interpreter:
     x offered with in_valid in cycle 0, out_ready always high. Returns (y [batch, n_out] at the
     first out_valid, the cycle count from the accepting edge to out_valid, counting it)."""
-    from bespoke.hdl.interpret import run_cycles
-
     codes = np.asarray(codes, dtype=np.int64)
     latency = nl.meta["latency"]
     stimulus = lambda t: {"x": codes, "in_valid": np.full((1, 1), int(t == 0)), "out_ready": np.ones((1, 1))}

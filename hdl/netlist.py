@@ -243,6 +243,27 @@ class Netlist:
         nets = self.inputs.get(port, self.outputs.get(port, []))
         return (min(self.lo[n] for n in nets), max(self.hi[n] for n in nets)) if nets else (0, 0)
 
+    def rom_image(self, c: Cell) -> tuple[list[tuple[int | None, int, int]], list[int]]:
+        """A `rom` cell as one memory: per output (net, first bit, width) in the word, each field
+        as wide as its net (two's complement bits), and the words, address order."""
+        fields, offset = [], 0
+        for o in c.outs:
+            width = self.type_of(o)[0] if o is not None else 1
+            fields.append((o, offset, width))
+            offset += width
+        words = [sum((int(v) & ((1 << w) - 1)) << lo for v, (_, lo, w) in zip(row, fields)) for row in c.params["data"].tolist()]
+        return fields, words
+
+    def has_feedback(self) -> bool:
+        """Whether some cell reads a clocked cell's output before that cell in list order (a loop
+        through a register), which the time-axis interpreter (hdl.interpret.run) cannot evaluate."""
+        first_read: dict[int, int] = {}
+        for k, c in enumerate(self.cells):
+            for i in c.ins:
+                first_read.setdefault(i, k)
+        return any(first_read.get(o, len(self.cells)) < k for k, c in enumerate(self.cells) if c.kind in CLOCKED
+                   for o in c.outs if o is not None)
+
     def is_clocked(self) -> bool:
         return any(c.kind in CLOCKED for c in self.cells)
 

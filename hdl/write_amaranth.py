@@ -73,8 +73,8 @@ def _expr(c: Cell, v: list):
 class _Group(Elaboratable):
     """The cells of one group, driving the shared net signals."""
 
-    def __init__(self, cells: list[Cell], nets: dict[int, object]):
-        self.cells, self.nets = cells, nets
+    def __init__(self, nl: Netlist, cells: list[Cell], nets: dict[int, object]):
+        self.nl, self.cells, self.nets = nl, cells, nets
 
     def elaborate(self, platform):
         m = Module()
@@ -92,23 +92,12 @@ class _Group(Elaboratable):
 
     def rom(self, m: Module, name: str, c: Cell) -> None:
         """A memory with a registered read port; its fields are slices of the word."""
-        widths = [len(self.nets[o]) if o is not None else 1 for o in c.outs]
-        words = []
-        for row in c.params["data"].tolist():
-            word, offset = 0, 0
-            for v, w in zip(row, widths):
-                word |= (int(v) & ((1 << w) - 1)) << offset
-                offset += w
-            words.append(word)
+        fields, words = self.nl.rom_image(c)
         attrs = {"rom_style": c.params["rom_style"]} if "rom_style" in c.params else {}
-        m.submodules[name] = mem = Memory(shape=unsigned(sum(widths)), depth=len(words), init=words, attrs=attrs)
+        m.submodules[name] = mem = Memory(shape=unsigned(sum(w for _, _, w in fields)), depth=len(words), init=words, attrs=attrs)
         port = mem.read_port()
         m.d.comb += port.addr.eq(self.nets[c.ins[0]])
-        offset = 0
-        for o, w in zip(c.outs, widths):
-            if o is not None:
-                m.d.comb += self.nets[o].eq(port.data[offset:offset + w])
-            offset += w
+        m.d.comb += [self.nets[o].eq(port.data[lo:lo + w]) for o, lo, w in fields if o is not None]
 
 
 class NetlistTop(wiring.Component):
@@ -147,7 +136,7 @@ class NetlistTop(wiring.Component):
         for c in nl.cells:
             by_group.setdefault(c.group, []).append(c)
         for g, cells in by_group.items():
-            m.submodules[_identifier(g)] = _Group(cells, nets)
+            m.submodules[_identifier(g)] = _Group(nl, cells, nets)
         m.d.comb += [self.y[j].eq(nets[n]) for j, n in enumerate(nl.outputs["y"])]
         for port, (n, *_) in nl.outputs.items():
             if port != "y":

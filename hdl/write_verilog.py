@@ -90,7 +90,7 @@ class _Expr:
     def cell(self, c: Cell) -> list[tuple[int, str]]:
         """(driven net, expression) per live output of a combinational cell."""
         p, ins, outs = c.params, c.ins, c.outs
-        b, s, ops = self.bit, self.signed, self.operands
+        b, ops = self.bit, self.operands
         k = c.kind
         if k == "const":
             return [(outs[0], self.literal(p["value"]))]
@@ -148,25 +148,15 @@ class _Expr:
     def rom(self, c: Cell, index: int) -> list[str]:
         """A ROM with a registered read: a memory with an initial image, one register for the
         word, and its fields as slices (signed fields keep their two's complement bits)."""
-        widths = [self.nl.type_of(o)[0] if o is not None else 1 for o in c.outs]
-        total = sum(widths)
-        data = c.params["data"]
+        fields, words = self.nl.rom_image(c)
+        total = sum(w for _, _, w in fields)
         mem, word = f"rom{index}", f"rom{index}_q"
         style = f'(* rom_style = "{c.params["rom_style"]}" *) ' if "rom_style" in c.params else ""
-        lines = [f"  {style}reg [{total - 1}:0] {mem} [0:{len(data) - 1}];", f"  reg [{total - 1}:0] {word};",
+        lines = [f"  {style}reg [{total - 1}:0] {mem} [0:{len(words) - 1}];", f"  reg [{total - 1}:0] {word};",
                  "  initial begin"]
-        for a, row in enumerate(data.tolist()):
-            value, offset = 0, 0
-            for v, w in zip(row, widths):
-                value |= (int(v) & ((1 << w) - 1)) << offset
-                offset += w
-            lines.append(f"    {mem}[{a}] = {total}'h{value:x};")
+        lines += [f"    {mem}[{a}] = {total}'h{value:x};" for a, value in enumerate(words)]
         lines += [f"    {word} = {total}'h0;", "  end", f"  always @(posedge clk) {word} <= {mem}[{self.names[c.ins[0]]}];"]
-        offset = 0
-        for o, w in zip(c.outs, widths):
-            if o is not None:
-                lines.append(f"  assign {self.names[o]} = {word}[{offset + w - 1}:{offset}];")
-            offset += w
+        lines += [f"  assign {self.names[o]} = {word}[{lo + w - 1}:{lo}];" for o, lo, w in fields if o is not None]
         return lines
 
 

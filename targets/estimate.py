@@ -169,7 +169,7 @@ def _toggle_rates(nl: Netlist, vectors) -> np.ndarray:
     """Toggles per cycle of every net (summed over its bits), one vector per cycle."""
     from bespoke.hdl.interpret import run
 
-    if any(c.kind == "rom" for c in nl.cells) or "in_ready" in nl.outputs:
+    if nl.has_feedback():
         raise BespokeError("activity from vectors needs a pipeline or a combinational netlist; the folded engine's "
                            "(counters, ROMs, a handshake) is estimated without vectors, at the default activity")
     inputs = vectors if isinstance(vectors, dict) else {"x": np.asarray(vectors)}
