@@ -28,14 +28,13 @@ hdl.folded_plan), independent of out_ready.
 from __future__ import annotations
 
 import json
-import re
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR
 from bespoke.hdl.folded_netlist import build
 from bespoke.hdl.folded_plan import NetworkPlan, plan_network
 from bespoke.hdl.netlist import Netlist
-from bespoke.hdl.write import write
+from bespoke.hdl.write import default_name, write
 
 
 def check_arch(arch: str) -> None:
@@ -51,11 +50,6 @@ def output_type(net: NetworkPlan) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- entry points
-
-
-def default_name(ir: IR) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", ir.name) or "model"
-    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
 
 
 def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "folded", pe: int | None = None,

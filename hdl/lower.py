@@ -35,7 +35,6 @@ summary is counted on the same netlist.
 from __future__ import annotations
 
 import json
-import re
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax
@@ -46,7 +45,7 @@ from bespoke.hdl.stages import (POOLED_INTO, REGISTERED, SUPPORTED, binary_rows,
 from bespoke.hdl.unrolled import plan_unrolled
 from bespoke.hdl.unrolled_summary import netlist_summary
 from bespoke.hdl.vec import vec_shape
-from bespoke.hdl.write import WRITERS, write  # noqa: F401 (WRITERS re-exported)
+from bespoke.hdl.write import WRITERS, default_name, write  # noqa: F401 (WRITERS re-exported)
 
 ARCHS = ("unrolled", "folded")
 
@@ -56,11 +55,6 @@ def lower(ir: IR, pipeline: bool = False):
     from bespoke.hdl.write_amaranth import NetlistTop
 
     return NetlistTop(plan_unrolled(ir, registers=pipeline))
-
-
-def default_name(ir: IR) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", ir.name) or "model"
-    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
 
 
 def _check_arch(arch: str, pe: int | None, simd: int | None) -> bool:

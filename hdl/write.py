@@ -15,6 +15,12 @@ from bespoke.hdl.netlist import Netlist
 WRITERS = ("direct", "amaranth")
 
 
+def default_name(ir) -> str:
+    """A Verilog identifier for the top module of `ir` (an hdl IR) when the user names none."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", ir.name) or "model"
+    return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
+
+
 def write(nl: Netlist, name: str, writer: str = "direct") -> str:
     """The netlist as Verilog with top module `name`, or a BespokeError naming a bad name or writer."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
