@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from bespoke.compiler.ops import (ROUNDING_FUNCTIONS, bits_for_range, conv_range, correlate, dense_range, frozen,
-                                  is_integer_array, round_shift, windows)
+                                  is_integer_array, masked_dense_range, round_shift, windows)
 
 Range = tuple[np.ndarray, np.ndarray]
 
@@ -119,12 +119,17 @@ class Dense(Layer):
 
     `weight_scale` (per output) records the real scale of integer weights that came from a QDQ
     model, so the QDQ quantiser can rebuild exact integer layers.
+
+    `mask` (optional, [out, in] non-negative integers; approximation, issue 9): each connection
+    reads only the chosen bits of its input, y[j] = sum_i weight[j, i] * (x[i] & mask[j, i]) +
+    bias[j]; mask 0 prunes the connection. Only on inputs that are never negative.
     """
 
     op: ClassVar[str] = "dense"
     weight: np.ndarray = None
     bias: np.ndarray = None
     weight_scale: np.ndarray | None = None
+    mask: np.ndarray | None = None
 
     def __post_init__(self):
         if self.bias is None:
@@ -138,12 +143,19 @@ class Dense(Layer):
         return is_integer_array(self.weight) and is_integer_array(self.bias)
 
     def evaluate(self, x):
+        if self.mask is not None:
+            masked = x.astype(np.int64)[:, None, :] & self.mask.astype(np.int64)[None]  # [batch, out, in]
+            return np.einsum("boi,oi->bo", masked, self.weight.astype(np.int64)) + self.bias.astype(np.int64)
         if self.is_integer_valued():
             return x.astype(np.int64) @ self.weight.T.astype(np.int64) + self.bias.astype(np.int64)
         return x.astype(np.float64) @ self.weight.T.astype(np.float64) + self.bias
 
     def infer_range(self, x):
-        return dense_range(self.weight, self.bias, *x)
+        if self.mask is None:
+            return dense_range(self.weight, self.bias, *x)
+        if np.any(x[0] < 0):
+            raise ValueError("a dense layer with input-bit masks reads an input that can be negative")
+        return masked_dense_range(self.weight, self.bias, self.mask, *x)
 
     def verify(self, in_sizes):
         _expect(isinstance(self.weight, np.ndarray) and self.weight.ndim == 2, "dense weight must be a [out, in] matrix")
@@ -152,12 +164,18 @@ class Dense(Layer):
         _vector("dense bias", self.bias, n_out)
         if self.weight_scale is not None:
             _vector("dense weight_scale", self.weight_scale, n_out)
+        if self.mask is not None:
+            _expect(isinstance(self.mask, np.ndarray) and self.mask.shape == self.weight.shape,
+                    f"dense mask must have the weight's shape {self.weight.shape}")
+            _expect(is_integer_array(self.mask) and np.all(self.mask >= 0), "dense mask must be non-negative integers")
+            _expect(self.is_integer_valued(), "dense masks need integer weights")
 
     def describe(self):
         n_out, n_in = self.weight.shape
         nz = int(np.count_nonzero(self.weight))
         kind = "int" if self.is_integer_valued() else "float"
-        return f"dense {n_in}->{n_out} ({kind} weights, {nz}/{n_out * n_in} nonzero)"
+        masked = "" if self.mask is None else f", {int(np.count_nonzero((self.weight != 0) & (self.mask != 0)))} live after masks"
+        return f"dense {n_in}->{n_out} ({kind} weights, {nz}/{n_out * n_in} nonzero{masked})"
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,46 @@ def conv_range(weight: np.ndarray, bias: np.ndarray, in_shape: tuple, stride: in
     return out_lo.ravel(), out_hi.ravel()
 
 
+def mask_runs(mask: int) -> list[tuple[int, int]]:
+    """The runs of set bits of a non-negative mask, LSB first: (lowest bit, length) each."""
+    runs, a, m = [], 0, int(mask)
+    while m:
+        while not m & 1:
+            m, a = m >> 1, a + 1
+        n = 0
+        while m & 1:
+            m, n = m >> 1, n + 1
+        runs.append((a, n))
+        a += n
+    return runs
+
+
+def masked_max(hi: int, mask: int) -> int:
+    """A bound on x & mask over 0 <= x <= hi: each run of the mask at its largest (what the circuit
+    of hdl.unrolled's masked columns reads: bits a..a+n-1 of x are at most min(2^n - 1, hi >> a))."""
+    return sum(min((1 << n) - 1, int(hi) >> a) << a for a, n in mask_runs(mask))
+
+
+def keeps_all_bits(hi: int, mask: int) -> bool:
+    """Whether x & mask == x for every 0 <= x <= hi (the mask covers x's width)."""
+    full = (1 << int(hi).bit_length()) - 1
+    return int(mask) & full == full
+
+
+def masked_dense_range(weight: np.ndarray, bias: np.ndarray, mask: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Per-output [lo, hi] of sum_i w[j, i] * (x_i & mask[j, i]) + bias over lo <= x <= hi, x >= 0:
+    a connection whose mask keeps every bit of x_i reads [lo_i, hi_i], any other [0, masked_max]."""
+    out_lo, out_hi = [], []
+    for w_row, m_row, b in zip(weight.tolist(), mask.tolist(), bias.tolist()):
+        a = z = int(b)
+        for w, m, l, h in zip(w_row, m_row, lo.tolist(), hi.tolist()):
+            l, h = (l, h) if keeps_all_bits(h, m) else (0, masked_max(h, m))
+            a, z = a + w * (l if w > 0 else h), z + w * (h if w > 0 else l)
+        out_lo.append(a)
+        out_hi.append(z)
+    return np.array(out_lo, dtype=object), np.array(out_hi, dtype=object)
+
+
 # QONNX's rounding modes (qonnx.custom_op.general.intquant.resolve_rounding_mode); np.round is half-even
 ROUNDING_FUNCTIONS = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor, "CEIL": np.ceil}
 

@@ -27,6 +27,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount, bits_for_range
+from bespoke.compiler.ops import keeps_all_bits, mask_runs
 from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
@@ -205,6 +206,43 @@ def build_dense(st: Stage, shared: dict, trees: list[Term | None]) -> list[int]:
     return outs
 
 
+def masked_columns(st: Stage, layer: Dense) -> tuple[Stage, list[Row]]:
+    """A dense layer with input-bit masks as a plain one over masked columns: x_i & m is the sum
+    of its runs of bits, bits(x_i, a, n) << a (compiler.ops.mask_runs), so each run read is one
+    column (wiring) and its connection's weight is w << a. A mask keeping every bit reads x_i."""
+    cols: dict[tuple[int, int, int] | int, int] = {}  # (input, lowest bit, bits) or input -> column
+    x, lo, hi, rows = [], [], [], []
+
+    def column(key, make) -> int:
+        if key not in cols:
+            cols[key] = len(x)
+            net = make()
+            x.append(net)
+            lo.append(st.nl.lo[net])
+            hi.append(st.nl.hi[net])
+        return cols[key]
+
+    for w_row, m_row in zip(layer.weight.tolist(), layer.mask.tolist()):
+        row: dict[int, int] = {}
+        for i, (w, m) in enumerate(zip(w_row, m_row)):
+            if not w or not m:
+                continue
+            if st.lo[i] < 0:
+                raise ValueError(f"node {st.group}: input-bit masks on input {i}, which can be negative")
+            if keeps_all_bits(st.hi[i], m):
+                c = column(i, lambda: st.x[i])
+                row[c] = row.get(c, 0) + w
+                continue
+            for a, n in mask_runs(m):
+                top = min((1 << n) - 1, st.hi[i] >> a)
+                if top:
+                    c = column((i, a, n), lambda: st.cell("bits", (st.x[i],), 0, top, {"lo": a, "n": n}, name=f"x{i}_b{a}_{n}"))
+                    row[c] = row.get(c, 0) + (w << a)
+        rows.append(row)
+    masked = Stage(st.nl, st.group, st.prefix, x, lo, hi)
+    return masked, [[(c, row.get(c, 0)) for c in range(len(x))] for row in rows]
+
+
 def xnor_stage(st: Stage, taps: tuple[np.ndarray, np.ndarray], thresholds=None) -> list[int]:
     """XNOR-popcount neurons (hdl.xnor_plan) of a layer's binary_taps, with a fused K = 1 threshold when given."""
     check_bits(st.lo, st.hi, "xnor_popcount")
@@ -351,6 +389,8 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None, sharing: bool = True
     layer = ir.layer(n)
     if acc is not None:
         return xnor_stage(st, binary_taps(ir.layer(acc)), layer.thresholds[:, 0]), {}
+    if isinstance(layer, Dense) and layer.mask is not None:
+        return dense_stage(*masked_columns(st, layer), ints(layer.bias), sharing)
     if isinstance(layer, Dense):
         return dense_stage(st, [full_row(row) for row in layer.weight], ints(layer.bias), sharing)
     if isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary:
