@@ -153,6 +153,15 @@ class IR:
             self.graph.add_edge(src, user, port=port)
         self.graph.remove_node(name)
 
+    def insert_before(self, name: str, base: str, layer: Layer) -> str:
+        """Put a single-input `layer` between single-input node `name` and its input; returns
+        the new node's name (`base`, made unique)."""
+        (src,) = self.inputs_of(name)
+        new = self.add(self.unique_name(base), layer, [src])
+        self.graph.remove_edge(src, name)
+        self.graph.add_edge(new, name, port=0)
+        return new
+
     def replace_layer(self, name: str, layer: Layer, keep_scale: bool = True) -> None:
         """Put `layer` at node `name`. Its proven range is dropped (the new layer may compute other
         values); its real scale/offset are kept when the output size is unchanged, unless the

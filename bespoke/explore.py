@@ -1,0 +1,308 @@
+"""`bespoke explore`: the smallest printed MLP within an accuracy budget (issue 9).
+
+The flow step that composes the layers: the exact integer IR (bespoke.flow), the search space
+and NSGA-II (bespoke.compiler.explore) whose objective function is defined here — the golden
+model on the training split (error) and the in-memory cost model of the unrolled netlist (area,
+power) — retraining (bespoke.compiler.retrain), and at the end the chosen design compiled,
+simulated against its golden model, synthesised, and the report written.
+
+    result = explore("cardio.onnx", "train.csv", "test.csv", target="egfet", max_loss=0.01)
+    result.chosen.compile().save("out/chosen")      # every point re-compilable
+
+Selection uses the training split only; the test split is measured for the front, never used to
+choose (reported next to it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bespoke import flow
+from bespoke.compiler.approx import Approximation, apply, describe, input_bits, logit_width
+from bespoke.compiler.data import read_csv
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.explore import (DaskExecutor, Evaluated, Executor, LocalExecutor, SearchSpace, SerialExecutor,
+                                      genome_key, nsga2, pareto)
+from bespoke.compiler.ir import IR
+
+AREA_UNITS = {"egfet": ("cm2", 1e8)}  # per target: (unit, um2 per unit); silicon targets in mm2
+MAX_BASES = 27  # weight-set combinations retrained; beyond, every layer takes the same set
+
+
+@dataclass
+class Context:
+    """What an evaluation needs, sent once to every worker."""
+
+    space: SearchSpace
+    bases: dict[tuple[str, ...], IR]  # weight sets per dense layer -> the IR with those weights
+    codes: np.ndarray  # training split, input codes
+    labels: np.ndarray  # class indices
+    target: str
+
+
+def area_unit(target: str) -> tuple[str, float]:
+    return AREA_UNITS.get(target, ("mm2", 1e6))
+
+
+def evaluate(ctx: Context, genome) -> tuple[float, float, float]:
+    """(training error, area in the target's unit, power mW) of one genome."""
+    ir = design(ctx, genome)
+    return (error(ir, ctx.codes, ctx.labels), *cost(ir, ctx.target))
+
+
+def design(ctx: Context, genome) -> IR:
+    return apply(*based(ctx, genome))
+
+
+def based(ctx: Context, genome) -> tuple[IR, Approximation]:
+    """The genome's base IR (weights already in their sets) and the approximation to apply to it."""
+    approx = ctx.space.decode(genome)
+    base = ctx.bases[ctx.space.weight_choice(genome)]
+    shift = min(approx.argmax_shift, logit_width(base) - 1)  # the base's logits may be narrower than the exact ones
+    return base, dataclasses.replace(approx, argmax_shift=shift)
+
+
+def error(ir: IR, codes: np.ndarray, labels: np.ndarray) -> float:
+    """Share of samples the design's golden model classifies wrongly."""
+    from bespoke.sim.golden import run
+
+    return float(np.mean(run(ir, codes, check_ranges=False)[:, 0] != labels))
+
+
+def cost(ir: IR, target: str) -> tuple[float, float]:
+    from bespoke.hdl.unrolled import plan_unrolled
+    from bespoke.targets.estimate import estimate
+
+    est = estimate(plan_unrolled(ir), target)
+    return est.area_um2 / area_unit(target)[1], 1e3 * (est.total.leakage_w + est.total.dynamic_w)
+
+
+def class_indices(ir: IR, labels: np.ndarray) -> np.ndarray:
+    """Data labels -> the class indices the argmax outputs (ir.meta["labels"] maps them)."""
+    names = ir.meta.get("labels")
+    if names is None:
+        return labels.astype(np.int64)
+    index = {v: k for k, v in enumerate(np.asarray(names).tolist())}
+    try:
+        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    except KeyError as e:
+        raise BespokeError(f"label {e.args[0]!r} in the data is not a class of the model ({sorted(index)})") from None
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Point:
+    """One design of the front: its approximation, IR and figures."""
+
+    id: int
+    genome: tuple[int, ...]
+    approx: Approximation
+    ir: IR  # the approximated design
+    base: IR  # the IR it approximates (weights in their sets): what `approx` is read against
+    train_accuracy: float
+    area: float
+    power: float
+    test_accuracy: float | None = None
+    exact: bool = False
+    retrained: bool = False
+    synth: dict | None = None  # {"area": .., "power": ..} from real synthesis
+    target: str = "egfet"
+    float_ir: IR | None = field(default=None, repr=False)  # the model as trained (what simulate compares accuracy with)
+
+    def compile(self, name: str | None = None):
+        """This design as a CompiledModel (bespoke.api), ready to save, simulate and report."""
+        from bespoke.api import CompiledModel
+
+        name = name or self.ir.name
+        hw = flow.hardware(self.ir, name)
+        options = {"approx": self.describe(), "genome": list(self.genome), "model": self.ir.name}
+        return CompiledModel(name, self.ir, self.float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
+
+    def describe(self) -> dict[str, str]:
+        """The approximation per layer in words (compiler.approx.describe)."""
+        return {"all": "exact"} if self.approx.is_exact() else describe(self.base, self.approx)
+
+    def layer_area(self) -> dict[str, float]:
+        """Cost-model area per layer, in the target's unit."""
+        from bespoke.hdl.unrolled import plan_unrolled
+        from bespoke.targets.estimate import estimate
+
+        per = area_unit(self.target)[1]
+        return {g: part.area_um2 / per for g, part in estimate(plan_unrolled(self.ir), self.target).groups.items()}
+
+
+@dataclass
+class ExploreResult:
+    model: str
+    target: str
+    area_unit: str
+    float_train_accuracy: float
+    float_test_accuracy: float | None
+    max_loss: float
+    evaluations: int
+    seconds: float
+    seed: int
+    features: list[str]
+    exact: Point
+    front: list[Point]
+    chosen: Point | None
+
+    def to_report(self) -> dict:
+        """The plain data of targets.explore_report (its schema)."""
+        pts = [self.exact] + [p for p in self.front if p is not self.exact]
+        return {
+            "model": self.model, "target": self.target, "area_unit": self.area_unit, "power_unit": "mW",
+            "objective": "training error", "float_accuracy": self.float_train_accuracy,
+            "float_test_accuracy": self.float_test_accuracy, "max_loss": self.max_loss,
+            "evaluations": self.evaluations, "seconds": self.seconds, "seed": self.seed, "features": self.features,
+            "points": [_point_dict(p, p is self.chosen, p in self.front) for p in pts],
+        }
+
+
+def _point_dict(p: Point, chosen: bool, on_front: bool) -> dict:
+    return {"id": p.id, "exact": p.exact, "chosen": chosen, "pareto": on_front, "retrained": p.retrained,
+            "train_accuracy": p.train_accuracy, "test_accuracy": p.test_accuracy, "area": p.area, "power": p.power,
+            "synth_area": (p.synth or {}).get("area"), "synth_power": (p.synth or {}).get("power"),
+            "approx": p.describe(), "input_bits": input_bits(p.base, p.approx),
+            "layer_area": p.layer_area()}
+
+
+# --------------------------------------------------------------------------- the flow step
+
+
+def executor_for(scheduler=None, workers: int | None = None) -> Executor:
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    if workers == 1:
+        return SerialExecutor()
+    return LocalExecutor(workers)
+
+
+def weight_bases(ir: IR, space: SearchSpace, codes, labels, retrain_fn: Callable | None, seed: int) -> dict:
+    """Per combination of weight sets over the dense layers, the IR with those weights:
+    projected and, with `retrain_fn`, retrained so the projection loses little."""
+    combos = list(itertools.product(space.weight_sets, repeat=len(space.layers)))
+    if len(combos) > MAX_BASES:
+        combos = [(s,) * len(space.layers) for s in space.weight_sets]
+    bases = {}
+    for combo in combos:
+        approx = Approximation(weights=dict(zip(space.layers, combo)))
+        base = apply(ir, approx)
+        if retrain_fn is not None and any(s != "exact" for s in combo):
+            base = retrain_fn(base, codes, labels, dict(zip(space.layers, combo)), seed)
+        bases[combo] = base
+    return bases
+
+
+def explore(model, train, test=None, *, target: str = "egfet", max_loss: float = 0.01, population: int = 64,
+            generations: int = 40, seed: int = 0, scheduler=None, workers: int | None = None, retrain: bool = True,
+            calibration=None, input_bits: int = 4, progress: Callable | None = None, cache: dict | None = None,
+            finetune: int = 12) -> ExploreResult:
+    """Search the approximations of `model` (ONNX) for the smallest design within `max_loss` of
+    the float model's training accuracy. train/test: CSV paths (features, label)."""
+    t0 = time.perf_counter()
+    float_ir = flow.frontend(model)
+    n = float_ir.out(float_ir.input_node()).size
+    x_train, y_train = read_csv(train, n)
+    if y_train is None:
+        raise BespokeError(f"{train}: no label column; exploration needs labelled training data")
+    ir = flow.run_passes(float_ir, calibration=calibration if calibration is not None else train, input_bits=input_bits)
+    from bespoke.compiler.approx import check_mlp
+    from bespoke.sim.golden import run
+
+    check_mlp(ir)
+    labels = class_indices(ir, y_train)
+    codes = ir.encode_inputs(x_train)
+    float_train = float(np.mean(class_indices(ir, _float_labels(float_ir, ir, x_train)) == labels))
+    budget = (1.0 - float_train) + max_loss
+    space = SearchSpace(ir)
+    retrain_fn = _retrainer() if retrain else None
+    bases = weight_bases(ir, space, codes, labels, retrain_fn, seed)
+    ctx = Context(space, bases, codes, labels, target)
+    executor = executor_for(scheduler, workers)
+    try:
+        points = nsga2(space, evaluate, ctx, budget=budget, population=population, generations=generations, seed=seed,
+                       executor=executor, cache=cache, seeds=[space.exact()], progress=progress)
+    finally:
+        executor.close()
+    exact_genome = genome_key(space.exact())
+    front = pareto(points, budget)[:max(finetune, 1)]
+    result_points = [_point(ctx, k, p, float_ir) for k, p in enumerate(front)]
+    if retrain_fn is not None:
+        result_points = [_finetuned(ctx, p, retrain_fn, seed) for p in result_points]
+    exact = next((p for p in result_points if p.genome == exact_genome), None) or _point(
+        ctx, len(result_points), next(p for p in points if p.genome == exact_genome), float_ir)
+    exact.exact = True
+    feasible = [p for p in result_points if 1 - p.train_accuracy <= budget]
+    final = _front(feasible + [exact])
+    chosen = min(feasible, key=lambda p: (p.area, -p.train_accuracy)) if feasible else None
+    float_test = None
+    if test is not None:
+        x_test, y_test = read_csv(test, n)
+        t_codes, t_labels = ir.encode_inputs(x_test), class_indices(ir, y_test)
+        float_test = float(np.mean(class_indices(ir, _float_labels(float_ir, ir, x_test)) == t_labels))
+        for p in {id(p): p for p in final + [exact]}.values():
+            p.test_accuracy = float(np.mean(run(p.ir, t_codes)[:, 0] == t_labels))
+    features = ir.meta.get("features") or [f"x{i}" for i in range(n)]
+    return ExploreResult(ir.name, target, area_unit(target)[0], float_train, float_test, max_loss, len(points),
+                         time.perf_counter() - t0, seed, list(features), exact, final, chosen)
+
+
+def _float_labels(float_ir: IR, ir: IR, x: np.ndarray) -> np.ndarray:
+    """The float model's predicted labels (data label values) on real features."""
+    from bespoke.sim.golden import run
+
+    idx = run(float_ir, x)[:, 0].astype(np.int64)
+    names = ir.meta.get("labels")
+    return np.asarray(names)[idx] if names is not None else idx
+
+
+def _point(ctx: Context, k: int, p: Evaluated, float_ir: IR) -> Point:
+    base, approx = based(ctx, p.genome)
+    return Point(k, p.genome, approx, apply(base, approx), base, 1 - p.error, p.area, p.power, target=ctx.target,
+                 float_ir=float_ir)
+
+
+def _finetuned(ctx: Context, p: Point, retrain_fn: Callable, seed: int) -> Point:
+    """The point retrained with its masks and weight sets; kept when it is at least as accurate."""
+    sets = dict(zip(ctx.space.layers, ctx.space.weight_choice(p.genome)))
+    ir = retrain_fn(p.ir, ctx.codes, ctx.labels, sets, seed)
+    err = error(ir, ctx.codes, ctx.labels)
+    if 1 - err < p.train_accuracy:
+        return p
+    area, power = cost(ir, ctx.target)
+    return dataclasses.replace(p, ir=ir, train_accuracy=1 - err, area=area, power=power, retrained=True)
+
+
+def _front(points: list[Point]) -> list[Point]:
+    pts = sorted(points, key=lambda p: (p.area, -p.train_accuracy))
+    out, best = [], -1.0
+    for p in pts:
+        if p.train_accuracy > best:
+            out.append(p)
+            best = p.train_accuracy
+    return out
+
+
+def _retrainer() -> Callable | None:
+    """retrain(ir, codes, labels, weight sets per layer, seed) -> IR, from compiler.retrain."""
+    try:
+        from bespoke.compiler.retrain import retrain
+    except ImportError:
+        return None
+    from bespoke.compiler.approx import project
+
+    def run(ir, codes, labels, sets, seed):
+        proj = {n: (lambda w, s=s: project(w, s)) for n, s in sets.items()}
+        return retrain(ir, codes, labels, proj, seed=seed)
+
+    return run
