@@ -1,4 +1,4 @@
-"""The `bespoke` command line: compile, simulate, report.
+"""The `bespoke` command line: compile, simulate, explore, report.
 
 User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
 """
@@ -41,6 +41,17 @@ def _bits(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    """'1%' or '0.01' -> 0.01."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 1% or 0.01, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"accuracy loss {text!r} must be between 0 and 100 %")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
     s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
+
+    e = sub.add_parser("explore", help="search approximations for the smallest design within an accuracy budget",
+                       description="NSGA-II over weight sets, per-connection input bits and argmax bits of a printed MLP; "
+                                   "writes the Pareto front (report.html, pareto.csv/json) and the chosen design, "
+                                   "simulated and synthesised. Example: bespoke explore cardio.onnx --train train.csv "
+                                   "--test test.csv --target egfet --max-loss 1%% -o out/")
+    e.add_argument("model", type=Path, help="ONNX file (a printed MLP)")
+    e.add_argument("--train", type=Path, required=True, help="CSV with labels: quantisation, retraining and selection")
+    e.add_argument("--test", type=Path, help="held-out CSV with labels: measured for the front and simulated, never used to choose")
+    e.add_argument("--target", default="egfet", help="technology of the cost model and synthesis (default egfet)")
+    e.add_argument("--max-loss", type=_fraction, default=0.01, help="accuracy loss allowed against the float model, e.g. 1%% or 0.01")
+    e.add_argument("-o", "--out", type=Path, required=True, help="output directory")
+    e.add_argument("--population", type=_positive, default=64)
+    e.add_argument("--generations", type=_positive, default=60)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--workers", type=_positive, help="local worker processes (default: one per core)")
+    e.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786): evaluate candidates on that cluster")
+    e.add_argument("--no-retrain", dest="retrain", action="store_false", help="approximate without retraining")
+    e.add_argument("--synth", type=int, default=4, help="front designs to synthesise besides the chosen and exact ones (default 4)")
+    e.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     r = sub.add_parser("report", help="area, power and timing from synthesis")
     targets_cli.add_arguments(r)
@@ -127,6 +159,15 @@ def _latency_text(rep) -> str:
     return f"{measured} cycles" + ("" if rep.latency_claimed in (None, high) else f" (design claims {rep.latency_claimed})")
 
 
+def cmd_explore(args) -> int:
+    from bespoke.explore import run_explore
+
+    return run_explore(args.model, args.train, args.test, args.out, target=args.target, max_loss=args.max_loss,
+                       population=args.population, generations=args.generations, seed=args.seed, workers=args.workers,
+                       scheduler=args.scheduler, retrain=args.retrain, synth=args.synth, simulator=args.simulator,
+                       quiet=args.quiet)
+
+
 def cmd_report(args) -> int:
     from bespoke.api import load_codes
 
@@ -136,7 +177,7 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "report": cmd_report}[args.command](args)
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "report": cmd_report}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
         return 2

@@ -306,3 +306,158 @@ def _retrainer() -> Callable | None:
         return retrain(ir, codes, labels, proj, seed=seed)
 
     return run
+
+
+# --------------------------------------------------------------------------- the command: search, then build what was found
+
+
+CACHE = "evaluations.json"  # genome -> objectives of a run, kept in the output directory: a rerun resumes from it
+
+
+def load_cache(out: Path, key: dict) -> dict:
+    """The evaluations of an earlier run with the same model and options (else none)."""
+    import json
+
+    path = out / CACHE
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if saved.get("key") != key:
+        return {}
+    return {tuple(g): tuple(v) for g, v in saved["evaluations"]}
+
+
+def save_cache(out: Path, key: dict, cache: dict) -> None:
+    import json
+    import os
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (CACHE + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "evaluations": [[list(g), list(v)] for g, v in cache.items()]}))
+    os.replace(tmp, out / CACHE)
+
+
+def synthesise(points: list[Point], target: str, codes: np.ndarray | None, log=print) -> None:
+    """Real synthesis figures (area in the target's unit, power mW) onto each point."""
+    per = area_unit(target)[1]
+    for p in points:
+        hw = flow.hardware(p.ir, p.ir.name)
+        rep = flow.report(hw, target, vectors=codes)
+        area = rep["area"]["um2"] / per if rep.get("area") else None
+        power = 1e3 * rep["power"]["total_w"] if rep.get("power") else None
+        p.synth = {"area": area, "power": power}
+        if log:
+            log(f"  synthesised design {p.id}: {area:.3f} {area_unit(target)[0]}, {power:.2f} mW")
+
+
+def file_digest(path) -> str | None:
+    import hashlib
+
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, population=64, generations=60, seed=0,
+                workers=None, scheduler=None, retrain=True, synth=4, simulator="verilator", quiet=False, log=print) -> int:
+    """`bespoke explore`: search, then build, simulate, synthesise and report what was found in
+    `out` (chosen/, exact/: build directories; report.html, pareto.csv, pareto.json; evaluations.json
+    lets a rerun with the same options resume). Returns the exit code (1 when simulation fails)."""
+    from bespoke.targets.explore_report import write_explore_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BespokeError(f"{out}: exists and is not a directory")
+    for path in (model, train, test):
+        if path is not None and not Path(path).is_file():
+            raise BespokeError(f"{path}: no such file")
+    key = {"model": file_digest(model), "train": file_digest(train), "target": target, "max_loss": max_loss, "seed": seed,
+           "population": population, "generations": generations, "retrain": retrain}
+    cache = load_cache(out, key)
+    if cache and log:
+        log(f"resuming: {len(cache)} evaluations of an earlier run in {out / CACHE}")
+    with progress_bar(quiet or not log, generations) as update:
+        result = explore(model, train, test, target=target, max_loss=max_loss, population=population,
+                         generations=generations, seed=seed, workers=workers, scheduler=scheduler, retrain=retrain,
+                         progress=update, cache=cache)
+    save_cache(out, key, cache)
+    unit = result.area_unit
+    if log:
+        log(f"{result.evaluations} designs evaluated in {result.seconds:.0f} s; float model {100 * result.float_train_accuracy:.2f} % "
+            f"(train), budget {100 * (result.float_train_accuracy - max_loss):.2f} %")
+    failed = False
+    (result.exact.compile()).save(out / "exact")
+    picked = [result.exact]
+    if result.chosen is not None:
+        result.chosen.compile().save(out / "chosen")
+        picked.append(result.chosen)
+        if test is not None:
+            from bespoke.api import load_compiled
+
+            sim = load_compiled(out / "chosen").simulate(test, simulator=simulator)
+            failed = not sim.passed
+            if log:
+                log(f"chosen design simulated ({simulator}): {sim.vectors} vectors, {sim.mismatches} mismatches against its golden model"
+                    + ("" if sim.passed else " — FAIL"))
+    others = [p for p in result.front if p not in picked]
+    step = max(1, len(others) // max(synth, 1))
+    picked += others[::step][:synth] if synth > 0 else []
+    if log:
+        log(f"synthesising {len(picked)} designs on {target} ...")
+    codes = None
+    if test is not None:
+        x_test, _ = read_csv(test, result.exact.ir.out(result.exact.ir.input_node()).size)
+        codes = result.exact.ir.encode_inputs(x_test)
+    synthesise(picked, target, codes, log if log and not quiet else None)
+    files = write_explore_report(out, result.to_report())
+    if log:
+        log(format_front(result))
+        log(f"wrote {files['html']}, {files['csv'].name}, {files['json'].name}, exact/" + (", chosen/" if result.chosen else ""))
+        if result.chosen is None:
+            log(f"no design within {100 * max_loss:.1f} % of the float model's accuracy; the exact design is in exact/")
+    return 1 if failed else 0
+
+
+def format_front(result: ExploreResult) -> str:
+    unit = result.area_unit
+    rows = [f"{'design':>8s} {'train %':>8s} {'test %':>8s} {'area ' + unit:>10s} {'mW':>7s} {'synth ' + unit:>11s} {'synth mW':>9s}"]
+    for p in [result.exact] + [p for p in result.front if p is not result.exact]:
+        tag = "exact" if p.exact else ("chosen" if p is result.chosen else str(p.id))
+        test = "" if p.test_accuracy is None else f"{100 * p.test_accuracy:.2f}"
+        s = p.synth or {}
+        sa = "" if s.get("area") is None else f"{s['area']:.3f}"
+        sp = "" if s.get("power") is None else f"{s['power']:.2f}"
+        rows.append(f"{tag:>8s} {100 * p.train_accuracy:8.2f} {test:>8s} {p.area:10.3f} {p.power:7.2f} {sa:>11s} {sp:>9s}")
+    return "\n".join(rows)
+
+
+class progress_bar:
+    """A rich progress bar over the generations (plain lines when not a terminal; nothing when quiet)."""
+
+    def __init__(self, quiet: bool, total: int):
+        self.quiet, self.total, self.bar, self.t0 = quiet, total, None, time.perf_counter()
+
+    def __enter__(self):
+        import sys
+
+        if not self.quiet and sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("exploring"), BarColumn(), MofNCompleteColumn(), TextColumn("generations"),
+                                TextColumn("{task.fields[evals]} designs"), TimeElapsedColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn())
+            self.bar.start()
+            self.task = self.bar.add_task("explore", total=self.total, evals=0)
+        return self.update
+
+    def update(self, gen: int, total: int, evaluations: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=gen, evals=evaluations)
+        elif not self.quiet and (gen == total or gen % max(1, total // 10) == 0):
+            elapsed = time.perf_counter() - self.t0
+            eta = elapsed / gen * (total - gen)
+            print(f"exploring: generation {gen}/{total}, {evaluations} designs, {elapsed:.0f} s, ETA {eta:.0f} s", flush=True)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False

@@ -1,0 +1,52 @@
+"""`bespoke explore`: NSGA-II over approximations, deterministic with a seed, the same front on
+a Dask cluster as in local processes, resumable, and from the command line the chosen design
+built, simulated against its golden model and reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bespoke.explore import explore
+
+EX = Path(__file__).resolve().parents[1] / "examples" / "cardio"
+SMALL = dict(target="egfet", max_loss=0.02, population=12, generations=3, seed=1, retrain=False)
+
+
+def front(result):
+    return [(p.genome, round(p.train_accuracy, 9), round(p.area, 6)) for p in result.front]
+
+
+def run(**kw):
+    return explore(EX / "cardio.onnx", EX / "train.csv", EX / "test.csv", **{**SMALL, **kw})
+
+
+def test_explore_is_deterministic_and_respects_the_budget():
+    a, b = run(workers=1), run(workers=2)
+    assert front(a) == front(b)
+    assert a.evaluations > SMALL["population"]
+    budget = a.float_train_accuracy - SMALL["max_loss"]
+    assert a.chosen is not None and a.chosen.train_accuracy >= budget
+    assert a.chosen.area < a.exact.area  # the search found something smaller than the exact design
+    assert all(p.test_accuracy is not None for p in a.front)
+    areas = [p.area for p in a.front]
+    assert areas == sorted(areas) and [p.train_accuracy for p in a.front] == sorted(p.train_accuracy for p in a.front)
+
+
+def test_dask_cluster_gives_the_same_front():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        dask = run(scheduler=cluster.scheduler_address)
+    assert front(dask) == front(run(workers=1))
+
+
+def test_resume_replays_the_cache():
+    cache: dict = {}
+    first = run(workers=1, cache=cache)
+    n = len(cache)
+    assert n == first.evaluations
+    again = run(workers=1, cache=cache)  # every evaluation served from the cache
+    assert len(cache) == n and front(again) == front(first)
