@@ -3,5 +3,7 @@
 Public API (see targets/README.md and targets/REPORT_SCHEMA.md):
 - `targets.report.make_report(verilog_files, top, target, clock_hz=None, vectors=None, layout=None,
   verbose=False) -> dict`, `write_report(out_dir, report)`, `format_table(report)`, `TARGETS`;
-- `targets.cli.add_arguments(parser)` and `targets.cli.run(args)` for `bespoke report`.
+- `targets.cli.add_arguments(parser)` and `targets.cli.run(args)` for `bespoke report`;
+- `targets.explore_report.write_explore_report(out_dir, result) -> {"html", "csv", "json"}`: an
+  exploration's candidates as report.html (plots embedded), pareto.csv and pareto.json.
 """
