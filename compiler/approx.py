@@ -12,6 +12,8 @@ bit-exactly like an exact one:
 - bits per connection: `Dense.mask` keeps the top b bits of the input's proven width
   (x & mask). On the first layer these are the ADC bits of each feature (`input_bits`: the most
   any connection reads); on a later layer, the truncated low bits of the ReLU activations;
+- saturated ReLU activations (`relu_bits`, per requant layer): its clamp lowered to 2^b - 1, so
+  the activation has b bits (and the next layer's masks keep the top bits of those b);
 - argmax on the top bits: a `Requant` (mult 1, floor shift) in front of the ArgMax, so ties
   of the shortened logits go to the lowest index, as ArgMax defines.
 """
@@ -35,10 +37,12 @@ WEIGHT_SET = re.compile(r"^(exact|pow2|csd([1-9]))$")
 class Approximation:
     weights: dict[str, str] = field(default_factory=dict)  # dense layer -> "exact" | "pow2" | "csd<k>"
     bits: dict[str, np.ndarray] = field(default_factory=dict)  # dense layer -> [out, in] top bits read
+    relu_bits: dict[str, int] = field(default_factory=dict)  # requant layer (unsigned clamp) -> activation bits
     argmax_shift: int = 0  # low bits of the logits the argmax ignores (it compares the top ones)
 
     def is_exact(self) -> bool:
-        return not self.bits and not self.argmax_shift and all(v == "exact" for v in self.weights.values())
+        return (not self.bits and not self.argmax_shift and not self.relu_bits
+                and all(v == "exact" for v in self.weights.values()))
 
 
 # --------------------------------------------------------------------------- weight sets
@@ -104,10 +108,15 @@ def input_widths(ir: IR, name: str) -> np.ndarray:
     other approximations change the ranges."""
     (src,) = ir.inputs_of(name)
     info, layer = ir.out(src), ir.layer(src)
-    if info.lo is None or np.any(info.lo < 0):
-        raise BespokeError(f"layer {name!r}: bit approximation needs non-negative inputs with proven ranges")
-    declared = layer.hi if isinstance(layer, Input) else layer.qmax if isinstance(layer, Requant) else None
-    his = info.hi.tolist() if declared is None else [declared] * info.size
+    if isinstance(layer, (Input, Requant)):
+        lo, hi = (layer.lo, layer.hi) if isinstance(layer, Input) else (layer.qmin, layer.qmax)
+        los, his = [lo] * info.size, [hi] * info.size
+    elif info.lo is not None:
+        los, his = info.lo.tolist(), info.hi.tolist()
+    else:
+        raise BespokeError(f"layer {name!r}: bit approximation needs the proven ranges of its inputs")
+    if min(los) < 0:
+        raise BespokeError(f"layer {name!r}: bit approximation needs non-negative inputs")
     return np.array([max(1, int(h).bit_length()) for h in his], dtype=np.int64)
 
 
@@ -129,12 +138,19 @@ def apply(ir: IR, approx: Approximation) -> IR:
     for name, weight_set in approx.weights.items():
         layer = _dense(out, name)
         out.replace_layer(name, dataclasses.replace(layer, weight=project(layer.weight, weight_set)))
+    for name, b in approx.relu_bits.items():
+        layer = out.layer(name) if name in out.graph else None
+        if not isinstance(layer, Requant) or layer.qmin != 0:
+            raise BespokeError(f"relu bits need a requant layer clamped at 0; {name!r} is not one")
+        if not 1 <= b <= 32:
+            raise BespokeError(f"layer {name!r}: relu bits must be 1..32, got {b}")
+        out.replace_layer(name, dataclasses.replace(layer, qmax=min(int(layer.qmax), (1 << int(b)) - 1)))
     for name, bits in approx.bits.items():
         layer = _dense(out, name)
         bits = np.asarray(bits, dtype=np.int64)
         if bits.shape != layer.weight.shape:
             raise BespokeError(f"layer {name!r}: bits must be [{layer.weight.shape[0]}, {layer.weight.shape[1]}], have {list(bits.shape)}")
-        widths = input_widths(ir, name).tolist()
+        widths = input_widths(out, name).tolist()  # after relu_bits: the top bits of the saturated activation
         mask = np.array([[top_bits_mask(w, b) for w, b in zip(widths, row)] for row in bits.tolist()], dtype=np.int64)
         out.replace_layer(name, dataclasses.replace(layer, mask=mask))
     if approx.argmax_shift:
@@ -205,6 +221,9 @@ def describe(ir: IR, approx: Approximation) -> dict[str, str]:
             parts += [f"{pruned}/{weight.size} connections pruned"] if pruned else []
             parts += [f"{cut} read fewer bits"] if cut else []
         words[n] = ", ".join(parts)
+    for n, b in approx.relu_bits.items():
+        if b < int(ir.layer(n).qmax).bit_length():
+            words[n] = f"relu saturated at {b} bits"
     if approx.argmax_shift:
         width = logit_width(ir)
         words[ir.output_node()] = f"argmax on the top {width - approx.argmax_shift} of {width} bits"

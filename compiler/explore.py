@@ -2,8 +2,10 @@
 
 A candidate is a genome of integers (`SearchSpace`): per dense layer its weight set
 (compiler.approx: exact, csd2, pow2, ...), per connection the top bits of its input it reads (0
-prunes it; on the first layer this is the ADC of each feature, on later ones the truncated ReLU
-activation), and the low bits of the logits the argmax ignores. `decode` gives the
+prunes it; on later layers these are the truncated low bits of the ReLU activation), per input
+feature a cap on those bits (its ADC; 0 drops the feature, which a search over connections alone
+seldom finds), per hidden requant the bits its ReLU saturates at, and the low bits of the logits
+the argmax ignores. `decode` gives the
 compiler.approx.Approximation.
 
 `nsga2` searches it with pymoo's NSGA-II (an established multi-objective optimiser: the
@@ -29,7 +31,7 @@ import numpy as np
 
 from bespoke.compiler.approx import Approximation, dense_layers, input_widths, logit_width
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, ArgMax
+from bespoke.compiler.ir import IR, ArgMax, Requant
 
 WEIGHT_SETS = ("exact", "csd2", "pow2")
 Objectives = tuple[float, float, float]  # (training error, area, power)
@@ -37,9 +39,9 @@ Objectives = tuple[float, float, float]  # (training error, area, power)
 
 @dataclass(frozen=True)
 class Gene:
-    kind: str  # "weights" | "bits" | "argmax"
+    kind: str  # "weights" | "bits" | "feature" | "relu" | "argmax"
     layer: str
-    index: tuple[int, int] | None  # (neuron, input) of a "bits" gene
+    index: tuple[int, int] | int | None  # (neuron, input) of a "bits" gene, the input of a "feature" gene
     low: int
     high: int
 
@@ -57,6 +59,12 @@ class SearchSpace:
             out, inp = ir.layer(n).weight.shape
             self.shapes[n] = (out, inp)
             genes += [Gene("bits", n, (j, i), 0, int(widths[i])) for j in range(out) for i in range(inp)]
+            if ir.inputs_of(n) == [ir.input_node()]:
+                genes += [Gene("feature", n, i, 0, int(widths[i])) for i in range(inp)]
+            else:
+                (src,) = ir.inputs_of(n)
+                if isinstance(ir.layer(src), Requant) and ir.layer(src).qmin == 0:
+                    genes.append(Gene("relu", src, None, 1, int(ir.layer(src).qmax).bit_length()))
         if argmax and isinstance(ir.layer(ir.output_node()), ArgMax):
             genes.append(Gene("argmax", ir.output_node(), None, 0, max(0, logit_width(ir) - 4)))  # compare at least 4 bits
         self.genes = genes
@@ -68,20 +76,28 @@ class SearchSpace:
 
     def exact(self) -> np.ndarray:
         """The genome of the exact design: exact weights, every bit, the full argmax."""
-        return np.array([g.high if g.kind == "bits" else g.low for g in self.genes])
+        return np.array([g.low if g.kind in ("weights", "argmax") else g.high for g in self.genes])
 
     def decode(self, genome) -> Approximation:
         genome = np.asarray(genome, dtype=np.int64)
-        weights, bits, argmax_shift = {}, {n: np.zeros(s, np.int64) for n, s in self.shapes.items()}, 0
+        weights, bits, relu, argmax_shift = {}, {n: np.zeros(s, np.int64) for n, s in self.shapes.items()}, {}, 0
+        caps = []
         for g, v in zip(self.genes, genome.tolist()):
             if g.kind == "weights":
                 weights[g.layer] = self.weight_sets[v]
             elif g.kind == "bits":
                 bits[g.layer][g.index] = v
+            elif g.kind == "feature":
+                caps.append((g.layer, g.index, v))
+            elif g.kind == "relu":
+                if v < g.high:
+                    relu[g.layer] = v
             else:
                 argmax_shift = v
+        for layer, i, cap in caps:
+            bits[layer][:, i] = np.minimum(bits[layer][:, i], cap)
         cut = {n: b for n, b in bits.items() if np.any(b < self.upper_bits(n))}
-        return Approximation(weights=weights, bits=cut, argmax_shift=argmax_shift)
+        return Approximation(weights=weights, bits=cut, relu_bits=relu, argmax_shift=argmax_shift)
 
     def upper_bits(self, layer: str) -> np.ndarray:
         return np.array([g.high for g in self.genes if g.kind == "bits" and g.layer == layer]).reshape(self.shapes[layer])
