@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bespoke.compiler.approx_sets import nearest_csd
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant
 from bespoke.compiler.ops import bits_for_range
+from bespoke.compiler.passes import PassManager
 
 WEIGHT_SET = re.compile(r"^(exact|pow2|csd([1-9]))$")
 
@@ -48,45 +50,15 @@ class Approximation:
 # --------------------------------------------------------------------------- weight sets
 
 
-def csd_digits(v: int) -> int:
-    """Nonzero digits of v's canonical signed-digit form (non-adjacent form)."""
-    v, n = abs(int(v)), 0
-    while v:
-        if v & 1:
-            n += 1
-            v -= 2 - (v & 3)  # digit +1 if v = 1 mod 4, -1 if v = 3 mod 4
-        v >>= 1
-    return n
-
-
-def nearest_in_set(v: float, k: int) -> int:
-    """The integer nearest v with at most k nonzero CSD digits (ties: the smaller magnitude)."""
-    target = abs(v)
-    best = 0
-    lo = int(np.floor(target))
-    for cand in range(lo, -1, -1):  # down: the nearest below
-        if csd_digits(cand) <= k:
-            best = cand
-            break
-    up = lo + 1
-    while csd_digits(up) > k:
-        up += 1
-    if up - target < target - best:
-        best = up
-    return int(np.sign(v)) * best
-
-
 def project(weight: np.ndarray, weight_set: str) -> np.ndarray:
-    """Integer weights projected onto a weight set, elementwise; "exact" rounds."""
+    """Integer weights projected onto a weight set (compiler.approx_sets: nearest in value, ties
+    to the smaller magnitude); "exact" rounds."""
     m = WEIGHT_SET.match(weight_set)
     if not m:
         raise BespokeError(f"unknown weight set {weight_set!r}; use exact, pow2 or csd<k> (k = 1..9)")
     if weight_set == "exact":
         return np.rint(weight).astype(np.int64)
-    k = 1 if weight_set == "pow2" else int(m.group(2))
-    table: dict[float, int] = {}
-    flat = [table.setdefault(v, nearest_in_set(v, k)) for v in np.asarray(weight, float).ravel().tolist()]
-    return np.array(flat, dtype=np.int64).reshape(np.shape(weight))
+    return nearest_csd(weight, 1 if weight_set == "pow2" else int(m.group(2)))
 
 
 # --------------------------------------------------------------------------- bits
@@ -131,8 +103,6 @@ def check_mlp(ir: IR) -> None:
 
 def apply(ir: IR, approx: Approximation) -> IR:
     """The approximated IR (a new one, with proven ranges)."""
-    from bespoke.compiler.passes import PassManager  # passes import the IR module, not this one
-
     check_mlp(ir)
     out = ir.copy()
     for name, weight_set in approx.weights.items():

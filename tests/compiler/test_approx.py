@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bespoke.compiler.approx import Approximation, apply, csd_digits, describe, input_bits, nearest_in_set, project, top_bits_mask
+from bespoke.compiler.approx import Approximation, apply, describe, input_bits, project, top_bits_mask
+from bespoke.hdl.csd import csd_len
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Requant
 from bespoke.compiler.ops import keeps_all_bits, mask_runs, masked_max
@@ -27,15 +28,13 @@ def mlp(seed=0, n_in=7, hidden=4, n_out=3) -> IR:
     return PassManager.from_string("infer-ranges").run(ir)
 
 
-def test_csd_digits_and_nearest():
-    assert [csd_digits(v) for v in (0, 1, 3, 7, 15, 21, -5, 127)] == [0, 1, 2, 2, 2, 3, 2, 2]
+def test_weight_sets():
+    w = np.linspace(-130, 130, 521)
     for k in (1, 2, 3):
-        for v in np.linspace(-130, 130, 521):
-            got = nearest_in_set(v, k)
-            assert csd_digits(got) <= k
-            # no integer with <= k digits is nearer
-            best = min(abs(c - v) for c in range(-260, 261) if csd_digits(c) <= k)
-            assert abs(got - v) == pytest.approx(best)
+        got = project(w, f"csd{k}")
+        assert all(csd_len(int(v)) <= k for v in got)
+        near = np.array([min(abs(c - v) for c in range(-260, 261) if csd_len(c) <= k) for v in w])
+        np.testing.assert_allclose(np.abs(got - w), near)  # no integer with <= k digits is nearer
     assert project(np.array([[0, 3, -5, 6, 100]]), "pow2").tolist() == [[0, 2, -4, 4, 128]]  # ties: the smaller magnitude
     with pytest.raises(BespokeError, match="unknown weight set"):
         project(np.ones((1, 1)), "pow3")
@@ -87,7 +86,7 @@ def test_apply_bits_weights_and_argmax():
     approx = Approximation(weights={"d0": "pow2", "d1": "csd2"}, bits=bits, argmax_shift=3)
     out = apply(ir, approx)
     out.verify()
-    assert np.all([csd_digits(w) <= 1 for w in out.layer("d0").weight.ravel()])
+    assert all(csd_len(int(w)) <= 1 for w in out.layer("d0").weight.ravel())
     assert out.layer("d0").mask[0, 1] == 0b1100 and np.all(out.layer("d0").mask[:, 2] == 0)
     assert isinstance(out.layer("am_msb"), Requant) and out.inputs_of("am") == ["am_msb"]
     assert input_bits(ir, approx) == [4, 4, 0, 4, 4, 4, 4]
