@@ -38,6 +38,10 @@ MODELS = {
     "whitewine": ("whitewine", (4,), False),
     "cardio_2h": ("cardio", (6, 4), False),
     "breastcancer": ("breastcancer", (3,), False),
+    # the further printed-MLP benchmarks of the approximation papers (issue 9), same hidden sizes as the others
+    "vertebral3c": ("vertebral3c", (3,), False),
+    "balance": ("balance", (3,), False),
+    "mammographic": ("mammographic", (3,), False),
     "seeds_pipeline": ("seeds", (3,), True),
 }
 

@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--out", type=Path, required=True, help="output directory")
     e.add_argument("--population", type=_positive, default=64)
     e.add_argument("--generations", type=_positive, default=60)
+    e.add_argument("--rounds", type=_positive, default=3, help="search rounds, each ending in retraining its front (default 3)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--workers", type=_positive, help="local worker processes (default: one per core)")
     e.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786): evaluate candidates on that cluster")
@@ -163,7 +164,7 @@ def cmd_explore(args) -> int:
     from bespoke.explore import run_explore
 
     return run_explore(args.model, args.train, args.test, args.out, target=args.target, max_loss=args.max_loss,
-                       population=args.population, generations=args.generations, seed=args.seed, workers=args.workers,
+                       population=args.population, generations=args.generations, rounds=args.rounds, seed=args.seed, workers=args.workers,
                        scheduler=args.scheduler, retrain=args.retrain, synth=args.synth, simulator=args.simulator,
                        quiet=args.quiet)
 

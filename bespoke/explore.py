@@ -25,12 +25,13 @@ from typing import Callable
 import numpy as np
 
 from bespoke import flow
-from bespoke.compiler.approx import Approximation, apply, describe, input_bits, logit_width
+from bespoke.compiler.approx import Approximation, apply, check_mlp, describe, input_bits, logit_width
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.explore import (DaskExecutor, Evaluated, Executor, LocalExecutor, SearchSpace, SerialExecutor,
                                       genome_key, nsga2, pareto)
 from bespoke.compiler.ir import IR
+from bespoke.compiler.passes import PassManager
 
 AREA_UNITS = {"egfet": ("cm2", 1e8)}  # per target: (unit, um2 per unit); silicon targets in mm2
 MAX_BASES = 27  # weight-set combinations retrained; beyond, every layer takes the same set
@@ -99,7 +100,7 @@ def class_indices(ir: IR, labels: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
+@dataclass(eq=False)  # a design is itself: identity, hashable
 class Point:
     """One design of the front: its approximation, IR and figures."""
 
@@ -204,11 +205,18 @@ def weight_bases(ir: IR, space: SearchSpace, codes, labels, retrain_fn: Callable
 
 
 def explore(model, train, test=None, *, target: str = "egfet", max_loss: float = 0.01, population: int = 64,
-            generations: int = 40, seed: int = 0, scheduler=None, workers: int | None = None, retrain: bool = True,
-            calibration=None, input_bits: int = 4, progress: Callable | None = None, cache: dict | None = None,
-            finetune: int = 12) -> ExploreResult:
+            generations: int = 60, rounds: int = 3, seed: int = 0, scheduler=None, workers: int | None = None,
+            retrain: bool = True, calibration=None, input_bits: int = 4, progress: Callable | None = None,
+            cache: dict | None = None, finetune: int = 12, slack: float = 0.02) -> ExploreResult:
     """Search the approximations of `model` (ONNX) for the smallest design within `max_loss` of
-    the float model's training accuracy. train/test: CSV paths (features, label)."""
+    the float model's training accuracy. train/test: CSV paths (features, label).
+
+    The search runs in `rounds`, generations split between them. Each round's NSGA-II searches
+    with the current base weights and without retraining (milliseconds per design), under a
+    budget `slack` looser than the user's, as retraining wins some accuracy back; then up to
+    `finetune` designs spread over its front are retrained with their own masks and weight sets
+    (compiler.retrain), and the retrained weights of the smallest feasible design per weight-set
+    choice become the bases of the next round, whose population starts from the front."""
     t0 = time.perf_counter()
     float_ir = flow.frontend(model)
     n = float_ir.out(float_ir.input_node()).size
@@ -216,9 +224,6 @@ def explore(model, train, test=None, *, target: str = "egfet", max_loss: float =
     if y_train is None:
         raise BespokeError(f"{train}: no label column; exploration needs labelled training data")
     ir = flow.run_passes(float_ir, calibration=calibration if calibration is not None else train, input_bits=input_bits)
-    from bespoke.compiler.approx import check_mlp
-    from bespoke.sim.golden import run
-
     check_mlp(ir)
     labels = class_indices(ir, y_train)
     codes = ir.encode_inputs(x_train)
@@ -227,34 +232,72 @@ def explore(model, train, test=None, *, target: str = "egfet", max_loss: float =
     space = SearchSpace(ir)
     retrain_fn = _retrainer() if retrain else None
     bases = weight_bases(ir, space, codes, labels, retrain_fn, seed)
-    ctx = Context(space, bases, codes, labels, target)
+    cache = {} if cache is None else cache
+    exact_genome = genome_key(space.exact())
+    designs: list[Point] = []
+    evaluations, seeds = 0, [space.exact()]
+    rounds = max(1, min(rounds, generations))
     executor = executor_for(scheduler, workers)
     try:
-        points = nsga2(space, evaluate, ctx, budget=budget, population=population, generations=generations, seed=seed,
-                       executor=executor, cache=cache, seeds=[space.exact()], progress=progress)
+        for r in range(rounds):
+            ctx = Context(space, bases, codes, labels, target)
+            gens = generations // rounds + (1 if r < generations % rounds else 0)
+            done = sum(generations // rounds + (1 if k < generations % rounds else 0) for k in range(r))
+            tick = None if progress is None else (lambda g, _, e, done=done, ev=evaluations: progress(done + g, generations, ev + e))
+            points = nsga2(space, evaluate, ctx, budget=budget + slack, population=population, generations=gens,
+                           seed=seed + r, executor=executor, cache=cache.setdefault(f"round{r}", {}), seeds=seeds,
+                           progress=tick)
+            evaluations += len(points)
+            if r == 0:
+                exact = _point(ctx, 0, next(p for p in points if p.genome == exact_genome), float_ir)
+                exact.exact = True
+            found = [_point(ctx, len(designs) + k, p, float_ir) for k, p in enumerate(spread(pareto(points, budget + slack), finetune))]
+            if retrain_fn is not None:
+                found = [_finetuned(ctx, p, retrain_fn, seed) for p in found]
+            designs += found
+            bases = rebased(bases, [p for p in found if 1 - p.train_accuracy <= budget], space)
+            seeds = [space.exact()] + [np.array(p.genome) for p in found]
     finally:
         executor.close()
-    exact_genome = genome_key(space.exact())
-    front = pareto(points, budget)[:max(finetune, 1)]
-    result_points = [_point(ctx, k, p, float_ir) for k, p in enumerate(front)]
-    if retrain_fn is not None:
-        result_points = [_finetuned(ctx, p, retrain_fn, seed) for p in result_points]
-    exact = next((p for p in result_points if p.genome == exact_genome), None) or _point(
-        ctx, len(result_points), next(p for p in points if p.genome == exact_genome), float_ir)
-    exact.exact = True
-    feasible = [p for p in result_points if 1 - p.train_accuracy <= budget]
-    final = _front(feasible + [exact])
+    feasible = [p for p in designs if 1 - p.train_accuracy <= budget and not p.approx.is_exact()]
     chosen = min(feasible, key=lambda p: (p.area, -p.train_accuracy)) if feasible else None
+    final = _front(feasible + [exact])
     float_test = None
     if test is not None:
         x_test, y_test = read_csv(test, n)
         t_codes, t_labels = ir.encode_inputs(x_test), class_indices(ir, y_test)
         float_test = float(np.mean(class_indices(ir, _float_labels(float_ir, ir, x_test)) == t_labels))
         for p in {id(p): p for p in final + [exact]}.values():
-            p.test_accuracy = float(np.mean(run(p.ir, t_codes)[:, 0] == t_labels))
+            p.test_accuracy = 1 - error(p.ir, t_codes, t_labels)
     features = ir.meta.get("features") or [f"x{i}" for i in range(n)]
-    return ExploreResult(ir.name, target, area_unit(target)[0], float_train, float_test, max_loss, len(points),
+    return ExploreResult(ir.name, target, area_unit(target)[0], float_train, float_test, max_loss, evaluations,
                          time.perf_counter() - t0, seed, list(features), exact, final, chosen)
+
+
+def spread(front: list[Evaluated], k: int) -> list[Evaluated]:
+    """Up to k points of a front sorted by area, evenly spaced along it, its smallest first."""
+    if len(front) <= k:
+        return front
+    idx = sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
+    return [front[i] for i in idx]
+
+
+def rebased(bases: dict, designs: list[Point], space: SearchSpace) -> dict:
+    """The next round's bases: per weight-set choice, the weights and biases of its smallest
+    retrained feasible design (its other approximations stripped: the genome sets those)."""
+    new = dict(bases)
+    for combo in bases:
+        mine = [p for p in designs if p.retrained and space.weight_choice(p.genome) == combo]
+        if not mine:
+            continue
+        best = min(mine, key=lambda p: p.area)
+        base = bases[combo].copy()
+        for n in space.layers:
+            layer = best.ir.layer(n)
+            base.replace_layer(n, dataclasses.replace(base.layer(n), weight=layer.weight, bias=layer.bias))
+        base.clear_ranges()
+        new[combo] = PassManager.from_string("infer-ranges").run(base)
+    return new
 
 
 def _float_labels(float_ir: IR, ir: IR, x: np.ndarray) -> np.ndarray:
@@ -315,17 +358,17 @@ CACHE = "evaluations.json"  # genome -> objectives of a run, kept in the output 
 
 
 def load_cache(out: Path, key: dict) -> dict:
-    """The evaluations of an earlier run with the same model and options (else none)."""
+    """The evaluations of an earlier run with the same model and options (else none): per round,
+    genome -> objectives."""
     import json
 
-    path = out / CACHE
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads((out / CACHE).read_text())
     except (OSError, ValueError):
         return {}
     if saved.get("key") != key:
         return {}
-    return {tuple(g): tuple(v) for g, v in saved["evaluations"]}
+    return {r: {tuple(g): tuple(v) for g, v in rows} for r, rows in saved["evaluations"].items()}
 
 
 def save_cache(out: Path, key: dict, cache: dict) -> None:
@@ -333,8 +376,9 @@ def save_cache(out: Path, key: dict, cache: dict) -> None:
     import os
 
     out.mkdir(parents=True, exist_ok=True)
+    rows = {r: [[list(g), list(v)] for g, v in evals.items()] for r, evals in cache.items()}
     tmp = out / (CACHE + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "evaluations": [[list(g), list(v)] for g, v in cache.items()]}))
+    tmp.write_text(json.dumps({"key": key, "evaluations": rows}))
     os.replace(tmp, out / CACHE)
 
 
@@ -357,8 +401,8 @@ def file_digest(path) -> str | None:
     return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, population=64, generations=60, seed=0,
-                workers=None, scheduler=None, retrain=True, synth=4, simulator="verilator", quiet=False, log=print) -> int:
+def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, population=64, generations=60, rounds=3,
+                seed=0, workers=None, scheduler=None, retrain=True, synth=4, simulator="verilator", quiet=False, log=print) -> int:
     """`bespoke explore`: search, then build, simulate, synthesise and report what was found in
     `out` (chosen/, exact/: build directories; report.html, pareto.csv, pareto.json; evaluations.json
     lets a rerun with the same options resume). Returns the exit code (1 when simulation fails)."""
@@ -371,13 +415,13 @@ def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, popul
         if path is not None and not Path(path).is_file():
             raise BespokeError(f"{path}: no such file")
     key = {"model": file_digest(model), "train": file_digest(train), "target": target, "max_loss": max_loss, "seed": seed,
-           "population": population, "generations": generations, "retrain": retrain}
+           "population": population, "generations": generations, "rounds": rounds, "retrain": retrain}
     cache = load_cache(out, key)
     if cache and log:
-        log(f"resuming: {len(cache)} evaluations of an earlier run in {out / CACHE}")
+        log(f"resuming: {sum(map(len, cache.values()))} evaluations of an earlier run in {out / CACHE}")
     with progress_bar(quiet or not log, generations) as update:
         result = explore(model, train, test, target=target, max_loss=max_loss, population=population,
-                         generations=generations, seed=seed, workers=workers, scheduler=scheduler, retrain=retrain,
+                         generations=generations, rounds=rounds, seed=seed, workers=workers, scheduler=scheduler, retrain=retrain,
                          progress=update, cache=cache)
     save_cache(out, key, cache)
     unit = result.area_unit
