@@ -180,12 +180,13 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   weight_bits: int = 8, act_bits: int = 8, per_channel: bool = False, calibration=None,
                   input_range=None, pipeline: bool = False, name: str | None = None, passes: str | None = None,
                   dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
-                  simd: int | None = None, sharing: bool = True) -> CompiledModel:
+                  simd: int | None = None, sharing: bool = True, approx: str | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
 
     The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
     the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
-    layers; sharing=False: plan every neuron of a dense layer alone, no sub-expressions shared). name: the Verilog top (default: the file's stem, the graph's name, or "model").
+    layers; sharing=False: plan every neuron of a dense layer alone, no sub-expressions shared;
+    approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4"). name: the Verilog top (default: the file's stem, the graph's name, or "model").
     out_dir: also save the build there.
     """
     arch_options = flow.check_arch(arch, pe, simd)
@@ -195,10 +196,14 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
     ir = flow.run_passes(float_ir, passes, calibration=calibration, input_range=input_range, dump_ir=dump_ir, log=log,
                          **quant_options)
+    if approx:
+        from bespoke.compiler import approx as approximation
+
+        ir = approximation.apply(ir, approximation.parse(approx, ir))
     hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, **arch_options)
     source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options,
-               **({} if sharing else {"sharing": False})}
+               **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {})}
     compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
     if out_dir is not None:
         compiled.save(out_dir)

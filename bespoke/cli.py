@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-sharing", dest="sharing", action="store_false",
                    help="plan every neuron of a dense layer alone (default: share sub-expressions across neurons where "
                         "that takes fewer adder bits)")
+    c.add_argument("--approx", help="approximation knobs of a printed MLP, e.g. 'weights=pow2,input-bits=4,3,0,2,...,relu=4b,"
+                                     "argmax=msb3,masks=out/chosen/masks.json' (see bespoke explore)")
     c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",
                    help="unrolled: one inference per cycle, weights hard-wired (default); folded: time-multiplexed engine")
     c.add_argument("--pe", type=_positive, help="folded: processing elements (output neurons computed in parallel)")
@@ -125,7 +127,7 @@ def cmd_compile(args) -> int:
         args.model, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
         per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range, pipeline=args.pipeline,
         name=args.name, passes=args.passes, dump_ir=args.dump_ir, log=print if args.verbose else None,
-        arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing,
+        arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing, approx=args.approx,
     )
     model.save(args.out)
     print(format_summary(model))

@@ -262,6 +262,8 @@ def explore(model, train, test=None, *, target: str = "egfet", max_loss: float =
     feasible = [p for p in designs if 1 - p.train_accuracy <= budget and not p.approx.is_exact()]
     chosen = min(feasible, key=lambda p: (p.area, -p.train_accuracy)) if feasible else None
     final = _front(feasible + [exact])
+    for k, p in enumerate([exact] + [p for p in final if p is not exact]):
+        p.id = k  # the exact design is 0, the front in area order from 1
     float_test = None
     if test is not None:
         x_test, y_test = read_csv(test, n)
@@ -433,6 +435,7 @@ def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, popul
     picked = [result.exact]
     if result.chosen is not None:
         result.chosen.compile().save(out / "chosen")
+        write_masks(out / "chosen" / "masks.json", result.chosen)
         picked.append(result.chosen)
         if test is not None:
             from bespoke.api import load_compiled
@@ -459,6 +462,13 @@ def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, popul
         if result.chosen is None:
             log(f"no design within {100 * max_loss:.1f} % of the float model's accuracy; the exact design is in exact/")
     return 1 if failed else 0
+
+
+def write_masks(path: Path, p: Point) -> None:
+    """The design's input bits per connection, as `bespoke compile --approx masks=FILE` reads them."""
+    import json
+
+    path.write_text(json.dumps({n: np.asarray(b).tolist() for n, b in p.approx.bits.items()}, indent=1) + "\n")
 
 
 def format_front(result: ExploreResult) -> str:

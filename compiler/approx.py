@@ -199,3 +199,77 @@ def describe(ir: IR, approx: Approximation) -> dict[str, str]:
         words[ir.output_node()] = f"argmax on the top {width - approx.argmax_shift} of {width} bits"
     words["input"] = "bits " + ",".join(map(str, input_bits(ir, approx)))
     return words
+
+
+# --------------------------------------------------------------------------- the --approx option
+
+
+def parse(spec: str, ir: IR) -> Approximation:
+    """`bespoke compile --approx` knobs for integer MLP `ir`, comma-separated:
+    weights=SET (every dense layer) or weights.LAYER=SET, with SET exact, pow2 or csd<k>;
+    input-bits=B or B0,B1,... (per feature; 0 drops it); relu=Nb (every hidden requant saturates
+    at N bits); argmax=msbK (compare the top K bits of the logits); masks=FILE.json ({layer:
+    [[bits per connection]]}, as `bespoke explore` writes for its chosen design)."""
+    import json
+    from pathlib import Path
+
+    check_mlp(ir)
+    weights, bits, relu, shift = {}, {}, {}, 0
+    dense = dense_layers(ir)
+    first = next(n for n in dense if ir.inputs_of(n) == [ir.input_node()])
+    items = re.split(r",(?=[a-z][a-z.\-_0-9]*=)", spec.strip())  # input-bits lists have commas too
+    for item in filter(None, items):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            raise BespokeError(f"--approx: expected KEY=VALUE, got {item!r}")
+        if key == "weights" or key.startswith("weights."):
+            layers = dense if key == "weights" else [key.split(".", 1)[1]]
+            for n in layers:
+                _dense(ir, n)
+                project(np.zeros(1), value)  # checks the set's name
+                weights[n] = value
+        elif key == "input-bits":
+            caps = _ints(value, "input-bits")
+            n_in = ir.layer(first).weight.shape[1]
+            caps = caps * n_in if len(caps) == 1 else caps
+            if len(caps) != n_in:
+                raise BespokeError(f"--approx: input-bits has {len(caps)} values, the model has {n_in} features")
+            widths = input_widths(ir, first)
+            bits[first] = np.minimum(bits.get(first, np.broadcast_to(widths, ir.layer(first).weight.shape)), np.array(caps)[None, :])
+        elif key == "relu":
+            m = re.fullmatch(r"(\d+)b?", value)
+            if not m:
+                raise BespokeError(f"--approx: relu takes bits like 4b, got {value!r}")
+            relu.update({n: int(m.group(1)) for n in ir.order() if isinstance(ir.layer(n), Requant) and ir.layer(n).qmin == 0
+                         and any(isinstance(ir.layer(u), Dense) for u in ir.users_of(n))})
+        elif key == "argmax":
+            m = re.fullmatch(r"msb(\d+)", value)
+            if not m:
+                raise BespokeError(f"--approx: argmax takes msbK (compare the top K bits), got {value!r}")
+            shift = max(0, logit_width(ir) - int(m.group(1)))
+        elif key == "masks":
+            try:
+                table = json.loads(Path(value).read_text())
+            except (OSError, ValueError) as e:
+                raise BespokeError(f"--approx: cannot read masks file {value}: {e}") from None
+            for n, rows in table.items():
+                layer = _dense(ir, n)
+                arr = np.asarray(rows)
+                if arr.shape != layer.weight.shape or not np.issubdtype(arr.dtype, np.integer):
+                    raise BespokeError(f"--approx: masks of {n!r} must be integers of shape {list(layer.weight.shape)}")
+                bits[n] = np.minimum(bits[n], arr) if n in bits else arr
+        else:
+            raise BespokeError(f"--approx: unknown knob {key!r}; knobs: weights, weights.LAYER, input-bits, relu, argmax, masks")
+    return Approximation(weights=weights, bits={n: np.asarray(b, np.int64) for n, b in bits.items()}, relu_bits=relu,
+                         argmax_shift=shift)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise BespokeError(f"--approx: {what} takes integers, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise BespokeError(f"--approx: {what} must not be negative")
+    return values

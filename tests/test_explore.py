@@ -50,3 +50,35 @@ def test_resume_replays_the_cache():
     assert n == first.evaluations
     again = run(workers=1, cache=cache)  # every evaluation served from the cache
     assert sum(map(len, cache.values())) == n and front(again) == front(first)
+
+
+def test_cli_explore_builds_simulates_and_reports(tmp_path, capsys):
+    from bespoke.api import load_compiled
+    from bespoke.cli import main
+
+    out = tmp_path / "out"
+    argv = ["explore", str(EX / "cardio.onnx"), "--train", str(EX / "train.csv"), "--test", str(EX / "test.csv"),
+            "--max-loss", "2%", "-o", str(out), "--population", "12", "--generations", "4", "--rounds", "2", "--synth", "0", "-q"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "0 mismatches against its golden model" in text and "chosen" in text
+    for name in ("report.html", "pareto.csv", "pareto.json", "evaluations.json", "chosen/manifest.json", "exact/manifest.json",
+                 "chosen/masks.json"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "pareto.json").read_text())
+    chosen = [p for p in report["points"] if p["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["synth_area"] is not None  # the chosen design is synthesised
+    assert chosen[0]["synth_area"] < [p for p in report["points"] if p["exact"]][0]["synth_area"]
+    assert load_compiled(out / "chosen").ir.verify() is None
+    # a rerun with the same options resumes from the evaluations
+    assert main(argv) == 0 and "resuming:" in capsys.readouterr().out
+
+
+def test_cli_explore_bad_input(tmp_path, capsys):
+    from bespoke.cli import main
+
+    assert main(["explore", str(tmp_path / "none.onnx"), "--train", str(EX / "train.csv"), "-o", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        main(["explore", str(EX / "cardio.onnx"), "--train", str(EX / "train.csv"), "-o", str(tmp_path / "o"), "--max-loss", "150%"])

@@ -107,3 +107,30 @@ def test_apply_errors():
         apply(ir, Approximation(bits={"d0": np.ones((2, 2))}))
     with pytest.raises(BespokeError, match="low bits"):
         apply(ir, Approximation(argmax_shift=99))
+
+
+def test_parse_knobs(tmp_path):
+    from bespoke.compiler.approx import parse
+
+    ir = mlp(4)
+    masks = tmp_path / "masks.json"
+    masks.write_text('{"d1": [[8, 8, 0, 8], [8, 4, 8, 8], [8, 8, 8, 8]]}')
+    a = parse(f"weights=pow2,weights.d1=csd2,input-bits=4,3,0,2,4,4,4,relu=5b,argmax=msb4,masks={masks}", ir)
+    assert a.weights == {"d0": "pow2", "d1": "csd2"}
+    assert a.bits["d0"][:, 2].tolist() == [0] * 4 and a.bits["d0"][:, 1].tolist() == [3] * 4
+    assert a.bits["d1"][0, 2] == 0 and a.bits["d1"][1, 1] == 4
+    assert a.relu_bits == {"r0": 5}
+    assert a.argmax_shift == bits_of_logits(ir) - 4
+    apply(ir, a).verify()
+    assert parse("input-bits=2", ir).bits["d0"].max() == 2
+    for bad, message in [("weights=pow3", "unknown weight set"), ("input-bits=1,2", "has 2 values"), ("relu=x", "relu takes"),
+                         ("argmax=top3", "msbK"), ("speed=fast", "unknown knob"), ("masks=/nonexistent.json", "cannot read"),
+                         ("weights.nope=pow2", "no dense layer")]:
+        with pytest.raises(BespokeError, match=message):
+            parse(bad, ir)
+
+
+def bits_of_logits(ir):
+    from bespoke.compiler.approx import logit_width
+
+    return logit_width(ir)
