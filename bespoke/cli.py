@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bespoke.compiler.errors import BespokeError
 from bespoke.targets import cli as targets_cli
 
@@ -131,8 +133,24 @@ def cmd_compile(args) -> int:
     )
     model.save(args.out)
     print(format_summary(model))
+    if args.calibration is not None:
+        warn_quantisation_loss(model, args.calibration)
     print(f"wrote {args.out}/{model.name}.v, ir.json, manifest.json in {time.perf_counter() - t0:.2f} s")
     return 0
+
+
+def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> None:
+    """A warning when the integer design classifies the labelled calibration data more than
+    `limit` worse than the float model (fewer input bits than the model needs, say)."""
+    from bespoke.compiler.data import read_csv
+
+    x, y = read_csv(calibration, model.n_features)
+    if y is None or model.ir.layer(model.ir.output_node()).op != "argmax":
+        return
+    hw, fl = float(np.mean(model.predict(x) == y)), float(np.mean(model.predict_float(x) == y))
+    if fl - hw > limit:
+        print(f"warning: the quantised design is {100 * (fl - hw):.1f} points less accurate than the float model on "
+              f"{calibration} ({100 * hw:.1f} % vs {100 * fl:.1f} %); try more --input-bits, or `bespoke explore`")
 
 
 def cmd_simulate(args) -> int:

@@ -82,3 +82,25 @@ def test_cli_explore_bad_input(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     with pytest.raises(SystemExit):
         main(["explore", str(EX / "cardio.onnx"), "--train", str(EX / "train.csv"), "-o", str(tmp_path / "o"), "--max-loss", "150%"])
+
+
+def test_compile_warns_when_quantisation_loses_accuracy(tmp_path, capsys):
+    from bespoke.cli import main
+
+    base = ["compile", str(EX / "cardio.onnx"), "--calibration", str(EX / "train.csv")]
+    assert main(base + ["-o", str(tmp_path / "a"), "--input-bits", "2"]) == 0
+    assert "warning: the quantised design is" in capsys.readouterr().out
+    assert main(base + ["-o", str(tmp_path / "b")]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_compile_with_approx_knobs_netlist_matches_golden():
+    from bespoke.api import compile_model
+
+    m = compile_model(EX / "cardio.onnx", calibration=EX / "train.csv",
+                      approx="weights=pow2,input-bits=3,relu=5b,argmax=msb6")
+    x = np.random.default_rng(0).integers(0, 16, (300, 21)) / 15
+    from bespoke.hdl import interpret
+
+    np.testing.assert_array_equal(interpret.outputs(m.netlist, {"x": m.encode(x)})["y"], m.predict_codes(m.encode(x)))
+    assert m.options["approx"].startswith("weights=pow2") and "ArgMax_msb" in m.ir.order()
