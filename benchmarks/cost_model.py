@@ -3,9 +3,11 @@
     python benchmarks/cost_model.py            # compare with the stored calibration
     python benchmarks/cost_model.py --fit      # refit targets/estimate_calibration.json, then compare
 
-Designs: the printed examples (examples/*, not binarized; calibration = train.csv) and RANDOM
+Designs: the printed examples (examples/*, not binarized; calibration = train.csv), RANDOM
 seeded random float MLPs (Gemm-Relu-Gemm-ArgMax, 4-30 inputs, 2-12 hidden, 2-10 outputs, random
-calibration data). Each is compiled with bespoke.api.compile_model; synthesis reads its Verilog,
+calibration data) and APPROXIMATED seeded random approximations of each printed example
+(`compile --approx`: weight sets, masks, saturated ReLUs, argmax bits: what `bespoke explore`
+prices). Each is compiled with bespoke.api.compile_model; synthesis reads its Verilog,
 the estimate reads the unrolled netlist of the same integer IR (hdl.unrolled.plan_unrolled); both
 get the same input vectors for switching activity. Per design and target: area, delay and power,
 estimate / synthesis / error; per target the Spearman rank correlation and the median absolute
@@ -44,6 +46,7 @@ from bespoke.targets import estimate as est  # noqa: E402
 
 TARGETS = ("egfet", "nangate45")
 RANDOM = 22
+APPROXIMATED = 2  # random approximations per printed example
 N_VECTORS = 200  # input vectors for switching activity, both sides
 CACHE = Path(tempfile.gettempdir()) / "bespoke_cost_model_cache"
 
@@ -65,33 +68,66 @@ def random_mlp(seed: int) -> tuple[onnx.ModelProto, np.ndarray]:
     return model, rng.uniform(0, 1, size=(300, n_in))
 
 
-def designs() -> list[tuple[str, object, np.ndarray]]:
-    """(name, ONNX path or model, calibration features) of every design."""
+def approx_spec(name: str, path: Path, cal: np.ndarray, seed: int) -> str:
+    """A random approximation of a printed example (`compile --approx` knobs), as exploration
+    makes them: a weight set, some features read with fewer bits or dropped, connections
+    pruned or shortened (a masks file), saturated ReLUs, an argmax on fewer bits."""
+    from bespoke.compiler.approx import dense_layers, input_widths, logit_width
+    from bespoke.flow import frontend, run_passes
+
+    rng = np.random.default_rng(seed)
+    ir = run_passes(frontend(path), calibration=cal)
+    first = dense_layers(ir)[0]
+    n_in = ir.layer(first).weight.shape[1]
+    feats = np.where(rng.random(n_in) < 0.4, rng.integers(0, 5, n_in), 4)
+    masks = {}
+    for n in dense_layers(ir):
+        widths = input_widths(ir, n)
+        shape = ir.layer(n).weight.shape
+        masks[n] = np.where(rng.random(shape) < 0.35, rng.integers(0, widths + 1, shape), widths[None, :]).tolist()
+    file = CACHE / f"masks_{name}.json"
+    CACHE.mkdir(exist_ok=True)
+    file.write_text(json.dumps(masks))
+    weights = ["pow2", "csd2", "exact"][seed % 3]
+    return (f"weights={weights},input-bits={','.join(map(str, feats))},relu={int(rng.integers(3, 9))}b,"
+            f"argmax=msb{int(rng.integers(4, logit_width(ir) + 1))},masks={file}")
+
+
+def designs() -> list[tuple[str, object, np.ndarray, str | None]]:
+    """(name, ONNX path or model, calibration features, approximation knobs) of every design:
+    the printed examples, random MLPs, and random approximations of the examples (the designs
+    exploration prices)."""
     out = []
     for d in printed_examples():
-        out.append((d.name, d / f"{d.name}.onnx", read_csv(d / "train.csv")[0]))
+        out.append((d.name, d / f"{d.name}.onnx", read_csv(d / "train.csv")[0], None))
     for seed in range(RANDOM):
         model, cal = random_mlp(seed)
-        out.append((f"mlp{seed}", model, cal))
+        out.append((f"mlp{seed}", model, cal, None))
+    for k in range(APPROXIMATED):
+        for d in printed_examples():
+            if d.name.endswith("_pipeline"):
+                continue
+            name, cal = f"{d.name}_ax{k}", read_csv(d / "train.csv")[0]
+            out.append((name, d / f"{d.name}.onnx", cal, approx_spec(name, d / f"{d.name}.onnx", cal, k)))
     return out
 
 
-def _compile(name, model, cal):
+def _compile(name, model, cal, approx=None):
     if isinstance(model, onnx.ModelProto):
         path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
         onnx.save(model, path)
         model = path
-    compiled = compile_model(model, calibration=cal, name=name)
+    compiled = compile_model(model, calibration=cal, name=name, approx=approx)
     codes = compiled.encode(cal[:N_VECTORS])
     return compiled, codes
 
 
 def synthesise(job) -> dict:
     """make_report figures of one (design, target), cached by Verilog text."""
-    name, model, cal, target = job
+    name, model, cal, approx, target = job
     from bespoke.targets.report import make_report
 
-    compiled, codes = _compile(name, model, cal)
+    compiled, codes = _compile(name, model, cal, approx)
     key = hashlib.sha256((compiled.verilog + target + str(codes.tobytes())).encode()).hexdigest()[:20]
     cached = CACHE / f"{name}_{target}_{key}.json"
     if cached.exists():
@@ -108,8 +144,8 @@ def synthesise(job) -> dict:
     return fig
 
 
-def estimated(name, model, cal, target) -> tuple[est.Estimate, float]:
-    compiled, codes = _compile(name, model, cal)
+def estimated(name, model, cal, target, approx=None) -> tuple[est.Estimate, float]:
+    compiled, codes = _compile(name, model, cal, approx)
     nl = plan_unrolled(compiled.ir)
     t0 = time.perf_counter()
     e = est.estimate(nl, target, vectors=codes)
@@ -141,8 +177,8 @@ def fit(rows: dict, names: list[str]) -> dict:
 
 def collect(jobs, synth) -> dict:
     rows = {}
-    for (name, model, cal, target), s in zip(jobs, synth):
-        e, dt = estimated(name, model, cal, target)
+    for (name, model, cal, approx, target), s in zip(jobs, synth):
+        e, dt = estimated(name, model, cal, target, approx)
         rows[name, target] = {"synth": s, "raw": e.by_kind, "seconds": dt,
                               "est": {"area_um2": e.area_um2, "delay_s": e.total.critical_path_s,
                                       "leakage_w": e.total.leakage_w, "dynamic_w": e.total.dynamic_w}}
@@ -150,7 +186,7 @@ def collect(jobs, synth) -> dict:
 
 
 def _err(e, s):
-    return (e - s) / s
+    return (e - s) / s if s else float("inf")
 
 
 def summarise(rows: dict, names: list[str]) -> None:
@@ -167,7 +203,10 @@ def summarise(rows: dict, names: list[str]) -> None:
                   f"{e['delay_s']:10.3g} {s['delay_s']:10.3g} {_err(e['delay_s'], s['delay_s']):+7.1%}   "
                   f"{e['dynamic_w']:10.3g} {s['dynamic_w']:10.3g} {_err(e['dynamic_w'], s['dynamic_w']):+7.1%}   "
                   f"{r['seconds'] * 1e3:6.1f}")
-        for label, half in (("fitting half", names[0::2]), ("held-out half", names[1::2]), ("all", names)):
+        exact = [n for n in names if "_ax" not in n]
+        groups = (("fitting half", names[0::2]), ("held-out half", names[1::2]), ("exact designs", exact),
+                  ("approximated", [n for n in names if n not in exact]), ("all", names))
+        for label, half in groups:
             for what in ("area_um2", "delay_s", "dynamic_w", "leakage_w"):
                 e = [rows[n, target]["est"][what] for n in half]
                 s = [rows[n, target]["synth"][what] for n in half]

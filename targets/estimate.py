@@ -88,10 +88,11 @@ def _adder_bits(nl: Netlist, c: Cell, consts: dict[int, int]) -> tuple[int, int]
     a, b = c.ins
     sa, sb = c.params.get("sa", 0), c.params.get("sb", 0)
     w = _width(nl, c.outs[0]) if c.outs[0] is not None else 0
-    if a in consts or b in consts:  # + constant: a carry chain from the constant's lowest one bit
-        k, s = (a, sa) if a in consts else (b, sb)
+    if a in consts or b in consts:  # + constant: a carry chain from the constant's lowest one bit,
+        # or from the other operand's lowest bit if that is higher (the constant's bits below it are wires)
+        (k, s), other = ((a, sa), sb) if a in consts else ((b, sb), sa)
         v = consts[k] << s
-        low = (v & -v).bit_length() - 1 if v else w
+        low = max((v & -v).bit_length() - 1 if v else w, other)
         return 0, max(0, w - low)
     ends = sorted(((sa + _width(nl, a), nl.lo[a] < 0), (sb + _width(nl, b), nl.lo[b] < 0)))
     start = max(sa, sb)
@@ -125,9 +126,14 @@ def _prim_counts(nl: Netlist, c: Cell, consts: dict[int, int]) -> dict[str, floa
         w = max(_width(nl, i) for i in c.ins if i not in consts) if any(i not in consts for i in c.ins) else 0
         if c.params["op"] in ("==", "!="):
             return {"xor2": w, "and2": max(0, w - 1)}
+        if any(i in consts for i in c.ins):  # against a constant: a chain of 2-input gates
+            sign_bit = c.ins[1] in consts and (consts[c.ins[1]], c.params["op"]) in ((0, "<"), (0, ">="), (-1, ">"), (-1, "<="))
+            return {} if sign_bit else {"and2": max(0, w - 1)}  # x < 0 and its kin read the sign bit
         return {"maj3": w, "inv": w}  # a subtractor's carry chain
     if k == "mux":
-        return {"mux2": _width(nl, c.outs[0]) if c.outs[0] is not None else 0}
+        w = _width(nl, c.outs[0]) if c.outs[0] is not None else 0
+        # a constant data input (a clamp's bound) leaves an AND or OR with the select per bit
+        return {"and2": w} if c.ins[1] in consts or c.ins[2] in consts else {"mux2": w}
     if k == "tlg":  # a weighted sum of bits compared with a constant: an adder per weight bit
         bits = sum(abs(int(w)).bit_length() for w in c.params["weights"])
         return {"fa": bits, "maj3": bits.bit_length()}
