@@ -217,7 +217,7 @@ def parse(spec: str, ir: IR) -> Approximation:
     weights, bits, relu, shift = {}, {}, {}, 0
     dense = dense_layers(ir)
     first = next(n for n in dense if ir.inputs_of(n) == [ir.input_node()])
-    items = re.split(r",(?=[a-z][a-z.\-_0-9]*=)", spec.strip())  # input-bits lists have commas too
+    items = re.split(r",(?=[A-Za-z][\w.\-]*=)", spec.strip())  # input-bits lists have commas too
     for item in filter(None, items):
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
