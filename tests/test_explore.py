@@ -98,9 +98,10 @@ def test_compile_with_approx_knobs_netlist_matches_golden():
     from bespoke.api import compile_model
 
     m = compile_model(EX / "cardio.onnx", calibration=EX / "train.csv",
-                      approx="weights=pow2,input-bits=3,relu=5b,argmax=msb6")
+                      approx="weights.MatMul=csd2,weights.MatMul1=pow2,input-bits=3,relu=5b,argmax=msb6")
     x = np.random.default_rng(0).integers(0, 16, (300, 21)) / 15
     from bespoke.hdl import interpret
 
     np.testing.assert_array_equal(interpret.outputs(m.netlist, {"x": m.encode(x)})["y"], m.predict_codes(m.encode(x)))
-    assert m.options["approx"].startswith("weights=pow2") and "ArgMax_msb" in m.ir.order()
+    assert m.options["approx"].startswith("weights.MatMul=csd2") and "ArgMax_msb" in m.ir.order()
+    assert all(bin(abs(int(w))).count("1") <= 1 for w in m.ir.layer("MatMul1").weight.ravel())
