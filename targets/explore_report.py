@@ -344,7 +344,8 @@ def _pareto_figure(res: dict) -> str:
             _cost_axes(ax, res, cost, y0, y1)
         axes[0].set_ylim(y0, y1)
         axes[0].set_ylabel("accuracy")
-        axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if y1 - y0 >= 0.04 else 1))
+        # ticks at whole percents only on a range of 8 points or more (matplotlib puts them every 0.5 below that)
+        axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if y1 - y0 >= 0.08 else 1))
         handles = [Line2D([], [], color=_FAINT, marker="o", linestyle="", markersize=5, label="evaluated design"),
                    Line2D([], [], color=_FRONT, marker="o", markersize=5, label="Pareto front (training accuracy)")]
         if any(p["test_accuracy"] is not None for p in pts):
