@@ -129,6 +129,16 @@ def add_nodes(root: Term | None) -> Iterator[Term]:
             stack += [t.ref.b, t.ref.a]
 
 
+def adder_bits(root: Term | None) -> int:
+    """The adder cost of a plan: per adder its output width less the low bits one operand passes
+    through alone (the other operand's shift), at least one bit."""
+    total = 0
+    for t in add_nodes(root):
+        a, b = t.ref.a, t.ref.b
+        total += max(1, t.width - abs(a.shift - b.shift))
+    return total
+
+
 def count_adders(root: Term | None) -> int:
     return sum(1 for _ in add_nodes(root))
 

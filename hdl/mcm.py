@@ -34,8 +34,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from bespoke.hdl.adder_tree import Term, add_nodes, combine, plan_sum
-from bespoke.hdl.dense_plan import Row, Shared, choose_offsets, linear_range, live_key, neuron_terms, plan_layer, plan_shared, sign_offset
+from bespoke.hdl.adder_tree import Term, adder_bits, combine, plan_sum
+from bespoke.hdl.dense_plan import Neurons, Row, Shared, linear_range, sign_offset
 
 # Term pairs counted at the start (sum over neurons of n(n-1)/2); a layer with more is planned per
 # neuron: pair counting is quadratic in a neuron's terms (a 784-input binarized layer has 10^8).
@@ -57,7 +57,7 @@ class Unsigned:
     sub: Sub
 
 
-Signed = tuple[int, Term]  # (sign, leaf Term): the term sign * (ref << shift)
+Signed = tuple[int, int, object]  # (sign, shift, leaf ref): the term sign * (ref << shift)
 
 
 def _key(t: tuple[int, int, int], u: tuple[int, int, int]) -> tuple[int, int, int, int] | None:
@@ -94,8 +94,9 @@ class _Sharing:
         for j, signed in enumerate(neurons):
             self.terms.append({})
             self.by_source.append({})
-            for sign, t in signed:
-                self.insert(j, (sign, t.shift, self.source(t.ref, forms[t.ref])))
+            for sign, shift, ref in signed:
+                sid = self.ids.get(ref)
+                self.insert(j, (sign, shift, self.source(ref, forms[ref]) if sid is None else sid))
         for terms in self.terms:
             items = list(terms.values())
             for i, t in enumerate(items):
@@ -211,15 +212,15 @@ class _Sharing:
             self.bump(_key(new, u), 1)
         self.insert(j, new)
 
-    def result(self) -> tuple[list[list[Signed]], list[int]]:
-        """Every neuron's terms, and the constant they add (the sources' offsets)."""
+    def result(self) -> tuple[list[list[tuple[int, Term]]], list[int]]:
+        """Every neuron's terms as (sign, leaf Term), and the constant they add (the sources' offsets)."""
         terms = [sorted(t.items()) for t in self.terms]
         return ([[(s, self.leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
                 [sum(s * (self.consts[src] << k) for _, (s, k, src) in ts) for ts in terms])
 
 
 def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]],
-                ) -> tuple[dict[Sub, Term], list[list[Signed]], list[int]] | None:
+                ) -> tuple[dict[Sub, Term], list[list[tuple[int, Term]]], list[int]] | None:
     """Greedy common sub-expressions over the signed leaf terms of every neuron (module doc).
 
     `forms[ref]` is each leaf ref's linear form over variables whose ranges are `box` = (lo, hi).
@@ -236,43 +237,29 @@ def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]]
 # --------------------------------------------------------------------------- a dense layer
 
 
-def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], offsets: list[int] | None = None,
+def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int],
                       ) -> tuple[dict[object, Term], list[Term | None]] | None:
     """dense_plan.plan_layer with shared sub-expressions: the shared sums and sub-expressions (by
     leaf ref, each before its readers) and each neuron's adder tree; None past PAIR_BUDGET."""
-    offsets = choose_offsets(rows, lo, hi) if offsets is None else offsets
-    keys = sorted({live_key(row, lo, hi) for row, c in zip(rows, offsets) if c})
-    shared: dict[object, Term] = {Shared(key): plan_shared(key, lo, hi) for key in keys}
-    signed, consts = [], []
-    for row, b, c in zip(rows, bias, offsets):
-        key = live_key(row, lo, hi)
-        pos, neg, const = neuron_terms(row, b, lo, hi, c, shared.get(Shared(key)) if c else None)
-        signed.append([(1, t) for t in pos] + [(-1, t) for t in neg])
-        consts.append(const)
+    return share_layer(Neurons(rows, bias, lo, hi))
+
+
+def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None]] | None:
+    """plan_layer_shared of a layer's Neurons."""
+    lo, hi = layer.lo, layer.hi
+    shared: dict[object, Term] = {Shared(key): t for key, t in layer.sums().items()}
+    signed, consts = zip(*map(layer.signed, range(len(layer.rows)))) if layer.rows else ((), ())
     # variables: the sign-offset inputs, in [lo + off, hi + off]
     box = ([a + sign_offset(a, b) for a, b in zip(lo, hi)], [b + sign_offset(a, b) for a, b in zip(lo, hi)])
-    forms: dict[object, dict[int, int]] = {}
-    for terms in signed:
-        for _, t in terms:
-            if t.ref not in forms:
-                forms[t.ref] = {i: 1 for i in t.ref.key} if isinstance(t.ref, Shared) else {t.ref: 1}
-    done = share_terms(signed, forms, box)
+    forms: dict[object, dict[int, int]] = {ref: dict.fromkeys(ref.key, 1) for ref in shared}
+    forms |= {i: {i: 1} for i, (a, b) in enumerate(zip(lo, hi)) if a != b}
+    done = share_terms(list(signed), forms, box)
     if done is None:
         return None
     subs, signed, offsets = done
-    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, exact=linear_range(row, b, lo, hi))
-             for terms, const, off, row, b in zip(signed, consts, offsets, rows, bias)]
+    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, exact=plan.exact)
+             for terms, const, off, plan in zip(signed, consts, offsets, layer.plans)]
     return shared | subs, trees
-
-
-def adder_bits(root: Term | None) -> int:
-    """The adder cost of a plan: per adder its output width less the low bits one operand passes
-    through alone (the other operand's shift), at least one bit."""
-    total = 0
-    for t in add_nodes(root):
-        a, b = t.ref.a, t.ref.b
-        total += max(1, t.width - abs(a.shift - b.shift))
-    return total
 
 
 def layer_bits(shared: dict[object, Term], trees: list[Term | None]) -> int:
@@ -284,9 +271,8 @@ def plan_dense(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], s
     """The layer planned per neuron and (with `sharing`) shared, whichever has fewer adder bits.
     Returns the shared plans by leaf ref (Shared sums, Sub expressions; each plan reads only refs
     listed before it), the neuron trees, and "shared" or "per-neuron"."""
-    offsets = choose_offsets(rows, lo, hi)  # the same for both plans
-    per_shared, per_trees = plan_layer(rows, bias, lo, hi, offsets)
-    per = ({Shared(k): t for k, t in per_shared.items()}, per_trees)
-    if sharing and (sh := plan_layer_shared(rows, bias, lo, hi, offsets)) is not None and layer_bits(*sh) < layer_bits(*per):
+    layer = Neurons(rows, bias, lo, hi)  # the weight offsets are the same for both plans
+    # the per-neuron plan's bits are counted per class of rows, its trees built only if it wins
+    if sharing and (sh := share_layer(layer)) is not None and layer_bits(*sh) < layer.bits():
         return sh[0], sh[1], "shared"
-    return per[0], per[1], "per-neuron"
+    return {Shared(k): t for k, t in layer.sums().items()}, layer.trees(), "per-neuron"
