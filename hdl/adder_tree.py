@@ -18,6 +18,7 @@ negative term gave 15-30 % more cells; subtracting inside one mixed tree came wi
 from __future__ import annotations
 
 import heapq
+from operator import attrgetter
 from typing import Iterator
 
 from bespoke.compiler.ir import bits_for_range
@@ -128,6 +129,51 @@ def plan_sum(pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int,
     if p is None:
         p = Term(0, 0, n.shift)  # 0 - N: a zero at N's shift keeps N's known low zero bits
     return combine(p, n, sub=True, exact=exact)
+
+
+class SumPlanner:
+    """plan_sum for many term lists of few shapes: a tree is planned once per shape (the terms'
+    lo, hi and shift in order, the constant, the exact range: all its structure depends on) and
+    rebuilt over each list's own leaves (bnn_cnn's first layer after sharing: 10,816 neurons, 36
+    shapes). `bits` adds up the adder_bits of every tree it gave."""
+
+    _shape = staticmethod(attrgetter("lo", "hi", "shift"))
+
+    def __init__(self):
+        self._plans: dict[tuple, _Rebuild] = {}
+        self.bits = 0
+
+    def plan(self, pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int, int] | None = None) -> Term | None:
+        key = (tuple(map(self._shape, pos)), tuple(map(self._shape, neg)), const, exact)
+        if key not in self._plans:
+            self._plans[key] = _Rebuild(len(pos), len(neg), [*pos, *neg], const, exact)
+        plan = self._plans[key]
+        self.bits += plan.bits
+        return plan.over([*pos, *neg])
+
+
+class _Rebuild:
+    """The plan_sum tree of terms like `terms` as steps that rebuild it over other leaves: the
+    leaves are places 0..n-1, the tree's constants the next places, then each adder (children
+    first) one more place, made from two earlier ones."""
+
+    def __init__(self, n_pos: int, n_neg: int, terms: list[Term], const: int, exact: tuple[int, int] | None):
+        slots = [Term(t.lo, t.hi, t.shift, k) for k, t in enumerate(terms)]  # a leaf's ref: its place
+        root = plan_sum(slots[:n_pos], slots[n_pos:], const, exact)
+        self.bits = adder_bits(root)
+        adders = list(add_nodes(root))[::-1]  # reversed pre-order: every adder after its children
+        self.consts = [u for t in adders for u in (t.ref.a, t.ref.b) if u.ref is None]
+        place = {id(t): k for k, t in enumerate(slots + self.consts + adders)}
+        self.steps = [(t.lo, t.hi, t.shift, t.ref.sub, place[id(t.ref.a)], place[id(t.ref.b)]) for t in adders]
+        self.root = root if root is None or root.ref is None else place[id(root)]  # None, a constant or a place
+
+    def over(self, leaves: list[Term]) -> Term | None:
+        if not isinstance(self.root, int):
+            return self.root  # no tree, or a constant (terms are never changed: plans may share them)
+        made = leaves + self.consts
+        for lo, hi, shift, sub, a, b in self.steps:
+            made.append(Term(lo, hi, shift, Add(made[a], made[b], sub)))
+        return made[self.root]
 
 
 # --------------------------------------------------------------------------- inspecting plans

@@ -26,7 +26,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from bespoke.compiler.ir import bits_for_range
-from bespoke.hdl.adder_tree import Term, adder_bits, huffman_sum, plan_sum
+from bespoke.hdl.adder_tree import SumPlanner, Term, adder_bits, huffman_sum, plan_sum
 from bespoke.hdl.csd import csd, csd_len
 
 
@@ -219,7 +219,8 @@ class Neurons:
 
     def trees(self) -> list[Term | None]:
         """Every neuron's adder tree."""
-        return [plan_sum(*self.terms(j), exact=self.plans[j].exact) for j in range(len(self.rows))]
+        planner = SumPlanner()
+        return [planner.plan(*self.terms(j), exact=self.plans[j].exact) for j in range(len(self.rows))]
 
     def bits(self) -> int:
         """layer_bits of the per-neuron plan (shared sums and trees), counted per class."""

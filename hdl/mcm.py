@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
 
-from bespoke.hdl.adder_tree import Term, adder_bits, combine, plan_sum
+from bespoke.hdl.adder_tree import SumPlanner, Term, adder_bits, combine
 from bespoke.hdl.dense_plan import Neurons, Row, Shared, linear_range, sign_offset
 
 # Term pairs counted at the start (sum over neurons of n(n-1)/2); a layer with more is planned per
@@ -124,14 +124,15 @@ class _Sharing:
         d, same = divmod(rest, 2)
         return a, b, d if positive else -d, 1 if same else -1
 
-    def source(self, ref, form: dict[int, int], const: int = 0) -> int:
+    def source(self, ref, form: dict[int, int], const: int = 0, value_range: tuple[int, int] | None = None) -> int:
+        """The id of a leaf ref, made at its first use; `value_range` that of form . x + const (the
+        exact one, worked out here unless given)."""
         if ref not in self.ids:
             self.ids[ref] = len(self.refs)
             self.refs.append(ref)
             self.forms.append(form)
             self.consts.append(const)
-            lo, hi = self.box
-            self.ranges.append(linear_range(list(form.items()), const, lo, hi))
+            self.ranges.append(value_range or linear_range(list(form.items()), const, *self.box))
         return self.ids[ref]
 
     def bump(self, code: int | None) -> None:
@@ -206,8 +207,8 @@ class _Sharing:
         self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
         if exact[0] < 0 and self.unsigned:
             off = sign_offset(*exact)
-            return self.source(Unsigned(ref), form, const + off)
-        return self.source(ref, form, const)
+            return self.source(Unsigned(ref), form, const + off, (exact[0] + off, exact[1] + off))
+        return self.source(ref, form, const, exact)
 
     def insert(self, j: int, term: tuple[int, int, int]) -> None:
         self.terms[j][self.next_id] = term
@@ -218,24 +219,27 @@ class _Sharing:
     def replace(self, j: int, tf: int, ts: int, new: tuple[int, int, int]) -> None:
         """Terms tf, ts of neuron j become `new`: their pairs counted down, then new's pairs up
         (a pattern is queued at each count it goes up to, so that order decides the queue)."""
-        terms, mine, count = self.terms[j], self.by_source[j], self.count
+        terms, mine, count, pattern = self.terms[j], self.by_source[j], self.count, self.pattern
         for gone in (tf, ts):
             t = terms.pop(gone)
-            mine[t[2]].discard(gone)
-            if not mine[t[2]]:
+            ids = mine[t[2]]
+            ids.discard(gone)
+            if not ids:
                 del mine[t[2]]
                 self.where[t[2]].discard(j)
             for u in terms.values():
-                if (code := self.pattern(t, u)) is not None:
+                if (code := pattern(t, u)) is not None:
                     count[code] -= 1
         for u in terms.values():
-            self.bump(self.pattern(new, u))
+            self.bump(pattern(new, u))
         self.insert(j, new)
 
     def result(self) -> tuple[list[list[tuple[int, Term]]], list[int]]:
         """Every neuron's terms as (sign, leaf Term), and the constant they add (the sources' offsets)."""
         terms = [sorted(t.items()) for t in self.terms]
-        return ([[(s, self.leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
+        leaves: dict[tuple[int, int], Term] = {}  # one Term per source and shift, read by every neuron with it
+        leaf = lambda src, k: leaves.get((src, k)) or leaves.setdefault((src, k), self.leaf(src, k))
+        return ([[(s, leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
                 [sum(s * (self.consts[src] << k) for _, (s, k, src) in ts) for ts in terms])
 
 
@@ -261,11 +265,12 @@ def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[
                       ) -> tuple[dict[object, Term], list[Term | None]] | None:
     """dense_plan.plan_layer with shared sub-expressions: the shared sums and sub-expressions (by
     leaf ref, each before its readers) and each neuron's adder tree; None past PAIR_BUDGET."""
-    return share_layer(Neurons(rows, bias, lo, hi))
+    done = share_layer(Neurons(rows, bias, lo, hi))
+    return None if done is None else done[:2]
 
 
-def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None]] | None:
-    """plan_layer_shared of a layer's Neurons."""
+def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None], int] | None:
+    """plan_layer_shared of a layer's Neurons, and its layer_bits (counted once per tree shape)."""
     lo, hi = layer.lo, layer.hi
     shared: dict[object, Term] = {Shared(key): t for key, t in layer.sums().items()}
     signed, consts = zip(*map(layer.signed, range(len(layer.rows)))) if layer.rows else ((), ())
@@ -277,9 +282,11 @@ def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None]] 
     if done is None:
         return None
     subs, signed, offsets = done
-    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, exact=plan.exact)
+    planner = SumPlanner()
+    trees = [planner.plan([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, plan.exact)
              for terms, const, off, plan in zip(signed, consts, offsets, layer.plans)]
-    return shared | subs, trees
+    plans = shared | subs
+    return plans, trees, sum(adder_bits(t) for t in plans.values()) + planner.bits
 
 
 def layer_bits(shared: dict[object, Term], trees: list[Term | None]) -> int:
@@ -293,6 +300,6 @@ def plan_dense(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], s
     listed before it), the neuron trees, and "shared" or "per-neuron"."""
     layer = Neurons(rows, bias, lo, hi)  # the weight offsets are the same for both plans
     # the per-neuron plan's bits are counted per class of rows, its trees built only if it wins
-    if sharing and (sh := share_layer(layer)) is not None and layer_bits(*sh) < layer.bits():
+    if sharing and (sh := share_layer(layer)) is not None and sh[2] < layer.bits():
         return sh[0], sh[1], "shared"
     return {Shared(k): t for k, t in layer.sums().items()}, layer.trees(), "per-neuron"
