@@ -21,7 +21,8 @@ a wire, so the cells cannot tell) and how many shared sub-expressions (`subexpre
 from __future__ import annotations
 
 from functools import lru_cache
-from operator import itemgetter
+from itertools import repeat
+from operator import call, itemgetter
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -48,6 +49,7 @@ class Stage:
         self.x, self.lo, self.hi = x, lo, hi
         self._consts: dict[int, int] = {}
         self._inverted: dict[int, int] = {}
+        self._shifts: dict[tuple[int, int], dict] = {}
 
     def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
         return self.nl.add1(kind, ins, lo, hi, params, self.group, neuron, name and self.prefix + name)
@@ -62,6 +64,14 @@ class Stage:
         if not k:
             return net
         return self.cell("shl", (net,), self.nl.lo[net] << k, self.nl.hi[net] << k, {"k": k}, neuron)
+
+    def shifts(self, sa: int, sb: int) -> dict:
+        """The params of an adder (operand shifts), one dict per pair in a stage (cells never
+        change their params; a layer has tens of thousands of adders)."""
+        key = sa, sb
+        if key not in self._shifts:
+            self._shifts[key] = {"sa": sa, "sb": sb}
+        return self._shifts[key]
 
     def inverted(self, i: int) -> int:
         """~x[i] of bit input i, one inverter per layer input however many neurons read it."""
@@ -84,24 +94,23 @@ class Stage:
             return self.const(root.lo << root.shift)
         if not isinstance(root.ref, Add):
             return self.shl(leaf(root.ref), root.shift, neuron)
+        nodes, stack = [], [root]
+        while stack:  # pre-order root, b side, a side without recursion (Huffman trees may be deep chains)
+            t = stack.pop()
+            nodes.append(t)
+            if isinstance(t.ref, Add):
+                stack += (t.ref.a, t.ref.b)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
-        add1, group, prefix = self.nl.add1, self.group, f"{self.prefix}{name}_"
-        stack, count = [root], 0  # adders only: a leaf is looked up when its adder reaches it
-        while stack:  # post-order without recursion (Huffman trees may be deep chains): a, then b, then their adder
-            t = stack[-1]
+        add1, group, prefix, count = self.nl.add1, self.group, f"{self.prefix}{name}_", 0
+        for t in reversed(nodes):  # post-order: a's side, b's side, then their adder
             ref = t.ref
-            for u in (ref.a, ref.b):
-                if id(u) not in nets:
-                    if isinstance(u.ref, Add):
-                        stack.append(u)  # its subtree first
-                        break
-                    nets[id(u)] = self.const(u.lo) if u.ref is None else leaf(u.ref)
-            else:  # both inputs made
-                stack.pop()
+            if isinstance(ref, Add):
                 a, b = ref.a, ref.b
                 nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
-                                   {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, group, neuron, f"{prefix}{count}")
+                                   self.shifts(a.shift - t.shift, b.shift - t.shift), group, neuron, f"{prefix}{count}")
                 count += 1
+            elif id(t) not in nets:  # a leaf is looked up where its adder first reads it
+                nets[id(t)] = self.const(t.lo) if ref is None else leaf(ref)
         return self.shl(nets[id(root)], root.shift, neuron)
 
     def popcount(self, bits: list[int], ge: bool, addend: int = 0, neuron=None, name: str = "pc") -> int:
@@ -114,11 +123,12 @@ class Stage:
         base = self.nl.n_nets
         nets += range(base, base + stamp.n_nets)
         nets.append(None)
-        if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
-            flat, group = stamp.take(nets), self.group
-            new = tuple.__new__  # Cell(...) without the Python frame of its __new__: a third of the time here
-            cells = [new(Cell, (kind, flat[ins], flat[outs], NO_PARAMS, group, neuron)) for kind, ins, outs in stamp.spans]
-            self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
+        if stamp.kinds:  # unnamed nets: hundreds of thousands in a big layer, names cost time
+            # Cell(...) without the Python frame of its __new__, the loop in C (map, zip): the cells
+            # are most of a big BNN's netlist
+            ins, outs = map(call, stamp.ins, repeat(nets)), map(call, stamp.outs, repeat(nets))
+            fields = zip(stamp.kinds, ins, outs, repeat(NO_PARAMS), repeat(self.group), repeat(neuron))
+            self.nl.add_cells(list(map(tuple.__new__, repeat(Cell), fields)), [0] * stamp.n_nets, [1] * stamp.n_nets)
         out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
             return out[0]
@@ -140,8 +150,9 @@ class Stamp(NamedTuple):
 
     width: int
     n_nets: int  # new nets (all bits)
-    take: Callable  # slot values -> the flat tuple of every cell's input then output slots
-    spans: tuple[tuple[str, slice, slice], ...]  # per cell: kind, and where its ins, outs are in `take`'s tuple
+    kinds: tuple[str, ...]  # per cell "fa" or "ha"
+    ins: tuple[Callable, ...]  # per cell: slot values -> its input nets (two or three: a tuple)
+    outs: tuple[Callable, ...]  # per cell: slot values -> its (sum, carry) nets
     out: tuple[tuple[int, ...], ...]  # per result bit: the slots OR-ed into it
 
 
@@ -156,14 +167,11 @@ def popcount_stamp(n: int, ge: bool) -> Stamp:
                 slot[o] = len(slot)
     n_nets = len(slot) - plan.n_inputs
     slot[None] = len(slot)
-    flat, spans = [], []
-    for c in plan.cells:
-        start = len(flat)
-        flat += [slot[i] for i in c.ins]
-        flat += [slot[c.s], slot[c.co]]
-        spans.append(("fa" if len(c.ins) == 3 else "ha", slice(start, start + len(c.ins)), slice(start + len(c.ins), len(flat))))
+    kinds = tuple("fa" if len(c.ins) == 3 else "ha" for c in plan.cells)
+    ins = tuple(itemgetter(*(slot[i] for i in c.ins)) for c in plan.cells)
+    outs = tuple(itemgetter(slot[c.s], slot[c.co]) for c in plan.cells)
     out = tuple(tuple(slot[i] for i in group) for group in plan.out)
-    return Stamp(plan.width, n_nets, itemgetter(*flat) if flat else None, tuple(spans), out)
+    return Stamp(plan.width, n_nets, kinds, ins, outs, out)
 
 
 # --------------------------------------------------------------------------- layers
