@@ -132,24 +132,32 @@ def plan_sum(pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int,
 
 
 class SumPlanner:
-    """plan_sum for many term lists of few shapes: a tree is planned once per shape (the terms'
-    lo, hi and shift in order, the constant, the exact range: all its structure depends on) and
-    rebuilt over each list's own leaves (bnn_cnn's first layer after sharing: 10,816 neurons, 36
-    shapes). `bits` adds up the adder_bits of every tree it gave."""
+    """plan_sum for many term lists of few shapes: the tree of a shape (the terms' lo, hi and
+    shift in order, the constant, the exact range: all its structure depends on) is planned once
+    and rebuilt over each later list's own leaves (bnn_cnn's first layer after sharing: 10,816
+    neurons, 36 shapes); a shape met once is simply planned. `bits`: the adder_bits of every tree
+    it gave, counted once per shape."""
 
     _shape = staticmethod(attrgetter("lo", "hi", "shift"))
 
     def __init__(self):
-        self._plans: dict[tuple, _Rebuild] = {}
-        self.bits = 0
+        self._shapes: dict[tuple, list] = {}  # shape -> [a tree of it, how many, its _Rebuild once met twice]
 
     def plan(self, pos: list[Term], neg: list[Term], const: int = 0, exact: tuple[int, int] | None = None) -> Term | None:
         key = (tuple(map(self._shape, pos)), tuple(map(self._shape, neg)), const, exact)
-        if key not in self._plans:
-            self._plans[key] = _Rebuild(len(pos), len(neg), [*pos, *neg], const, exact)
-        plan = self._plans[key]
-        self.bits += plan.bits
-        return plan.over([*pos, *neg])
+        seen = self._shapes.get(key)
+        if seen is None:
+            tree = plan_sum(pos, neg, const, exact)
+            self._shapes[key] = [tree, 1, None]
+            return tree
+        seen[1] += 1
+        if seen[2] is None:
+            seen[2] = _Rebuild(len(pos), len(neg), [*pos, *neg], const, exact)
+        return seen[2].over([*pos, *neg])
+
+    @property
+    def bits(self) -> int:
+        return sum(n * adder_bits(tree) for tree, n, _ in self._shapes.values())
 
 
 class _Rebuild:
@@ -160,7 +168,6 @@ class _Rebuild:
     def __init__(self, n_pos: int, n_neg: int, terms: list[Term], const: int, exact: tuple[int, int] | None):
         slots = [Term(t.lo, t.hi, t.shift, k) for k, t in enumerate(terms)]  # a leaf's ref: its place
         root = plan_sum(slots[:n_pos], slots[n_pos:], const, exact)
-        self.bits = adder_bits(root)
         adders = list(add_nodes(root))[::-1]  # reversed pre-order: every adder after its children
         self.consts = [u for t in adders for u in (t.ref.a, t.ref.b) if u.ref is None]
         place = {id(t): k for k, t in enumerate(slots + self.consts + adders)}

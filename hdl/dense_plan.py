@@ -217,6 +217,10 @@ class Neurons:
         ref = Shared(key) if c else None
         return [(s, k, ref if e is None else idx[e]) for s, k, e in plan.signed(c)], plan.terms(c)[2]
 
+    def term_pairs(self) -> int:
+        """Pairs of leaf terms within a neuron, summed over the neurons (what sharing counts)."""
+        return sum(len(terms) * (len(terms) - 1) // 2 for terms in map(RowPlan.signed, self.plans, self.offsets))
+
     def trees(self) -> list[Term | None]:
         """Every neuron's adder tree."""
         planner = SumPlanner()

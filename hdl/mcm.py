@@ -63,7 +63,8 @@ Signed = tuple[int, int, object]  # (sign, shift, leaf ref): the term sign * (re
 
 
 class _Sharing:
-    """The greedy state: per neuron its terms (id -> (sign, shift, source)), pair counts.
+    """The greedy state: per neuron its terms (id -> (sign, shift, source), in the order they were
+    made), which neurons read each source, pair counts.
 
     A pattern (a, b, d, r) is counted and queued as one int, its code (`pattern`): codes order as
     the greedy prefers patterns of one count, and a queue entry -count * span + code orders as
@@ -81,13 +82,11 @@ class _Sharing:
         self.ids: dict[object, int] = {}
         self.plans: dict[Sub, Term] = {}
         self.terms: list[dict[int, tuple[int, int, int]]] = []
-        self.by_source: list[dict[int, set[int]]] = []  # per neuron: source -> its term ids
         self.where: dict[int, set[int]] = {}  # source -> neurons reading it
         self.next_id = 0
         self.dead: set[int] = set()
         for j, signed in enumerate(neurons):
             self.terms.append({})
-            self.by_source.append({})
             for sign, shift, ref in signed:
                 sid = self.ids.get(ref)
                 self.insert(j, (sign, shift, self.source(ref, forms[ref]) if sid is None else sid))
@@ -173,16 +172,19 @@ class _Sharing:
                     self.replace(j, tf, ts, (sign, min(kf, kf + d), sid))
 
     def occurrences(self, j: int, key) -> list[tuple[int, int]]:
-        """Non-overlapping (first, second) term-id pairs of the pattern in neuron j."""
+        """Non-overlapping (first, second) term-id pairs of the pattern in neuron j (a neuron has a
+        few terms: scanned, oldest first)."""
         a, b, d, r = key
-        terms, mine = self.terms[j], self.by_source[j]
+        firsts = [(tid, t) for tid, t in self.terms[j].items() if t[2] == a]
+        seconds = firsts if a == b else [(tid, t) for tid, t in self.terms[j].items() if t[2] == b]
+        if a != b and len(firsts) == 1 and len(seconds) == 1:  # the common case, without the lookups below
+            ((ta, (s, k, _)),), ((tb, (s_b, k_b, _)),) = firsts, seconds
+            return [(ta, tb)] if k_b == k + d and s_b == s * r else []
         by_place = {}
-        for tid in sorted(mine.get(b, ())):
-            s, k, _ = terms[tid]
+        for tid, (s, k, _) in seconds:
             by_place.setdefault((k, s), []).append(tid)
         used, out = set(), []
-        for tid in sorted(mine.get(a, ())):
-            s, k, _ = terms[tid]
+        for tid, (s, k, _) in firsts:
             if tid in used:
                 continue
             for other in by_place.get((k + d, s * r), ()):
@@ -212,35 +214,32 @@ class _Sharing:
 
     def insert(self, j: int, term: tuple[int, int, int]) -> None:
         self.terms[j][self.next_id] = term
-        self.by_source[j].setdefault(term[2], set()).add(self.next_id)
         self.where.setdefault(term[2], set()).add(j)
         self.next_id += 1
 
     def replace(self, j: int, tf: int, ts: int, new: tuple[int, int, int]) -> None:
         """Terms tf, ts of neuron j become `new`: their pairs counted down, then new's pairs up
         (a pattern is queued at each count it goes up to, so that order decides the queue)."""
-        terms, mine, count, pattern = self.terms[j], self.by_source[j], self.count, self.pattern
+        terms, count, pattern = self.terms[j], self.count, self.pattern
         for gone in (tf, ts):
             t = terms.pop(gone)
-            ids = mine[t[2]]
-            ids.discard(gone)
-            if not ids:
-                del mine[t[2]]
-                self.where[t[2]].discard(j)
+            still = False  # whether j reads t's source still
             for u in terms.values():
+                still = still or u[2] == t[2]
                 if (code := pattern(t, u)) is not None:
                     count[code] -= 1
+            if not still:
+                self.where[t[2]].discard(j)
         for u in terms.values():
             self.bump(pattern(new, u))
         self.insert(j, new)
 
     def result(self) -> tuple[list[list[tuple[int, Term]]], list[int]]:
         """Every neuron's terms as (sign, leaf Term), and the constant they add (the sources' offsets)."""
-        terms = [sorted(t.items()) for t in self.terms]
         leaves: dict[tuple[int, int], Term] = {}  # one Term per source and shift, read by every neuron with it
         leaf = lambda src, k: leaves.get((src, k)) or leaves.setdefault((src, k), self.leaf(src, k))
-        return ([[(s, leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
-                [sum(s * (self.consts[src] << k) for _, (s, k, src) in ts) for ts in terms])
+        return ([[(s, leaf(src, k)) for s, k, src in ts.values()] for ts in self.terms],
+                [sum(s * (self.consts[src] << k) for s, k, src in ts.values()) for ts in self.terms])
 
 
 def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]],
@@ -272,6 +271,8 @@ def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[
 def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None], int] | None:
     """plan_layer_shared of a layer's Neurons, and its layer_bits (counted once per tree shape)."""
     lo, hi = layer.lo, layer.hi
+    if layer.term_pairs() > PAIR_BUDGET:
+        return None
     shared: dict[object, Term] = {Shared(key): t for key, t in layer.sums().items()}
     signed, consts = zip(*map(layer.signed, range(len(layer.rows)))) if layer.rows else ((), ())
     # variables: the sign-offset inputs, in [lo + off, hi + off]

@@ -193,21 +193,22 @@ def build_dense(st: Stage, shared: dict, trees: list[Term | None]) -> list[int]:
     leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum or sub-expression
 
     def leaf(ref) -> int:
-        if ref not in leaves:
-            if ref in shared:
-                leaves[ref] = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
-            elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
-                sub = shared[ref.sub]
-                off = sign_offset(sub.lo, sub.hi)
-                leaves[ref] = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off,
-                                      {"width": bits_for_range(sub.lo, sub.hi)[0]})
-            elif off := sign_offset(lo[ref], hi[ref]):
-                width = bits_for_range(lo[ref], hi[ref])[0]
-                leaves[ref] = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width},
-                                      name=f"x{ref}_offset")
-            else:
-                leaves[ref] = st.x[ref]
-        return leaves[ref]
+        net = leaves.get(ref)  # one lookup: hashing a Shared or Sub ref is a Python call
+        if net is not None:
+            return net
+        if ref in shared:
+            net = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
+        elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
+            sub = shared[ref.sub]
+            off = sign_offset(sub.lo, sub.hi)
+            net = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off, {"width": bits_for_range(sub.lo, sub.hi)[0]})
+        elif off := sign_offset(lo[ref], hi[ref]):
+            width = bits_for_range(lo[ref], hi[ref])[0]
+            net = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width}, name=f"x{ref}_offset")
+        else:
+            net = st.x[ref]
+        leaves[ref] = net
+        return net
 
     outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
     del leaf  # it refers to itself (a shared sum's leaves): that cycle would keep the netlist alive until a GC pass
