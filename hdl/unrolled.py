@@ -48,7 +48,7 @@ class Stage:
         self.nl, self.group, self.prefix = nl, group, prefix
         self.x, self.lo, self.hi = x, lo, hi
         self._consts: dict[int, int] = {}
-        self._inverted: dict[int, int] = {}
+        self._literals: list[int | None] = [*x, *[None] * len(x)]  # x[i], then ~x[i] once made
         self._shifts: dict[tuple[int, int], dict] = {}
 
     def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
@@ -75,14 +75,19 @@ class Stage:
 
     def inverted(self, i: int) -> int:
         """~x[i] of bit input i, one inverter per layer input however many neurons read it."""
-        if i not in self._inverted:
-            self._inverted[i] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
-        return self._inverted[i]
+        k = len(self.x) + i
+        if self._literals[k] is None:
+            self._literals[k] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
+        return self._literals[k]
 
     def literals(self, bits) -> list[int]:
-        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use)."""
-        x, made = self.x, self._inverted
-        return [(made[i] if i in made else self.inverted(i)) if inv else x[i] for i, inv in bits]
+        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use, in
+        bit order). A table lookup per bit: a big BNN layer reads ~300k literals."""
+        n, table = len(self.x), self._literals
+        nets = [table[i + n * inv] for i, inv in bits]
+        if None in nets:  # an inverter to make first
+            nets = [self.inverted(i) if inv else self.x[i] for i, inv in bits]
+        return nets
 
     # -- plans as cells
     def sum_tree(self, root: Term | None, leaf, neuron=None, name: str = "s") -> int:
