@@ -124,15 +124,14 @@ class _Sharing:
         return a, b, d if positive else -d, 1 if same else -1
 
     def source(self, ref, form: dict[int, int], const: int = 0, value_range: tuple[int, int] | None = None) -> int:
-        """The id of a leaf ref, made at its first use; `value_range` that of form . x + const (the
-        exact one, worked out here unless given)."""
-        if ref not in self.ids:
-            self.ids[ref] = len(self.refs)
-            self.refs.append(ref)
-            self.forms.append(form)
-            self.consts.append(const)
-            self.ranges.append(value_range or linear_range(list(form.items()), const, *self.box))
-        return self.ids[ref]
+        """The id of a new leaf ref; `value_range` that of form . x + const (the exact one, worked
+        out here unless given)."""
+        sid = self.ids[ref] = len(self.refs)
+        self.refs.append(ref)
+        self.forms.append(form)
+        self.consts.append(const)
+        self.ranges.append(value_range or linear_range(list(form.items()), const, *self.box))
+        return sid
 
     def bump(self, code: int | None) -> None:
         """One more occurrence of a pattern; queued again at its new count from two up."""

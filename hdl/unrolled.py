@@ -344,10 +344,10 @@ def relu_stage(st: Stage) -> list[int]:
 
 def threshold_stage(st: Stage, thresholds) -> list[int]:
     """#{k : x >= t_k}: a comparator per threshold the range does not decide, their bits summed."""
-    outs = []
+    outs, ge = [], {"op": ">="}  # one params dict for every comparator (cells never change theirs)
     for j, row in enumerate(np.asarray(thresholds).tolist()):  # Python rows: numpy ones cost a view each
         base, live = split_thresholds(ints(row), st.lo[j], st.hi[j])
-        passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, {"op": ">="}, j) for t in live]
+        passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, ge, j) for t in live]
         if not passed or len(passed) == 1 and not base:
             outs.append(passed[0] if passed else st.const(base))
             continue
