@@ -141,6 +141,10 @@ class RowPlan:
         """The shared sum of the live entries."""
         return plan_shared(self.live, self.lo, self.hi)
 
+    @cached_property
+    def shared_bits(self) -> int:
+        return adder_bits(self.shared)
+
     def terms(self, c: int) -> tuple[list[Term], list[Term], int]:
         """neuron_terms with weight offset c; leaf refs are entry numbers (Shared: the sum)."""
         if c not in self._terms:
@@ -200,8 +204,15 @@ class Neurons:
         return sorted({key for key, c in zip(self.keys, self.offsets) if c})
 
     def sums(self) -> dict[tuple[int, ...], Term]:
-        """The shared sums by key (plan_shared), sorted."""
-        return {key: plan_shared(key, self.lo, self.hi) for key in self.sum_keys()}
+        """The shared sums by key (plan_shared, one tree per shape: a convolution's windows over
+        inputs of one range are all alike), sorted."""
+        planner, lo, hi = SumPlanner(), self.lo, self.hi
+        return {key: planner.plan([leaf(i, lo, hi) for i in key], []) for key in self.sum_keys()}
+
+    def sum_bits(self) -> int:
+        """adder_bits of the shared sums, counted per class."""
+        sums = {key: plan for plan, key, c in zip(self.plans, self.keys, self.offsets) if c}
+        return sum(plan.shared_bits for plan in sums.values())
 
     def terms(self, j: int) -> tuple[list[Term], list[Term], int]:
         """neuron_terms of neuron j: its class's, relabelled."""
@@ -228,6 +239,4 @@ class Neurons:
 
     def bits(self) -> int:
         """layer_bits of the per-neuron plan (shared sums and trees), counted per class."""
-        sums = {key: plan for plan, key, c in zip(self.plans, self.keys, self.offsets) if c}
-        return (sum(adder_bits(plan.shared) for plan in sums.values())
-                + sum(plan.bits(c) for plan, c in zip(self.plans, self.offsets)))
+        return self.sum_bits() + sum(plan.bits(c) for plan, c in zip(self.plans, self.offsets))

@@ -233,20 +233,22 @@ class _Sharing:
             self.bump(pattern(new, u))
         self.insert(j, new)
 
-    def result(self) -> tuple[list[list[tuple[int, Term]]], list[int]]:
-        """Every neuron's terms as (sign, leaf Term), and the constant they add (the sources' offsets)."""
+    def result(self) -> tuple[list[tuple[list[Term], list[Term]]], list[int]]:
+        """Every neuron's terms as leaf Terms, (positive, negative), and the constant they add (the
+        sources' offsets)."""
         leaves: dict[tuple[int, int], Term] = {}  # one Term per source and shift, read by every neuron with it
         leaf = lambda src, k: leaves.get((src, k)) or leaves.setdefault((src, k), self.leaf(src, k))
-        return ([[(s, leaf(src, k)) for s, k, src in ts.values()] for ts in self.terms],
+        return ([([leaf(src, k) for s, k, src in ts.values() if s > 0], [leaf(src, k) for s, k, src in ts.values() if s < 0])
+                 for ts in self.terms],
                 [sum(s * (self.consts[src] << k) for s, k, src in ts.values()) for ts in self.terms])
 
 
 def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]],
-                ) -> tuple[dict[Sub, Term], list[list[tuple[int, Term]]], list[int]] | None:
+                ) -> tuple[dict[Sub, Term], list[tuple[list[Term], list[Term]]], list[int]] | None:
     """Greedy common sub-expressions over the signed leaf terms of every neuron (module doc).
 
     `forms[ref]` is each leaf ref's linear form over variables whose ranges are `box` = (lo, hi).
-    Returns the sub-expression plans, every neuron's new terms and the constant those add to its
+    Returns the sub-expression plans, every neuron's new terms (positive, negative) and the constant those add to its
     value (offsets of unsigned sub-expressions: new terms - offset = old terms), or None when the
     layer has more term pairs than PAIR_BUDGET."""
     if sum(len(n) * (len(n) - 1) // 2 for n in neurons) > PAIR_BUDGET:
@@ -283,10 +285,8 @@ def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None], 
         return None
     subs, signed, offsets = done
     planner = SumPlanner()
-    trees = [planner.plan([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, plan.exact)
-             for terms, const, off, plan in zip(signed, consts, offsets, layer.plans)]
-    plans = shared | subs
-    return plans, trees, sum(adder_bits(t) for t in plans.values()) + planner.bits
+    trees = [planner.plan(pos, neg, const - off, plan.exact) for (pos, neg), const, off, plan in zip(signed, consts, offsets, layer.plans)]
+    return shared | subs, trees, layer.sum_bits() + sum(adder_bits(t) for t in subs.values()) + planner.bits
 
 
 def layer_bits(shared: dict[object, Term], trees: list[Term | None]) -> int:

@@ -29,6 +29,7 @@ TOTALS = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xn
 # the figures each kind of stage reports (hdl.lower.summary's per-component stats)
 # the cells the figures look at one by one; the others are only counted per kind
 INSPECTED = frozenset(("add", "sub", "cmp", "mux", "and", "or", "not", "reg"))
+COUNTED = ("cmp", "fa", "ha")  # the cells the figures only count
 FIGURES = {
     "dense": ("adders", "nonzero_weights", "csd_digits", "acc_width"),
     "relu": ("muxes",),
@@ -82,14 +83,15 @@ def netlist_summary(nl: Netlist, ir: IR) -> dict:
 
 
 def by_group(nl: Netlist) -> tuple[dict[str, Counter], dict[str, list]]:
-    """Per group: its cells per kind (counted in C), and its INSPECTED cells. A big netlist is
-    mostly full adders, which need counting only; a stage's cells come in one run, mostly."""
+    """Per group: how many cells it has of each COUNTED kind and in all ("cells"; counted in C),
+    and its INSPECTED cells. A big netlist is mostly full adders, which need counting only; a
+    stage's cells come in one run, mostly."""
     counts: dict[str, Counter] = {}
     cells: dict[str, list] = {}
     for group, run in groupby(nl.cells, key=attrgetter("group")):
         run = list(run)
         kinds = list(map(attrgetter("kind"), run))
-        counts.setdefault(group, Counter()).update(kinds)
+        counts.setdefault(group, Counter()).update({kind: kinds.count(kind) for kind in COUNTED} | {"cells": len(kinds)})
         cells.setdefault(group, []).extend(compress(run, map(INSPECTED.__contains__, kinds)))
     return counts, cells
 
@@ -115,7 +117,7 @@ def cell_figures(nl: Netlist, info: dict, counts: Counter, group: list, cmp_outs
         "half_adders": counts["ha"],
         "gates": sum(len(c.ins) - 1 for c in group if c.kind in ("and", "or") and input_bits.issuperset(c.ins)),
         "register_bits": sum(w * k for w, k in registers.items()),
-        "acc_width": max([*words, *widths(nl, info["out"])] if counts else words, default=0),
+        "acc_width": max([*words, *widths(nl, info["out"])] if counts.get("cells") else words, default=0),
     }
 
 
