@@ -32,10 +32,12 @@ through unchanged); sharing=False gives the per-neuron plan. Pure Python, no Ama
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass
+from itertools import combinations
 
-from bespoke.hdl.adder_tree import Term, add_nodes, combine, plan_sum
-from bespoke.hdl.dense_plan import Row, Shared, choose_offsets, linear_range, live_key, neuron_terms, plan_layer, plan_shared, sign_offset
+from bespoke.hdl.adder_tree import SumPlanner, Term, adder_bits, combine
+from bespoke.hdl.dense_plan import Neurons, Row, Shared, linear_range, sign_offset
 
 # Term pairs counted at the start (sum over neurons of n(n-1)/2); a layer with more is planned per
 # neuron: pair counting is quadratic in a neuron's terms (a 784-input binarized layer has 10^8).
@@ -57,22 +59,17 @@ class Unsigned:
     sub: Sub
 
 
-Signed = tuple[int, Term]  # (sign, leaf Term): the term sign * (ref << shift)
-
-
-def _key(t: tuple[int, int, int], u: tuple[int, int, int]) -> tuple[int, int, int, int] | None:
-    """The pattern of two terms (sign, shift, source): (a, b, d, r), a <= b, shift of b minus
-    shift of a, relative sign; None for one source at one shift (no adder to share)."""
-    (s1, k1, a), (s2, k2, b) = t, u
-    if (a, k1) > (b, k2):
-        (s1, k1, a), (s2, k2, b) = (s2, k2, b), (s1, k1, a)
-    if a == b and k1 == k2:
-        return None
-    return a, b, k2 - k1, s1 * s2
+Signed = tuple[int, int, object]  # (sign, shift, leaf ref): the term sign * (ref << shift)
 
 
 class _Sharing:
-    """The greedy state: per neuron its terms (id -> (sign, shift, source)), pair counts."""
+    """The greedy state: per neuron its terms (id -> (sign, shift, source), in the order they were
+    made), which neurons read each source, pair counts.
+
+    A pattern (a, b, d, r) is counted and queued as one int, its code (`pattern`): codes order as
+    the greedy prefers patterns of one count, and a queue entry -count * span + code orders as
+    the greedy takes them, so the heap compares ints rather than nested tuples (bnn_cnn's first
+    layer: 47k pops from a heap of 40k patterns)."""
 
     unsigned = True  # read sub-expressions that can be negative as unsigned (see make)
 
@@ -85,48 +82,65 @@ class _Sharing:
         self.ids: dict[object, int] = {}
         self.plans: dict[Sub, Term] = {}
         self.terms: list[dict[int, tuple[int, int, int]]] = []
-        self.by_source: list[dict[int, set[int]]] = []  # per neuron: source -> its term ids
         self.where: dict[int, set[int]] = {}  # source -> neurons reading it
         self.next_id = 0
-        self.count: dict[tuple, int] = {}
-        self.dead: set[tuple] = set()
-        self.heap: list[tuple[int, tuple]] = []
+        self.dead: set[int] = set()
         for j, signed in enumerate(neurons):
             self.terms.append({})
-            self.by_source.append({})
-            for sign, t in signed:
-                self.insert(j, (sign, t.shift, self.source(t.ref, forms[t.ref])))
-        for terms in self.terms:
-            items = list(terms.values())
-            for i, t in enumerate(items):
-                for u in items[i + 1:]:
-                    self.bump(_key(t, u), 1)
-        self.heap = [(self.priority(c, k), c, k) for k, c in self.count.items() if c >= 2]
+            for sign, shift, ref in signed:
+                sid = self.ids.get(ref)
+                self.insert(j, (sign, shift, self.source(ref, forms[ref]) if sid is None else sid))
+        # bounds of a pattern's parts: each sub-expression replaces at least two terms by one, so
+        # there are fewer sources than sources now plus terms; a new term takes one of two shifts
+        self.n_ids = len(self.refs) + sum(map(len, neurons))
+        max_shift = max((shift for signed in neurons for _, shift, _ in signed), default=0)
+        self.span = 4 * (max_shift + 1) * self.n_ids ** 2  # every code is below it
+        self.count = Counter(self.pattern(t, u) for terms in self.terms for t, u in combinations(terms.values(), 2))
+        self.count.pop(None, None)
+        self.heap = [-c * self.span + k for k, c in self.count.items() if c >= 2]
         heapq.heapify(self.heap)
 
-    def source(self, ref, form: dict[int, int], const: int = 0) -> int:
-        if ref not in self.ids:
-            self.ids[ref] = len(self.refs)
-            self.refs.append(ref)
-            self.forms.append(form)
-            self.consts.append(const)
-            lo, hi = self.box
-            self.ranges.append(linear_range(list(form.items()), const, lo, hi))
-        return self.ids[ref]
+    def pattern(self, t: tuple[int, int, int], u: tuple[int, int, int]) -> int | None:
+        """The code of the pattern (a, b, d, r) of two terms (sign, shift, source): a <= b, d the
+        shift of b less that of a, r the relative sign; None for one source at one shift (no adder
+        to share). Codes order as (|d|, r, a, b, d): among the patterns of one count the greedy takes
+        the nearest shifts, then differences before sums, then the smallest key. (Measured with
+        egfet synthesis on the first layers of cardio, pendigits and whitewine: 6 % less area than
+        the smallest key alone.)"""
+        (s1, k1, a), (s2, k2, b) = t, u
+        if a > b or a == b and k1 > k2:
+            a, b, k1, k2 = b, a, k2, k1
+        elif a == b and k1 == k2:
+            return None
+        d, n = k2 - k1, self.n_ids
+        return (((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0)
 
-    def bump(self, key, delta: int) -> None:
-        if key is None:
+    def unpack(self, code: int) -> tuple[int, int, int, int]:
+        """The pattern (a, b, d, r) of a code."""
+        rest, positive = divmod(code, 2)
+        rest, b = divmod(rest, self.n_ids)
+        rest, a = divmod(rest, self.n_ids)
+        d, same = divmod(rest, 2)
+        return a, b, d if positive else -d, 1 if same else -1
+
+    def source(self, ref, form: dict[int, int], const: int = 0, value_range: tuple[int, int] | None = None) -> int:
+        """The id of a new leaf ref; `value_range` that of form . x + const (the exact one, worked
+        out here unless given)."""
+        sid = self.ids[ref] = len(self.refs)
+        self.refs.append(ref)
+        self.forms.append(form)
+        self.consts.append(const)
+        self.ranges.append(value_range or linear_range(list(form.items()), const, *self.box))
+        return sid
+
+    def bump(self, code: int | None) -> None:
+        """One more occurrence of a pattern; queued again at its new count from two up."""
+        if code is None:
             return
-        c = self.count.get(key, 0) + delta
-        self.count[key] = c
-        if delta > 0 and c >= 2:
-            heapq.heappush(self.heap, (self.priority(c, key), c, key))
-
-    def priority(self, count: int, key) -> tuple:
-        """Heap order (smallest first): the most frequent pattern; among those the nearest shifts,
-        then differences before sums, then the smallest key. (Measured with egfet synthesis on the
-        first layers of cardio, pendigits and whitewine: 6 % less area than the smallest key alone.)"""
-        return (-count, abs(key[2]), key[3], key)
+        c = self.count[code] + 1
+        self.count[code] = c
+        if c >= 2:
+            heapq.heappush(self.heap, -c * self.span + code)
 
     def leaf(self, sid: int, shift: int) -> Term:
         lo, hi = self.ranges[sid]
@@ -134,18 +148,21 @@ class _Sharing:
 
     # -- the greedy loop
     def run(self) -> None:
-        while self.heap:
-            _, c, key = heapq.heappop(self.heap)
-            now = self.count.get(key, 0)
-            if now < 2 or key in self.dead:
+        heap, count, span = self.heap, self.count, self.span
+        while heap:
+            entry = heapq.heappop(heap)
+            c, code = -(entry // span), entry % span
+            now = count[code]
+            if now < 2 or code in self.dead:
                 continue
             if now < c:  # stale: counted down since it was pushed
-                heapq.heappush(self.heap, (self.priority(now, key), now, key))
+                heapq.heappush(heap, -now * span + code)
                 continue
+            key = self.unpack(code)
             a, b = key[:2]
             found = [(j, self.occurrences(j, key)) for j in sorted(self.where.get(a, set()) & self.where.get(b, set()))]
             if sum(len(o) for _, o in found) < 2:
-                self.dead.add(key)  # overlapping pairs only: never more than one use
+                self.dead.add(code)  # overlapping pairs only: never more than one use
                 continue
             sid, d = self.make(key), key[2]
             for j, occ in found:
@@ -154,16 +171,19 @@ class _Sharing:
                     self.replace(j, tf, ts, (sign, min(kf, kf + d), sid))
 
     def occurrences(self, j: int, key) -> list[tuple[int, int]]:
-        """Non-overlapping (first, second) term-id pairs of the pattern in neuron j."""
+        """Non-overlapping (first, second) term-id pairs of the pattern in neuron j (a neuron has a
+        few terms: scanned, oldest first)."""
         a, b, d, r = key
-        terms, mine = self.terms[j], self.by_source[j]
+        firsts = [(tid, t) for tid, t in self.terms[j].items() if t[2] == a]
+        seconds = firsts if a == b else [(tid, t) for tid, t in self.terms[j].items() if t[2] == b]
+        if a != b and len(firsts) == 1 and len(seconds) == 1:  # the common case, without the lookups below
+            ((ta, (s, k, _)),), ((tb, (s_b, k_b, _)),) = firsts, seconds
+            return [(ta, tb)] if k_b == k + d and s_b == s * r else []
         by_place = {}
-        for tid in sorted(mine.get(b, ())):
-            s, k, _ = terms[tid]
+        for tid, (s, k, _) in seconds:
             by_place.setdefault((k, s), []).append(tid)
         used, out = set(), []
-        for tid in sorted(mine.get(a, ())):
-            s, k, _ = terms[tid]
+        for tid, (s, k, _) in firsts:
             if tid in used:
                 continue
             for other in by_place.get((k + d, s * r), ()):
@@ -188,42 +208,47 @@ class _Sharing:
         self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
         if exact[0] < 0 and self.unsigned:
             off = sign_offset(*exact)
-            return self.source(Unsigned(ref), form, const + off)
-        return self.source(ref, form, const)
+            return self.source(Unsigned(ref), form, const + off, (exact[0] + off, exact[1] + off))
+        return self.source(ref, form, const, exact)
 
     def insert(self, j: int, term: tuple[int, int, int]) -> None:
         self.terms[j][self.next_id] = term
-        self.by_source[j].setdefault(term[2], set()).add(self.next_id)
         self.where.setdefault(term[2], set()).add(j)
         self.next_id += 1
 
     def replace(self, j: int, tf: int, ts: int, new: tuple[int, int, int]) -> None:
-        terms, mine = self.terms[j], self.by_source[j]
+        """Terms tf, ts of neuron j become `new`: their pairs counted down, then new's pairs up
+        (a pattern is queued at each count it goes up to, so that order decides the queue)."""
+        terms, count, pattern = self.terms[j], self.count, self.pattern
         for gone in (tf, ts):
             t = terms.pop(gone)
-            mine[t[2]].discard(gone)
-            if not mine[t[2]]:
-                del mine[t[2]]
-                self.where[t[2]].discard(j)
+            still = False  # whether j reads t's source still
             for u in terms.values():
-                self.bump(_key(t, u), -1)
+                still = still or u[2] == t[2]
+                if (code := pattern(t, u)) is not None:
+                    count[code] -= 1
+            if not still:
+                self.where[t[2]].discard(j)
         for u in terms.values():
-            self.bump(_key(new, u), 1)
+            self.bump(pattern(new, u))
         self.insert(j, new)
 
-    def result(self) -> tuple[list[list[Signed]], list[int]]:
-        """Every neuron's terms, and the constant they add (the sources' offsets)."""
-        terms = [sorted(t.items()) for t in self.terms]
-        return ([[(s, self.leaf(src, k)) for _, (s, k, src) in ts] for ts in terms],
-                [sum(s * (self.consts[src] << k) for _, (s, k, src) in ts) for ts in terms])
+    def result(self) -> tuple[list[tuple[list[Term], list[Term]]], list[int]]:
+        """Every neuron's terms as leaf Terms, (positive, negative), and the constant they add (the
+        sources' offsets)."""
+        leaves: dict[tuple[int, int], Term] = {}  # one Term per source and shift, read by every neuron with it
+        leaf = lambda src, k: leaves.get((src, k)) or leaves.setdefault((src, k), self.leaf(src, k))
+        return ([([leaf(src, k) for s, k, src in ts.values() if s > 0], [leaf(src, k) for s, k, src in ts.values() if s < 0])
+                 for ts in self.terms],
+                [sum(s * (self.consts[src] << k) for s, k, src in ts.values()) for ts in self.terms])
 
 
 def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]], box: tuple[list[int], list[int]],
-                ) -> tuple[dict[Sub, Term], list[list[Signed]], list[int]] | None:
+                ) -> tuple[dict[Sub, Term], list[tuple[list[Term], list[Term]]], list[int]] | None:
     """Greedy common sub-expressions over the signed leaf terms of every neuron (module doc).
 
     `forms[ref]` is each leaf ref's linear form over variables whose ranges are `box` = (lo, hi).
-    Returns the sub-expression plans, every neuron's new terms and the constant those add to its
+    Returns the sub-expression plans, every neuron's new terms (positive, negative) and the constant those add to its
     value (offsets of unsigned sub-expressions: new terms - offset = old terms), or None when the
     layer has more term pairs than PAIR_BUDGET."""
     if sum(len(n) * (len(n) - 1) // 2 for n in neurons) > PAIR_BUDGET:
@@ -236,43 +261,32 @@ def share_terms(neurons: list[list[Signed]], forms: dict[object, dict[int, int]]
 # --------------------------------------------------------------------------- a dense layer
 
 
-def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], offsets: list[int] | None = None,
+def plan_layer_shared(rows: list[Row], bias: list[int], lo: list[int], hi: list[int],
                       ) -> tuple[dict[object, Term], list[Term | None]] | None:
     """dense_plan.plan_layer with shared sub-expressions: the shared sums and sub-expressions (by
     leaf ref, each before its readers) and each neuron's adder tree; None past PAIR_BUDGET."""
-    offsets = choose_offsets(rows, lo, hi) if offsets is None else offsets
-    keys = sorted({live_key(row, lo, hi) for row, c in zip(rows, offsets) if c})
-    shared: dict[object, Term] = {Shared(key): plan_shared(key, lo, hi) for key in keys}
-    signed, consts = [], []
-    for row, b, c in zip(rows, bias, offsets):
-        key = live_key(row, lo, hi)
-        pos, neg, const = neuron_terms(row, b, lo, hi, c, shared.get(Shared(key)) if c else None)
-        signed.append([(1, t) for t in pos] + [(-1, t) for t in neg])
-        consts.append(const)
+    done = share_layer(Neurons(rows, bias, lo, hi))
+    return None if done is None else done[:2]
+
+
+def share_layer(layer: Neurons) -> tuple[dict[object, Term], list[Term | None], int] | None:
+    """plan_layer_shared of a layer's Neurons, and its layer_bits (counted once per tree shape)."""
+    lo, hi = layer.lo, layer.hi
+    if layer.term_pairs() > PAIR_BUDGET:
+        return None
+    shared: dict[object, Term] = {Shared(key): t for key, t in layer.sums().items()}
+    signed, consts = zip(*map(layer.signed, range(len(layer.rows)))) if layer.rows else ((), ())
     # variables: the sign-offset inputs, in [lo + off, hi + off]
     box = ([a + sign_offset(a, b) for a, b in zip(lo, hi)], [b + sign_offset(a, b) for a, b in zip(lo, hi)])
-    forms: dict[object, dict[int, int]] = {}
-    for terms in signed:
-        for _, t in terms:
-            if t.ref not in forms:
-                forms[t.ref] = {i: 1 for i in t.ref.key} if isinstance(t.ref, Shared) else {t.ref: 1}
-    done = share_terms(signed, forms, box)
+    forms: dict[object, dict[int, int]] = {ref: dict.fromkeys(ref.key, 1) for ref in shared}
+    forms |= {i: {i: 1} for i, (a, b) in enumerate(zip(lo, hi)) if a != b}
+    done = share_terms(list(signed), forms, box)
     if done is None:
         return None
     subs, signed, offsets = done
-    trees = [plan_sum([t for s, t in terms if s > 0], [t for s, t in terms if s < 0], const - off, exact=linear_range(row, b, lo, hi))
-             for terms, const, off, row, b in zip(signed, consts, offsets, rows, bias)]
-    return shared | subs, trees
-
-
-def adder_bits(root: Term | None) -> int:
-    """The adder cost of a plan: per adder its output width less the low bits one operand passes
-    through alone (the other operand's shift), at least one bit."""
-    total = 0
-    for t in add_nodes(root):
-        a, b = t.ref.a, t.ref.b
-        total += max(1, t.width - abs(a.shift - b.shift))
-    return total
+    planner = SumPlanner()
+    trees = [planner.plan(pos, neg, const - off, plan.exact) for (pos, neg), const, off, plan in zip(signed, consts, offsets, layer.plans)]
+    return shared | subs, trees, layer.sum_bits() + sum(adder_bits(t) for t in subs.values()) + planner.bits
 
 
 def layer_bits(shared: dict[object, Term], trees: list[Term | None]) -> int:
@@ -284,9 +298,8 @@ def plan_dense(rows: list[Row], bias: list[int], lo: list[int], hi: list[int], s
     """The layer planned per neuron and (with `sharing`) shared, whichever has fewer adder bits.
     Returns the shared plans by leaf ref (Shared sums, Sub expressions; each plan reads only refs
     listed before it), the neuron trees, and "shared" or "per-neuron"."""
-    offsets = choose_offsets(rows, lo, hi)  # the same for both plans
-    per_shared, per_trees = plan_layer(rows, bias, lo, hi, offsets)
-    per = ({Shared(k): t for k, t in per_shared.items()}, per_trees)
-    if sharing and (sh := plan_layer_shared(rows, bias, lo, hi, offsets)) is not None and layer_bits(*sh) < layer_bits(*per):
+    layer = Neurons(rows, bias, lo, hi)  # the weight offsets are the same for both plans
+    # the per-neuron plan's bits are counted per class of rows, its trees built only if it wins
+    if sharing and (sh := share_layer(layer)) is not None and sh[2] < layer.bits():
         return sh[0], sh[1], "shared"
-    return per[0], per[1], "per-neuron"
+    return {Shared(k): t for k, t in layer.sums().items()}, layer.trees(), "per-neuron"

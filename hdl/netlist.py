@@ -213,7 +213,8 @@ class Netlist:
              name: str | None = None) -> int:
         """A one-output cell; returns its output net."""
         out = self.net(lo, hi, name)
-        self.cells.append(Cell(kind, tuple(map(int, ins)), (out,), params or NO_PARAMS, group, neuron))
+        # Cell(...) without the Python frame of its __new__: planners make hundreds of thousands
+        self.cells.append(tuple.__new__(Cell, (kind, tuple(map(int, ins)), (out,), params or NO_PARAMS, group, neuron)))
         return out
 
     def drive(self, kind: str, ins, outs, params: dict | None = None, group: str = "", neuron: int | None = None) -> None:

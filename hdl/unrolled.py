@@ -21,7 +21,8 @@ a wire, so the cells cannot tell) and how many shared sub-expressions (`subexpre
 from __future__ import annotations
 
 from functools import lru_cache
-from operator import itemgetter
+from itertools import repeat
+from operator import call, itemgetter
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -47,7 +48,8 @@ class Stage:
         self.nl, self.group, self.prefix = nl, group, prefix
         self.x, self.lo, self.hi = x, lo, hi
         self._consts: dict[int, int] = {}
-        self._inverted: dict[int, int] = {}
+        self._literals: list[int | None] = [*x, *[None] * len(x)]  # x[i], then ~x[i] once made
+        self._shifts: dict[tuple[int, int], dict] = {}
 
     def cell(self, kind: str, ins, lo: int, hi: int, params=None, neuron=None, name=None) -> int:
         return self.nl.add1(kind, ins, lo, hi, params, self.group, neuron, name and self.prefix + name)
@@ -63,16 +65,29 @@ class Stage:
             return net
         return self.cell("shl", (net,), self.nl.lo[net] << k, self.nl.hi[net] << k, {"k": k}, neuron)
 
+    def shifts(self, sa: int, sb: int) -> dict:
+        """The params of an adder (operand shifts), one dict per pair in a stage (cells never
+        change their params; a layer has tens of thousands of adders)."""
+        key = sa, sb
+        if key not in self._shifts:
+            self._shifts[key] = {"sa": sa, "sb": sb}
+        return self._shifts[key]
+
     def inverted(self, i: int) -> int:
         """~x[i] of bit input i, one inverter per layer input however many neurons read it."""
-        if i not in self._inverted:
-            self._inverted[i] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
-        return self._inverted[i]
+        k = len(self.x) + i
+        if self._literals[k] is None:
+            self._literals[k] = self.cell("not", (self.x[i],), 1 - self.hi[i], 1 - self.lo[i], name=f"xn{i}")
+        return self._literals[k]
 
     def literals(self, bits) -> list[int]:
-        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use)."""
-        x, made = self.x, self._inverted
-        return [(made[i] if i in made else self.inverted(i)) if inv else x[i] for i, inv in bits]
+        """The nets of (input i, inverted) pairs: x[i], or its inverter (made at its first use, in
+        bit order). A table lookup per bit: a big BNN layer reads ~300k literals."""
+        n, table = len(self.x), self._literals
+        nets = [table[i + n * inv] for i, inv in bits]
+        if None in nets:  # an inverter to make first
+            nets = [self.inverted(i) if inv else self.x[i] for i, inv in bits]
+        return nets
 
     # -- plans as cells
     def sum_tree(self, root: Term | None, leaf, neuron=None, name: str = "s") -> int:
@@ -84,24 +99,23 @@ class Stage:
             return self.const(root.lo << root.shift)
         if not isinstance(root.ref, Add):
             return self.shl(leaf(root.ref), root.shift, neuron)
+        nodes, stack = [], [root]
+        while stack:  # pre-order root, b side, a side without recursion (Huffman trees may be deep chains)
+            t = stack.pop()
+            nodes.append(t)
+            if isinstance(t.ref, Add):
+                stack += (t.ref.a, t.ref.b)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
-        add1, group, prefix = self.nl.add1, self.group, f"{self.prefix}{name}_"
-        stack, count = [root], 0  # adders only: a leaf is looked up when its adder reaches it
-        while stack:  # post-order without recursion (Huffman trees may be deep chains): a, then b, then their adder
-            t = stack[-1]
+        add1, group, prefix, count = self.nl.add1, self.group, f"{self.prefix}{name}_", 0
+        for t in reversed(nodes):  # post-order: a's side, b's side, then their adder
             ref = t.ref
-            for u in (ref.a, ref.b):
-                if id(u) not in nets:
-                    if isinstance(u.ref, Add):
-                        stack.append(u)  # its subtree first
-                        break
-                    nets[id(u)] = self.const(u.lo) if u.ref is None else leaf(u.ref)
-            else:  # both inputs made
-                stack.pop()
+            if isinstance(ref, Add):
                 a, b = ref.a, ref.b
                 nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
-                                   {"sa": a.shift - t.shift, "sb": b.shift - t.shift}, group, neuron, f"{prefix}{count}")
+                                   self.shifts(a.shift - t.shift, b.shift - t.shift), group, neuron, f"{prefix}{count}")
                 count += 1
+            elif id(t) not in nets:  # a leaf is looked up where its adder first reads it
+                nets[id(t)] = self.const(t.lo) if ref is None else leaf(ref)
         return self.shl(nets[id(root)], root.shift, neuron)
 
     def popcount(self, bits: list[int], ge: bool, addend: int = 0, neuron=None, name: str = "pc") -> int:
@@ -114,11 +128,12 @@ class Stage:
         base = self.nl.n_nets
         nets += range(base, base + stamp.n_nets)
         nets.append(None)
-        if stamp.spans:  # unnamed nets: hundreds of thousands in a big layer, names cost time
-            flat, group = stamp.take(nets), self.group
-            new = tuple.__new__  # Cell(...) without the Python frame of its __new__: a third of the time here
-            cells = [new(Cell, (kind, flat[ins], flat[outs], NO_PARAMS, group, neuron)) for kind, ins, outs in stamp.spans]
-            self.nl.add_cells(cells, [0] * stamp.n_nets, [1] * stamp.n_nets)
+        if stamp.kinds:  # unnamed nets: hundreds of thousands in a big layer, names cost time
+            # Cell(...) without the Python frame of its __new__, the loop in C (map, zip): the cells
+            # are most of a big BNN's netlist
+            ins, outs = map(call, stamp.ins, repeat(nets)), map(call, stamp.outs, repeat(nets))
+            fields = zip(stamp.kinds, ins, outs, repeat(NO_PARAMS), repeat(self.group), repeat(neuron))
+            self.nl.add_cells(list(map(tuple.__new__, repeat(Cell), fields)), [0] * stamp.n_nets, [1] * stamp.n_nets)
         out = [self.any([nets[i] for i in group], neuron) for group in stamp.out]
         if ge or len(out) == 1:
             return out[0]
@@ -140,8 +155,9 @@ class Stamp(NamedTuple):
 
     width: int
     n_nets: int  # new nets (all bits)
-    take: Callable  # slot values -> the flat tuple of every cell's input then output slots
-    spans: tuple[tuple[str, slice, slice], ...]  # per cell: kind, and where its ins, outs are in `take`'s tuple
+    kinds: tuple[str, ...]  # per cell "fa" or "ha"
+    ins: tuple[Callable, ...]  # per cell: slot values -> its input nets (two or three: a tuple)
+    outs: tuple[Callable, ...]  # per cell: slot values -> its (sum, carry) nets
     out: tuple[tuple[int, ...], ...]  # per result bit: the slots OR-ed into it
 
 
@@ -156,14 +172,11 @@ def popcount_stamp(n: int, ge: bool) -> Stamp:
                 slot[o] = len(slot)
     n_nets = len(slot) - plan.n_inputs
     slot[None] = len(slot)
-    flat, spans = [], []
-    for c in plan.cells:
-        start = len(flat)
-        flat += [slot[i] for i in c.ins]
-        flat += [slot[c.s], slot[c.co]]
-        spans.append(("fa" if len(c.ins) == 3 else "ha", slice(start, start + len(c.ins)), slice(start + len(c.ins), len(flat))))
+    kinds = tuple("fa" if len(c.ins) == 3 else "ha" for c in plan.cells)
+    ins = tuple(itemgetter(*(slot[i] for i in c.ins)) for c in plan.cells)
+    outs = tuple(itemgetter(slot[c.s], slot[c.co]) for c in plan.cells)
     out = tuple(tuple(slot[i] for i in group) for group in plan.out)
-    return Stamp(plan.width, n_nets, itemgetter(*flat) if flat else None, tuple(spans), out)
+    return Stamp(plan.width, n_nets, kinds, ins, outs, out)
 
 
 # --------------------------------------------------------------------------- layers
@@ -185,21 +198,22 @@ def build_dense(st: Stage, shared: dict, trees: list[Term | None]) -> list[int]:
     leaves: dict[object, int] = {}  # one sign-offset copy of each input, one net per shared sum or sub-expression
 
     def leaf(ref) -> int:
-        if ref not in leaves:
-            if ref in shared:
-                leaves[ref] = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
-            elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
-                sub = shared[ref.sub]
-                off = sign_offset(sub.lo, sub.hi)
-                leaves[ref] = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off,
-                                      {"width": bits_for_range(sub.lo, sub.hi)[0]})
-            elif off := sign_offset(lo[ref], hi[ref]):
-                width = bits_for_range(lo[ref], hi[ref])[0]
-                leaves[ref] = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width},
-                                      name=f"x{ref}_offset")
-            else:
-                leaves[ref] = st.x[ref]
-        return leaves[ref]
+        net = leaves.get(ref)  # one lookup: hashing a Shared or Sub ref is a Python call
+        if net is not None:
+            return net
+        if ref in shared:
+            net = st.sum_tree(shared[ref], leaf, name=f"u{len(leaves)}")
+        elif isinstance(ref, Unsigned):  # a signed sub-expression, its sign bit inverted
+            sub = shared[ref.sub]
+            off = sign_offset(sub.lo, sub.hi)
+            net = st.cell("unsign", (leaf(ref.sub),), sub.lo + off, sub.hi + off, {"width": bits_for_range(sub.lo, sub.hi)[0]})
+        elif off := sign_offset(lo[ref], hi[ref]):
+            width = bits_for_range(lo[ref], hi[ref])[0]
+            net = st.cell("unsign", (st.x[ref],), lo[ref] + off, hi[ref] + off, {"width": width}, name=f"x{ref}_offset")
+        else:
+            net = st.x[ref]
+        leaves[ref] = net
+        return net
 
     outs = [st.sum_tree(tree, leaf, j, f"n{j}") for j, tree in enumerate(trees)]
     del leaf  # it refers to itself (a shared sum's leaves): that cycle would keep the netlist alive until a GC pass
@@ -330,10 +344,10 @@ def relu_stage(st: Stage) -> list[int]:
 
 def threshold_stage(st: Stage, thresholds) -> list[int]:
     """#{k : x >= t_k}: a comparator per threshold the range does not decide, their bits summed."""
-    outs = []
+    outs, ge = [], {"op": ">="}  # one params dict for every comparator (cells never change theirs)
     for j, row in enumerate(np.asarray(thresholds).tolist()):  # Python rows: numpy ones cost a view each
         base, live = split_thresholds(ints(row), st.lo[j], st.hi[j])
-        passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, {"op": ">="}, j) for t in live]
+        passed = [st.cell("cmp", (st.x[j], st.const(t)), 0, 1, ge, j) for t in live]
         if not passed or len(passed) == 1 and not base:
             outs.append(passed[0] if passed else st.const(base))
             continue

@@ -22,13 +22,14 @@ from bespoke.hdl.csd import csd
 from bespoke.hdl.netlist import Netlist, gc_paused, ints
 from bespoke.hdl.requant_plan import plan_element
 from bespoke.hdl.stages import binary_taps, fused_accumulator
-from bespoke.hdl.xnor_plan import plan_neurons
+from bespoke.hdl.xnor_plan import xnor_bits
 
 TOTALS = ("adders", "comparators", "muxes", "nonzero_weights", "csd_digits", "xnor_bits", "full_adders", "half_adders",
           "gates", "register_bits")
 # the figures each kind of stage reports (hdl.lower.summary's per-component stats)
 # the cells the figures look at one by one; the others are only counted per kind
 INSPECTED = frozenset(("add", "sub", "cmp", "mux", "and", "or", "not", "reg"))
+COUNTED = ("cmp", "fa", "ha")  # the cells the figures only count
 FIGURES = {
     "dense": ("adders", "nonzero_weights", "csd_digits", "acc_width"),
     "relu": ("muxes",),
@@ -82,14 +83,15 @@ def netlist_summary(nl: Netlist, ir: IR) -> dict:
 
 
 def by_group(nl: Netlist) -> tuple[dict[str, Counter], dict[str, list]]:
-    """Per group: its cells per kind (counted in C), and its INSPECTED cells. A big netlist is
-    mostly full adders, which need counting only; a stage's cells come in one run, mostly."""
+    """Per group: how many cells it has of each COUNTED kind and in all ("cells"; counted in C),
+    and its INSPECTED cells. A big netlist is mostly full adders, which need counting only; a
+    stage's cells come in one run, mostly."""
     counts: dict[str, Counter] = {}
     cells: dict[str, list] = {}
     for group, run in groupby(nl.cells, key=attrgetter("group")):
         run = list(run)
         kinds = list(map(attrgetter("kind"), run))
-        counts.setdefault(group, Counter()).update(kinds)
+        counts.setdefault(group, Counter()).update({kind: kinds.count(kind) for kind in COUNTED} | {"cells": len(kinds)})
         cells.setdefault(group, []).extend(compress(run, map(INSPECTED.__contains__, kinds)))
     return counts, cells
 
@@ -105,17 +107,28 @@ def stage_inputs(nl: Netlist, info: dict, regs: dict) -> list[int]:
 
 def cell_figures(nl: Netlist, info: dict, counts: Counter, group: list, cmp_outs: set, input_bits: set) -> dict:
     """The figures counted on a stage's cells (`group`: its INSPECTED ones)."""
-    words = [nl.type_of(c.outs[0])[0] for c in group if c.kind in ("add", "sub")]
+    words = widths(nl, [c.outs[0] for c in group if c.kind in ("add", "sub")])
+    registers = widths(nl, [c.outs[0] for c in group if c.kind == "reg"])
     return {
-        "adders": len(words),
+        "adders": words.total(),
         "comparators": counts["cmp"],
         "muxes": sum(c.kind == "mux" and c.ins[0] not in cmp_outs for c in group),
         "full_adders": counts["fa"],
         "half_adders": counts["ha"],
         "gates": sum(len(c.ins) - 1 for c in group if c.kind in ("and", "or") and input_bits.issuperset(c.ins)),
-        "register_bits": sum(nl.type_of(c.outs[0])[0] for c in group if c.kind == "reg"),
-        "acc_width": max(words + [nl.type_of(o)[0] for o in info["out"]] if counts else words, default=0),
+        "register_bits": sum(w * k for w, k in registers.items()),
+        "acc_width": max([*words, *widths(nl, info["out"])] if counts.get("cells") else words, default=0),
     }
+
+
+def widths(nl: Netlist, nets: list[int]) -> Counter:
+    """How many of `nets` have each width, worked out once per distinct range (bnn_cnn's first
+    layer has 28k adders of a few dozen ranges)."""
+    ranges = Counter(zip(map(nl.lo.__getitem__, nets), map(nl.hi.__getitem__, nets)))
+    out = Counter()
+    for (lo, hi), k in ranges.items():
+        out[width(lo, hi)] += k
+    return out
 
 
 def plan_figures(ir: IR, n: str, nl: Netlist, out: list[int]) -> dict:
@@ -125,8 +138,7 @@ def plan_figures(ir: IR, n: str, nl: Netlist, out: list[int]) -> dict:
     src = ir.inputs_of(acc or n)[0]
     lo, hi = ints(ir.out(src).lo), ints(ir.out(src).hi)
     if stage_kind(ir, n) == "xnor":
-        neurons = plan_neurons(*binary_taps(layer), lo, hi, None if acc is None else ints(ir.layer(n).thresholds[:, 0]))
-        return {"xnor_bits": sum(len(nr.bits) for nr in neurons if nr.kind != "const")}
+        return {"xnor_bits": xnor_bits(*binary_taps(layer), lo, hi, None if acc is None else ints(ir.layer(n).thresholds[:, 0]))}
     if isinstance(layer, (Dense, Conv2d)):
         # a convolution's kernel is laid over every position; zero weights (dropped there) count nothing
         positions = 1 if isinstance(layer, Dense) else layer.out_size([]) // layer.weight.shape[0]

@@ -34,13 +34,7 @@ class Neuron:
 
     @property
     def kind(self) -> str:
-        n = len(self.bits)
-        if self.threshold is None:
-            return "count" if n else "const"
-        need = self.threshold - self.const  # agreements still needed from the live bits
-        if need <= 0 or need > n:
-            return "const"
-        return "or" if need == 1 else "and" if need == n else "ge"
+        return neuron_kind(len(self.bits), self.const, self.threshold)
 
     @property
     def out_range(self) -> tuple[int, int]:
@@ -57,6 +51,16 @@ class Neuron:
         return ge_addend(len(self.bits), self.threshold - self.const)
 
 
+def neuron_kind(n: int, const: int, threshold: int | None) -> str:
+    """Neuron.kind of a neuron with n live bits."""
+    if threshold is None:
+        return "count" if n else "const"
+    need = threshold - const  # agreements still needed from the live bits
+    if need <= 0 or need > n:
+        return "const"
+    return "or" if need == 1 else "and" if need == n else "ge"
+
+
 def plan_neuron(row: BitRow, lo: list[int], hi: list[int], threshold: int | None = None) -> Neuron:
     bits, const = [], 0
     for i, w in row:
@@ -70,13 +74,27 @@ def plan_neuron(row: BitRow, lo: list[int], hi: list[int], threshold: int | None
 def plan_neurons(idx: np.ndarray, w: np.ndarray, lo: list[int], hi: list[int], thresholds=None) -> list[Neuron]:
     """plan_neuron of every neuron of a layer, vectorised: row j of the [neurons, fan-in] arrays
     idx, w is neuron j's row (hdl.stages.binary_taps); thresholds one per neuron, or None."""
-    lo, hi = np.asarray(lo)[idx], np.asarray(hi)[idx]
-    live = lo != hi
-    const = ((lo == w) & ~live).sum(axis=1).tolist()
+    live, const = _live(idx, w, lo, hi)
     ends = np.cumsum(live.sum(axis=1)).tolist()
     inputs, inverted = idx[live].tolist(), (w[live] == 0).tolist()  # the live bits, row after row
     ts = [None] * len(idx) if thresholds is None else thresholds
     return [Neuron(tuple(zip(inputs[a:b], inverted[a:b])), c, t) for a, b, c, t in zip([0] + ends, ends, const, ts)]
+
+
+def xnor_bits(idx: np.ndarray, w: np.ndarray, lo: list[int], hi: list[int], thresholds=None) -> int:
+    """The live bits of the neurons plan_neurons plans that are not constants (the layer's XNOR
+    wires and inverters), counted without making the neurons."""
+    live, const = _live(idx, w, lo, hi)
+    ts = [None] * len(idx) if thresholds is None else thresholds
+    return sum(n for n, c, t in zip(live.sum(axis=1).tolist(), const, ts) if neuron_kind(n, c, t) != "const")
+
+
+def _live(idx: np.ndarray, w: np.ndarray, lo: list[int], hi: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Which taps [neurons, fan-in] read a non-constant input, and per neuron the agreements of
+    its constant ones."""
+    lo, hi = np.asarray(lo)[idx], np.asarray(hi)[idx]
+    live = lo != hi
+    return live, ((lo == w) & ~live).sum(axis=1).tolist()
 
 
 def check_bits(lo: list[int], hi: list[int], what: str) -> None:
