@@ -227,7 +227,7 @@ def explore(model, train, test=None, *, target: str = "egfet", max_loss: float =
     check_mlp(ir)
     labels = class_indices(ir, y_train)
     codes = ir.encode_inputs(x_train)
-    float_train = float(np.mean(class_indices(ir, _float_labels(float_ir, ir, x_train)) == labels))
+    float_train = 1 - error(float_ir, x_train, labels)
     budget = (1.0 - float_train) + max_loss
     space = SearchSpace(ir)
     retrain_fn = _retrainer() if retrain else None
@@ -268,7 +268,7 @@ def explore(model, train, test=None, *, target: str = "egfet", max_loss: float =
     if test is not None:
         x_test, y_test = read_csv(test, n)
         t_codes, t_labels = ir.encode_inputs(x_test), class_indices(ir, y_test)
-        float_test = float(np.mean(class_indices(ir, _float_labels(float_ir, ir, x_test)) == t_labels))
+        float_test = 1 - error(float_ir, x_test, t_labels)
         for p in {id(p): p for p in final + [exact]}.values():
             p.test_accuracy = 1 - error(p.ir, t_codes, t_labels)
     features = ir.meta.get("features") or [f"x{i}" for i in range(n)]
@@ -302,15 +302,6 @@ def rebased(bases: dict, designs: list[Point], space: SearchSpace) -> dict:
     return new
 
 
-def _float_labels(float_ir: IR, ir: IR, x: np.ndarray) -> np.ndarray:
-    """The float model's predicted labels (data label values) on real features."""
-    from bespoke.sim.golden import run
-
-    idx = run(float_ir, x)[:, 0].astype(np.int64)
-    names = ir.meta.get("labels")
-    return np.asarray(names)[idx] if names is not None else idx
-
-
 def _point(ctx: Context, k: int, p: Evaluated, float_ir: IR) -> Point:
     base, approx = based(ctx, p.genome)
     return Point(k, p.genome, approx, apply(base, approx), base, 1 - p.error, p.area, p.power, target=ctx.target,
@@ -338,13 +329,11 @@ def _front(points: list[Point]) -> list[Point]:
     return out
 
 
-def _retrainer() -> Callable | None:
-    """retrain(ir, codes, labels, weight sets per layer, seed) -> IR, from compiler.retrain."""
-    try:
-        from bespoke.compiler.retrain import retrain
-    except ImportError:
-        return None
+def _retrainer() -> Callable:
+    """retrain(ir, codes, labels, weight sets per layer, seed) -> IR (compiler.retrain, projecting
+    each layer onto its set)."""
     from bespoke.compiler.approx import project
+    from bespoke.compiler.retrain import retrain
 
     def run(ir, codes, labels, sets, seed):
         proj = {n: (lambda w, s=s: project(w, s)) for n, s in sets.items()}
@@ -426,12 +415,11 @@ def run_explore(model, train, test, out, *, target="egfet", max_loss=0.01, popul
                          generations=generations, rounds=rounds, seed=seed, workers=workers, scheduler=scheduler, retrain=retrain,
                          progress=update, cache=cache)
     save_cache(out, key, cache)
-    unit = result.area_unit
     if log:
         log(f"{result.evaluations} designs evaluated in {result.seconds:.0f} s; float model {100 * result.float_train_accuracy:.2f} % "
             f"(train), budget {100 * (result.float_train_accuracy - max_loss):.2f} %")
     failed = False
-    (result.exact.compile()).save(out / "exact")
+    result.exact.compile().save(out / "exact")
     picked = [result.exact]
     if result.chosen is not None:
         result.chosen.compile().save(out / "chosen")
