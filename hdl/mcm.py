@@ -95,7 +95,8 @@ class _Sharing:
         self.n_ids = len(self.refs) + sum(map(len, neurons))
         max_shift = max((shift for signed in neurons for _, shift, _ in signed), default=0)
         self.span = 4 * (max_shift + 1) * self.n_ids ** 2  # every code is below it
-        self.count = Counter(self.pattern(t, u) for terms in self.terms for t, u in combinations(terms.values(), 2))
+        pattern = self.pattern
+        self.count = Counter(pattern(t, u) for terms in self.terms for t, u in combinations(terms.values(), 2))
         self.count.pop(None, None)
         self.heap = [-c * self.span + k for k, c in self.count.items() if c >= 2]
         heapq.heapify(self.heap)
@@ -204,7 +205,12 @@ class _Sharing:
         form = {v: c for v, c in form.items() if c}
         const = (self.consts[a] << da) + r * (self.consts[b] << db)
         ref = Sub(len(self.plans))
-        exact = linear_range(list(form.items()), const, *self.box)
+        if self.forms[a].keys().isdisjoint(self.forms[b].keys()):  # independent variables: the interval sum is exact
+            (alo, ahi), (blo, bhi) = self.ranges[a], self.ranges[b]
+            blo, bhi = (blo, bhi) if r > 0 else (-bhi, -blo)
+            exact = (alo << da) + (blo << db), (ahi << da) + (bhi << db)
+        else:
+            exact = linear_range(list(form.items()), const, *self.box)
         self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
         if exact[0] < 0 and self.unsigned:
             off = sign_offset(*exact)
@@ -219,18 +225,24 @@ class _Sharing:
     def replace(self, j: int, tf: int, ts: int, new: tuple[int, int, int]) -> None:
         """Terms tf, ts of neuron j become `new`: their pairs counted down, then new's pairs up
         (a pattern is queued at each count it goes up to, so that order decides the queue)."""
-        terms, count, pattern = self.terms[j], self.count, self.pattern
+        terms, count, n = self.terms[j], self.count, self.n_ids
         for gone in (tf, ts):
-            t = terms.pop(gone)
+            s1, k1, a1 = terms.pop(gone)
             still = False  # whether j reads t's source still
-            for u in terms.values():
-                still = still or u[2] == t[2]
-                if (code := pattern(t, u)) is not None:
-                    count[code] -= 1
+            for s2, k2, b2 in terms.values():  # pattern(t, u), inlined: the greedy's innermost loop
+                if a1 < b2 or a1 == b2 and k1 < k2:
+                    a, b, d = a1, b2, k2 - k1
+                elif a1 == b2 and k1 == k2:
+                    still = True
+                    continue
+                else:
+                    a, b, d = b2, a1, k1 - k2
+                still = still or a1 == b2
+                count[(((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0)] -= 1
             if not still:
-                self.where[t[2]].discard(j)
+                self.where[a1].discard(j)
         for u in terms.values():
-            self.bump(pattern(new, u))
+            self.bump(self.pattern(new, u))
         self.insert(j, new)
 
     def result(self) -> tuple[list[tuple[list[Term], list[Term]]], list[int]]:
