@@ -18,7 +18,7 @@ frontend, passes), `bespoke.hdl` (architectures, netlist, Verilog writers), `bes
 
 from bespoke.compiler.errors import BespokeError
 
-_LAZY = {"compile_model": "api", "load_compiled": "api", "CompiledModel": "api",
+_LAZY = {"compile_model": "api", "load_compiled": "api", "CompiledModel": "api", "run_flow": "api", "FlowResult": "api",
          "frontend": "flow", "run_passes": "flow", "hardware": "flow", "report": "flow", "Hardware": "flow"}
 __all__ = ["BespokeError", *_LAZY]
 

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -262,3 +263,49 @@ def _format_folded(model: CompiledModel) -> str:
 def _verilog_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)
     return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
+
+
+# --------------------------------------------------------------------------- the whole flow
+
+
+@dataclass
+class FlowResult:
+    """What `run_flow` did: the build, its simulation against the golden model, its report, and
+    the seconds each step took."""
+
+    model: CompiledModel
+    sim: SimReport
+    report: dict
+    seconds: dict[str, float]
+    files: list[Path]
+
+    @property
+    def passed(self) -> bool:
+        return self.sim.passed
+
+
+def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str, out_dir: str | Path, *,
+             simulator: str = "verilator", max_vectors: int | None = None, clock_hz: float | None = None,
+             timeout: float | None = None, quiet: bool = True, **compile_options) -> FlowResult:
+    """compile (saved to out_dir) -> simulate every row of `data` against the golden model ->
+    report on `target`, switching activity from the same rows; report.json/report.md written
+    to out_dir. `compile_options` are compile_model's; quiet=False shows each step's progress."""
+    from bespoke.progress import step
+    from bespoke.targets.report import SYNTH_TIMEOUT_S, write_report
+
+    seconds, t0 = {}, time.perf_counter()
+    with step("compile", quiet):
+        compiled = compile_model(model, out_dir, **compile_options)
+    seconds["compile"], t0 = time.perf_counter() - t0, time.perf_counter()
+    with step(f"simulate {Path(data).name} on {simulator} (the simulator is built once per design)", quiet):
+        sim = compiled.simulate(data, simulator=simulator, max_vectors=max_vectors)
+    seconds["simulate"], t0 = time.perf_counter() - t0, time.perf_counter()
+    with step(f"report on {target} (Yosys synthesis)", quiet):
+        x = compiled._data(data)[0]
+        rep = compiled.report(target, data=x[:max_vectors] if max_vectors else x, clock_hz=clock_hz,
+                              timeout=timeout or SYNTH_TIMEOUT_S)
+        js, md = write_report(out_dir, rep)
+    seconds["report"] = time.perf_counter() - t0
+    out = Path(out_dir)
+    files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, js, md]
+    return FlowResult(compiled, sim, rep, seconds, files)

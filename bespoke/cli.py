@@ -1,4 +1,4 @@
-"""The `bespoke` command line: compile, simulate, explore, report.
+"""The `bespoke` command line: compile, simulate, flow (all three at once), explore, report.
 
 User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
 """
@@ -54,13 +54,9 @@ def _fraction(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    c = sub.add_parser("compile", help="ONNX model -> integer IR -> Verilog")
+def add_compile_arguments(c: argparse.ArgumentParser) -> None:
+    """The options of `bespoke compile` that `bespoke flow` takes too."""
     c.add_argument("model", type=Path, help="ONNX file")
-    c.add_argument("-o", "--out", type=Path, required=True, help="output directory (replaced atomically)")
     c.add_argument("--input-bits", type=_bits, default=4, help="unsigned bits per input feature (default 4)")
     c.add_argument("--weight-bits", type=_bits, default=8, help="signed bits per weight (default 8)")
     c.add_argument("--act-bits", type=_bits, default=8, help="unsigned bits of hidden activations (default 8)")
@@ -79,9 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--simd", type=_positive, help="folded: inputs consumed per processing element and cycle")
     c.add_argument("--name", help="Verilog module name (default: the model file's name)")
     c.add_argument("--passes", help="pass list replacing the default (see --print-passes)")
-    c.add_argument("--print-passes", action="store_true", help="print the pass list and exit")
     c.add_argument("--dump-ir", type=Path, help="directory to save the IR (JSON) after every pass")
     c.add_argument("-v", "--verbose", action="store_true", help="log each pass")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bespoke")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
+    parser.add_argument("--version", action="version", version=f"bespoke {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="ONNX model -> integer IR -> Verilog",
+                       description="Example: bespoke compile examples/cardio/cardio.onnx --calibration "
+                                   "examples/cardio/train.csv -o out/")
+    c.add_argument("-o", "--out", type=Path, required=True, help="output directory (replaced atomically)")
+    add_compile_arguments(c)
+    c.add_argument("--print-passes", action="store_true", help="print the pass list and exit")
 
     s = sub.add_parser("simulate", help="cycle-accurate RTL simulation against the golden model")
     s.add_argument("build", type=Path, help="output directory of `bespoke compile`")
@@ -111,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    f = sub.add_parser("flow", help="compile, simulate against the golden model and report, in one command",
+                       description="compile -> simulate every row of --data against the golden model -> report area, "
+                                   "power and timing on --target (activity from the same rows); ends with a summary. "
+                                   "Example: bespoke flow examples/cardio/cardio.onnx --calibration examples/cardio/train.csv "
+                                   "--data examples/cardio/test.csv --target egfet -o out/")
+    f.add_argument("-o", "--out", type=Path, required=True, help="output directory (replaced atomically)")
+    f.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
+    f.add_argument("--target", required=True, choices=sorted(targets_cli.TARGETS), help="technology target of the report")
+    add_compile_arguments(f)
+    f.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    f.add_argument("--max-vectors", type=_positive, help="simulate and report only the first N rows")
+    f.add_argument("--clock", help="clock / inference rate of the report, e.g. 5Hz or 50MHz (default: per target)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+
     r = sub.add_parser("report", help="area, power and timing from synthesis")
     targets_cli.add_arguments(r)
     return parser
@@ -125,18 +156,22 @@ def cmd_compile(args) -> int:
                                           act_bits=args.act_bits, per_channel=args.per_channel))
         return 0
     t0 = time.perf_counter()
-    model = compile_model(
-        args.model, input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
-        per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range, pipeline=args.pipeline,
-        name=args.name, passes=args.passes, dump_ir=args.dump_ir, log=print if args.verbose else None,
-        arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing, approx=args.approx,
-    )
+    model = compile_model(args.model, **compile_options(args))
     model.save(args.out)
     print(format_summary(model))
     if args.calibration is not None:
         warn_quantisation_loss(model, args.calibration)
     print(f"wrote {args.out}/{model.name}.v, ir.json, manifest.json in {time.perf_counter() - t0:.2f} s")
     return 0
+
+
+def compile_options(args) -> dict:
+    """compile_model's keyword arguments from the options add_compile_arguments declares."""
+    return dict(input_bits=args.input_bits, weight_bits=args.weight_bits, act_bits=args.act_bits,
+                per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range,
+                pipeline=args.pipeline, name=args.name, passes=args.passes, dump_ir=args.dump_ir,
+                log=print if args.verbose else None, arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing,
+                approx=args.approx)
 
 
 def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> None:
@@ -189,6 +224,35 @@ def cmd_explore(args) -> int:
                        quiet=args.quiet)
 
 
+def cmd_flow(args) -> int:
+    from bespoke.api import run_flow
+
+    clock = targets_cli.parse_clock(args.clock) if args.clock else None
+    result = run_flow(args.model, args.data, args.target, args.out, simulator=args.simulator, max_vectors=args.max_vectors,
+                      clock_hz=clock, quiet=args.quiet, **compile_options(args))
+    print(format_flow(result))
+    return 0 if result.passed else 1
+
+
+def format_flow(result) -> str:
+    """The final summary of `bespoke flow`: one line per step, the report's table, the files."""
+    model, sim, sec = result.model, result.sim, result.seconds
+    total = model.summary.get("total", {})
+    hw = f"{len(model.summary.get('layers', []))} layers" + (f", {total['adders']} adders" if total.get("adders") else "")
+    verdict = f"{sim.vectors} vectors, {sim.mismatches} mismatches against the golden model ({sim.simulator}"
+    verdict += f", build {sim.seconds_build:.1f} s)" if sim.seconds_build else ", build reused)"
+    lines = [f"flow {model.name}: {'PASS' if result.passed else 'FAIL'}",
+             f"  compile   {sec['compile']:6.1f} s  {model.n_features} inputs, {hw}",
+             f"  simulate  {sec['simulate']:6.1f} s  {verdict}"]
+    lines += [f"  problem: {p}" for p in sim.problems]
+    if sim.hardware_accuracy is not None:
+        lines.append(f"  accuracy            hardware {100 * sim.hardware_accuracy:.2f} %, float model {100 * sim.float_accuracy:.2f} %")
+    lines.append(f"  report    {sec['report']:6.1f} s  {result.report['target']['name']}:")
+    lines.append(targets_cli.format_table(result.report))
+    lines.append(f"wrote {', '.join(str(p) for p in result.files)} ({sum(sec.values()):.1f} s in all)")
+    return "\n".join(lines)
+
+
 def cmd_report(args) -> int:
     from bespoke.api import load_codes
 
@@ -198,7 +262,8 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "report": cmd_report}[args.command](args)
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "flow": cmd_flow,
+                "report": cmd_report}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
         return 2

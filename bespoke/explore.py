@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from bespoke import flow
+from bespoke.progress import progress_bar
 from bespoke.compiler.approx import Approximation, apply, check_mlp, describe, input_bits, logit_width
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
@@ -470,36 +471,3 @@ def format_front(result: ExploreResult) -> str:
         sp = "" if s.get("power") is None else f"{s['power']:.2f}"
         rows.append(f"{tag:>8s} {100 * p.train_accuracy:8.2f} {test:>8s} {p.area:10.3f} {p.power:7.2f} {sa:>11s} {sp:>9s}")
     return "\n".join(rows)
-
-
-class progress_bar:
-    """A rich progress bar over the generations (plain lines when not a terminal; nothing when quiet)."""
-
-    def __init__(self, quiet: bool, total: int):
-        self.quiet, self.total, self.bar, self.t0 = quiet, total, None, time.perf_counter()
-
-    def __enter__(self):
-        import sys
-
-        if not self.quiet and sys.stdout.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("exploring"), BarColumn(), MofNCompleteColumn(), TextColumn("generations"),
-                                TextColumn("{task.fields[evals]} designs"), TimeElapsedColumn(), TextColumn("ETA"),
-                                TimeRemainingColumn())
-            self.bar.start()
-            self.task = self.bar.add_task("explore", total=self.total, evals=0)
-        return self.update
-
-    def update(self, gen: int, total: int, evaluations: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=gen, evals=evaluations)
-        elif not self.quiet and (gen == total or gen % max(1, total // 10) == 0):
-            elapsed = time.perf_counter() - self.t0
-            eta = elapsed / gen * (total - gen)
-            print(f"exploring: generation {gen}/{total}, {evaluations} designs, {elapsed:.0f} s, ETA {eta:.0f} s", flush=True)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.targets.report import SYNTH_TIMEOUT_S, TARGETS, format_si, format_table, make_report, write_report
+from bespoke.targets.report import SYNTH_TIMEOUT_S, TARGETS, format_si, format_table, make_report, write_report  # noqa: F401 (TARGETS, format_table: for the driver)
 
 _FREQ = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
 

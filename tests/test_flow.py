@@ -88,3 +88,32 @@ def test_import_bespoke_stays_cheap_and_exports_the_steps():
     assert {"compile_model", "load_compiled", "BespokeError", "frontend", "run_passes", "hardware", "report"} <= set(bespoke.__all__)
     with pytest.raises(AttributeError):
         bespoke.no_such_step  # noqa: B018
+
+
+def test_flow_command_compiles_simulates_and_reports(tmp_path, capsys):
+    """`bespoke flow`: one command, the three steps in order (plain progress lines when not a
+    terminal), a summary naming the verdict, the accuracy and the area; the report files written."""
+    ex = "examples/seeds/"
+    code = main(["flow", ex + "seeds.onnx", "--calibration", ex + "train.csv", "--data", ex + "test.csv", "--target", "egfet",
+                 "-o", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    steps = [line for line in out.splitlines() if line.endswith(" ...")]
+    assert [s.split()[0] for s in steps] == ["compile", "simulate", "report"]
+    assert "flow seeds: PASS" in out and "0 mismatches against the golden model" in out
+    assert "accuracy            hardware" in out and "area" in out and "cm²" in out
+    assert {"seeds.v", "manifest.json", "report.json", "report.md"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+
+def test_flow_quiet_prints_only_the_summary(tmp_path, capsys):
+    ex = "examples/seeds/"
+    assert main(["flow", ex + "seeds.onnx", "--calibration", ex + "train.csv", "--data", ex + "test.csv", "--target", "egfet",
+                 "--max-vectors", "20", "-q", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flow seeds: PASS") and "20 vectors" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("bespoke ")
