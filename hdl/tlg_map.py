@@ -16,7 +16,9 @@ integer weights |w| <= `max_weight` (hdl.tlg_plan), one per neuron:
   counters, down to one bit per column, the count's binary digits;
 - a max-pool over bits: an OR, [sum x >= 1], as a tree of gates of fan-in <= fanin.
 What stays ordinary logic, stated: the argmax and a dense layer whose only user is the argmax
-(the per-class scale of the scores); they read multi-bit counts. Anything else (relu, requant,
+(the per-class scale of the scores); they read multi-bit counts. With integer="arith" (`bespoke
+compile --tlg-integer arith`) an integer first layer and its threshold stay ordinary logic too (the
+adder trees with shared sub-expressions of hdl.mcm, and a comparator). Anything else (relu, requant,
 multi-threshold, a dense layer whose result is not thresholded) cannot be mapped: a user error
 (`check_mappable`).
 """
@@ -47,17 +49,21 @@ class TlgOptions(NamedTuple):
     fanin: int = 5
     max_weight: int = 2
     gate_cost: tuple[tuple[int, float], ...] | None = None
+    integer: str = "bitplane"  # integer layers feeding a threshold: "bitplane" (threshold gates) or "arith" (kept logic)
 
 
 def _binary(layer) -> bool:
     return isinstance(layer, XnorPopcount) or isinstance(layer, Conv2d) and layer.binary
 
 
-def tlg_accumulator(ir: IR, n: str) -> str | None:
+INTEGER_MODES = ("bitplane", "arith")
+
+
+def tlg_accumulator(ir: IR, n: str, opts: TlgOptions) -> str | None:
     """The accumulator computed inside K = 1 threshold node n: a binarized one (as the popcount
-    mapping fuses it), or an integer Dense / Conv2d feeding only n."""
+    mapping fuses it), or (integer="bitplane") an integer Dense / Conv2d feeding only n."""
     acc = fused_accumulator(ir, n)
-    if acc is not None or not isinstance(ir.layer(n), Threshold) or ir.layer(n).thresholds.shape[1] != 1:
+    if acc is not None or opts.integer != "bitplane" or not isinstance(ir.layer(n), Threshold) or ir.layer(n).thresholds.shape[1] != 1:
         return acc
     (src,) = ir.inputs_of(n)
     layer = ir.layer(src)
@@ -66,21 +72,33 @@ def tlg_accumulator(ir: IR, n: str) -> str | None:
     return None
 
 
-def _head(ir: IR, n: str) -> bool:
-    """Whether node n stays ordinary logic: the argmax, or a dense layer feeding only it."""
+def _head(ir: IR, n: str, opts: TlgOptions) -> bool:
+    """Whether node n stays ordinary logic: the argmax, a dense layer feeding only it, and with
+    integer="arith" an integer layer feeding a K = 1 threshold, and that threshold."""
     layer = ir.layer(n)
-    return isinstance(layer, ArgMax) or (isinstance(layer, Dense) and [type(ir.layer(u)) for u in ir.users_of(n)] == [ArgMax])
+    if isinstance(layer, ArgMax) or (isinstance(layer, Dense) and [type(ir.layer(u)) for u in ir.users_of(n)] == [ArgMax]):
+        return True
+    if opts.integer != "arith":
+        return False
+    if isinstance(layer, Threshold) and layer.thresholds.shape[1] == 1:
+        (src,) = ir.inputs_of(n)
+        layer, n = ir.layer(src), src
+    users = ir.users_of(n)
+    return (isinstance(layer, (Dense, Conv2d)) and not _binary(layer) and len(users) == 1
+            and isinstance(ir.layer(users[0]), Threshold) and ir.layer(users[0]).thresholds.shape[1] == 1)
 
 
 def check_mappable(ir: IR, opts: TlgOptions) -> None:
     """A user error for bad options or a layer the mapping cannot take (see the module)."""
     check_options(opts.fanin, opts.max_weight)
-    fused = {a for n in ir.order() if (a := tlg_accumulator(ir, n)) is not None}
+    if opts.integer not in INTEGER_MODES:
+        raise BespokeError(f"unknown tlg integer-layer mode {opts.integer!r}; supported: {', '.join(INTEGER_MODES)}")
+    fused = {a for n in ir.order() if (a := tlg_accumulator(ir, n, opts)) is not None}
     for n in ir.order():
         layer = ir.layer(n)
-        if isinstance(layer, Input) or n in fused or _head(ir, n) or _binary(layer):
+        if isinstance(layer, Input) or n in fused or _head(ir, n, opts) or _binary(layer):
             continue
-        if isinstance(layer, Threshold) and tlg_accumulator(ir, n) is not None:
+        if isinstance(layer, Threshold) and tlg_accumulator(ir, n, opts) is not None:
             continue
         if isinstance(layer, Dense) and layer.mask is not None:
             raise BespokeError(f"node {n}: --map tlg cannot map a dense layer with input-bit masks")
@@ -234,6 +252,8 @@ def build_stage(st, ir: IR, n: str, acc: str | None, opts: TlgOptions) -> list[i
     """The output nets of node n (with accumulator `acc`, tlg_accumulator) as threshold gates, or
     None for a node that stays ordinary logic (the argmax head)."""
     layer = ir.layer(n)
+    if _head(ir, n, opts):
+        return None
     if acc is not None:
         inner = ir.layer(acc)
         stage = xnor_stage if _binary(inner) else integer_stage

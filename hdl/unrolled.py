@@ -438,7 +438,7 @@ def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True, tlg: tl
     check_ir(ir)
     if tlg is not None:
         tlg_map.check_mappable(ir, tlg)
-    accumulator = fused_accumulator if tlg is None else tlg_map.tlg_accumulator
+    accumulator = fused_accumulator if tlg is None else lambda ir, n: tlg_map.tlg_accumulator(ir, n, tlg)
     nl = Netlist(name=ir.name)
     inp = ir.input_node()
     x_lo, x_hi = ints(ir.out(inp).lo), ints(ir.out(inp).hi)
@@ -472,7 +472,7 @@ def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True, tlg: tl
         nl.outputs["out_valid"] = [valid]
     nl.meta.update(arch="unrolled", pipelined=bool(registers), latency=latency, layers=layers)
     if tlg is not None:
-        nl.meta["tlg"] = {"fanin": tlg.fanin, "max_weight": tlg.max_weight}
+        nl.meta["tlg"] = {"fanin": tlg.fanin, "max_weight": tlg.max_weight, "integer": tlg.integer}
     return nl
 
 
