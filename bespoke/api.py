@@ -181,16 +181,22 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   weight_bits: int = 8, act_bits: int = 8, per_channel: bool = False, calibration=None,
                   input_range=None, pipeline: bool = False, name: str | None = None, passes: str | None = None,
                   dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
-                  simd: int | None = None, sharing: bool = True, approx: str | None = None) -> CompiledModel:
+                  simd: int | None = None, sharing: bool = True, approx: str | None = None, map: str = "popcount",
+                  tlg_fanin: int | None = None, tlg_max_weight: int | None = None,
+                  tlg_library: str | Path | None = None, tlg_integer: str | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
 
     The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
     the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
     layers; sharing=False: plan every neuron of a dense layer alone, no sub-expressions shared;
-    approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4"). name: the Verilog top (default: the file's stem, the graph's name, or "model").
+    approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4";
+    map="tlg": binarized neurons as threshold gates of fan-in <= tlg_fanin (default 5) and
+    |weight| <= tlg_max_weight (default 2), integer layers by bit planes or, tlg_integer="arith",
+    kept as adder trees; hdl.tlg_map). name: the Verilog top (default: the file's stem, the graph's name, or "model").
     out_dir: also save the build there.
     """
     arch_options = flow.check_arch(arch, pe, simd)
+    tlg = flow.check_map(map, arch, tlg_fanin, tlg_max_weight, tlg_library, tlg_integer)
     name = _verilog_name(name or flow.model_name(model))
     float_ir = flow.frontend(model, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
@@ -201,10 +207,13 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
         from bespoke.compiler import approx as approximation
 
         ir = approximation.apply(ir, approximation.parse(approx, ir))
-    hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, **arch_options)
+    hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, tlg=tlg, **arch_options)
     source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options,
-               **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {})}
+               **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {}),
+               **({} if tlg is None else {"map": "tlg", "tlg_fanin": tlg.fanin, "tlg_max_weight": tlg.max_weight,
+                                          "tlg_integer": tlg.integer,
+                                          **({"tlg_library": str(tlg_library)} if tlg_library else {})})}
     compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
     if out_dir is not None:
         compiled.save(out_dir)
@@ -230,18 +239,36 @@ def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
     return model.encode(read_csv(csv_path, model.n_features)[0])
 
 
+def load_netlist(out_dir: str | Path) -> tuple[Netlist, str | None]:
+    """A build directory's netlist, planned again from its IR and options (the netlist is not
+    saved), and the threshold-gate library it was mapped with (None: the default)."""
+    from bespoke.hdl.unrolled import plan_unrolled
+
+    model = load_compiled(out_dir)
+    o = model.options
+    if o.get("arch", "unrolled") != "unrolled":
+        raise BespokeError(f"{out_dir}: the tlg target prices unrolled designs; this one is {o.get('arch')}")
+    tlg = flow.check_map(o.get("map", "popcount"), "unrolled", o.get("tlg_fanin"), o.get("tlg_max_weight"),
+                         o.get("tlg_library"), o.get("tlg_integer"))
+    nl = plan_unrolled(model.ir, registers=bool(o.get("pipeline")), sharing=o.get("sharing", True), tlg=tlg)
+    return nl, o.get("tlg_library")
+
+
 def format_summary(model: CompiledModel) -> str:
     """The terminal summary: the IR with its widths, then the hardware per layer."""
     if model.summary.get("arch") == "folded":
         return _format_folded(model)
     head = (f"design {model.name}: {model.n_features} inputs, "
             + ("pipelined, latency " + str(model.layout.get("latency")) + " cycles" if model.layout.get("pipelined") else "combinational"))
-    rows = [("layer", "op", "out bits", "adders", "weights != 0", "CSD digits")]
+    tlg = "tlg" in model.summary  # threshold-logic mapping: a column of threshold gates
+    rows = [("layer", "op", "out bits", "adders", "weights != 0", "CSD digits") + (("threshold gates",) if tlg else ())]
     for layer in model.summary.get("layers", []):
         rows.append((layer["name"], layer["op"], str(layer.get("out_width", "")), str(layer.get("adders", "")),
-                     str(layer.get("nonzero_weights", "")), str(layer.get("csd_digits", ""))))
+                     str(layer.get("nonzero_weights", "")), str(layer.get("csd_digits", "")))
+                    + ((str(layer.get("threshold_gates", "")),) if tlg else ()))
     total = model.summary.get("total", {})
-    rows.append(("total", "", "", str(total.get("adders", "")), str(total.get("nonzero_weights", "")), str(total.get("csd_digits", ""))))
+    rows.append(("total", "", "", str(total.get("adders", "")), str(total.get("nonzero_weights", "")), str(total.get("csd_digits", "")))
+                + ((str(total.get("threshold_gates", "")),) if tlg else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join([head, model.ir.dump(), "", *table])

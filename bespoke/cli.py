@@ -71,6 +71,16 @@ def add_compile_arguments(c: argparse.ArgumentParser) -> None:
                                      "argmax=msb3,masks=out/chosen/masks.json' (see bespoke explore)")
     c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",
                    help="unrolled: one inference per cycle, weights hard-wired (default); folded: time-multiplexed engine")
+    c.add_argument("--map", choices=("popcount", "tlg"), default="popcount",
+                   help="binarized neurons as compressor-tree popcounts (default) or as threshold gates (tlg): binarized "
+                        "layers, integer layers feeding a threshold (by bit planes) and max-pools over bits are mapped; "
+                        "an argmax head stays logic")
+    c.add_argument("--tlg-fanin", type=int, help="tlg: inputs per threshold gate, 3 or more (default 5)")
+    c.add_argument("--tlg-max-weight", type=int, help="tlg: largest |weight| of a gate input, 2 or more (default 2)")
+    c.add_argument("--tlg-library", type=Path, help="tlg: threshold-gate cell description (JSON; default targets/libs/tlg_ftl40.json)")
+    c.add_argument("--tlg-integer", choices=("bitplane", "arith"),
+                   help="tlg: an integer layer feeding a threshold (e.g. the first layer) as threshold gates over its "
+                        "inputs' bit planes (bitplane, default) or kept as adder trees and a comparator (arith)")
     c.add_argument("--pe", type=_positive, help="folded: processing elements (output neurons computed in parallel)")
     c.add_argument("--simd", type=_positive, help="folded: inputs consumed per processing element and cycle")
     c.add_argument("--name", help="Verilog module name (default: the model file's name)")
@@ -171,7 +181,8 @@ def compile_options(args) -> dict:
                 per_channel=args.per_channel, calibration=args.calibration, input_range=args.input_range,
                 pipeline=args.pipeline, name=args.name, passes=args.passes, dump_ir=args.dump_ir,
                 log=print if args.verbose else None, arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing,
-                approx=args.approx)
+                approx=args.approx, map=args.map, tlg_fanin=args.tlg_fanin, tlg_max_weight=args.tlg_max_weight,
+                tlg_library=args.tlg_library, tlg_integer=args.tlg_integer)
 
 
 def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> None:
@@ -254,9 +265,10 @@ def format_flow(result) -> str:
 
 
 def cmd_report(args) -> int:
-    from bespoke.api import load_codes
+    from bespoke.api import load_codes, load_netlist
 
-    return targets_cli.run(args, encode=load_codes)  # the model encodes a compiled directory's --data
+    # the model encodes a compiled directory's --data; the tlg target prices its re-planned netlist
+    return targets_cli.run(args, encode=load_codes, netlist=load_netlist)
 
 
 def main(argv: list[str] | None = None) -> int:

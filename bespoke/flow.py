@@ -26,6 +26,7 @@ from bespoke.compiler.passes import PassManager
 from bespoke.hdl.netlist import Netlist
 
 ARCHS = ("unrolled", "folded")
+MAPS = ("popcount", "tlg")  # how binarized neurons are built: compressor trees, or threshold gates (hdl.tlg_map)
 # Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
 # and sign into exact integer thresholds. fold-affine must not run first: folding a batch-norm
 # into +-1 weights would blur the exact per-neuron threshold the streamliner derives.
@@ -121,6 +122,30 @@ def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
     return {"arch": arch, "pe": pe, "simd": simd}
 
 
+def check_map(mapping: str = "popcount", arch: str = "unrolled", fanin: int | None = None, max_weight: int | None = None,
+              library: str | Path | None = None, integer: str | None = None):
+    """The threshold-logic mapping options (hdl.tlg_map.TlgOptions) of `mapping`="tlg", None for
+    the popcount mapping, or a user error. The gate costs that choose each neuron's plan are the
+    cell areas of the tlg target's library (targets.tlg_cells; `library` replaces the default)."""
+    from bespoke.hdl.tlg_map import TlgOptions
+    from bespoke.hdl.tlg_plan import check_options
+
+    if mapping not in MAPS:
+        raise BespokeError(f"unknown mapping {mapping!r}; supported: {', '.join(MAPS)}")
+    if mapping != "tlg":
+        if fanin is not None or max_weight is not None or library is not None or integer is not None:
+            raise BespokeError("--tlg-fanin, --tlg-max-weight, --tlg-library and --tlg-integer set the threshold-logic "
+                               "mapping; add --map tlg")
+        return None
+    if arch != "unrolled":
+        raise BespokeError(f"--map tlg builds the unrolled architecture; the {arch} one has no threshold-logic mapping yet")
+    opts = TlgOptions(5 if fanin is None else fanin, 2 if max_weight is None else max_weight, integer=integer or "bitplane")
+    check_options(opts.fanin, opts.max_weight)
+    from bespoke.targets.tlg_cells import load_cells
+
+    return opts._replace(gate_cost=load_cells(library).area_by_fanin(opts.fanin))
+
+
 @dataclass
 class Hardware:
     """The design of an integer IR: Verilog text with top module `name`, its port layout (see
@@ -135,10 +160,11 @@ class Hardware:
 
 
 def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = False, pe: int | None = None,
-             simd: int | None = None, sharing: bool = True) -> Hardware:
+             simd: int | None = None, sharing: bool = True, tlg=None) -> Hardware:
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
     registers between layers with `pipeline`; `sharing`: dense layers may share sub-expressions
-    across neurons, hdl.mcm) or "folded" (time-multiplexed, `pe` x `simd`)."""
+    across neurons, hdl.mcm; `tlg`: threshold-gate mapping options, check_map) or "folded"
+    (time-multiplexed, `pe` x `simd`)."""
     from bespoke.hdl import folded
     from bespoke.hdl.lower import port_layout, summary, write_netlist
     from bespoke.hdl.unrolled import plan_unrolled
@@ -149,8 +175,18 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
     if arch == "folded":
         nl = folded.netlist(ir, pe, simd)
         return Hardware(name, folded.to_verilog(ir, name, pe=pe, simd=simd, nl=nl), layout, summary(ir, **options), nl)
-    nl = plan_unrolled(ir, registers=pipeline, sharing=sharing)
-    return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, netlist_summary(nl, ir), nl)
+    nl = plan_unrolled(ir, registers=pipeline, sharing=sharing, tlg=tlg)
+    summ = netlist_summary(nl, ir)
+    if tlg is not None:  # threshold gates per layer, and the mapping's bounds
+        gates = {}
+        for c in nl.cells:
+            if c.kind == "tlg":
+                gates[c.group] = gates.get(c.group, 0) + 1
+        for layer in summ.get("layers", []):
+            layer["threshold_gates"] = gates.get(layer["name"], 0)
+        summ.setdefault("total", {})["threshold_gates"] = sum(gates.values())
+        summ["tlg"] = dict(nl.meta["tlg"])
+    return Hardware(name, write_netlist(nl, ir, name, pipeline), layout, summ, nl)
 
 
 # --------------------------------------------------------------------------- report

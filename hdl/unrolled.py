@@ -38,6 +38,7 @@ from bespoke.hdl.netlist import NO_PARAMS, Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
 from bespoke.hdl.requant_plan import ROUNDINGS, plan_element
 from bespoke.hdl.stages import binary_taps, check_ir, fused_accumulator, stage_depths, stage_op
+from bespoke.hdl import tlg_map
 from bespoke.hdl.xnor_plan import check_bits, plan_neurons
 
 
@@ -429,25 +430,29 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None, sharing: bool = True
 
 
 @gc_paused()
-def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True) -> Netlist:
+def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True, tlg: tlg_map.TlgOptions | None = None) -> Netlist:
     """The unrolled circuit of `ir` as a netlist: port `x` (the input node's elements) -> `y` (the
     output node's); with `registers`, the pipeline registers and `in_valid` -> `out_valid`.
     `sharing`: dense layers may share sub-expressions across neurons (hdl.mcm); False plans every
-    neuron alone."""
+    neuron alone. `tlg`: map the layers to threshold gates of these bounds (hdl.tlg_map)."""
     check_ir(ir)
+    if tlg is not None:
+        tlg_map.check_mappable(ir, tlg)
+    accumulator = fused_accumulator if tlg is None else lambda ir, n: tlg_map.tlg_accumulator(ir, n, tlg)
     nl = Netlist(name=ir.name)
     inp = ir.input_node()
     x_lo, x_hi = ints(ir.out(inp).lo), ints(ir.out(inp).hi)
     nl.inputs["x"] = [nl.net(a, b, f"x{i}") for i, (a, b) in enumerate(zip(x_lo, x_hi))]
     tensors = {inp: nl.inputs["x"]}
-    fused = {a for n in ir.order() if (a := fused_accumulator(ir, n)) is not None}
+    fused = {a for n in ir.order() if (a := accumulator(ir, n)) is not None}
     depth = stage_depths(ir, registers)
     layers = {}
     for k, n in enumerate(n for n in ir.order() if not isinstance(ir.layer(n), Input) and n not in fused):
-        acc = fused_accumulator(ir, n)
+        acc = accumulator(ir, n)
         (src,) = ir.inputs_of(acc or n)
         st = Stage(nl, n, f"l{k}_", tensors[src], ints(ir.out(src).lo), ints(ir.out(src).hi))
-        outs, plan = build_stage(st, ir, n, acc, sharing)
+        outs = None if tlg is None else tlg_map.build_stage(st, ir, n, acc, tlg)
+        outs, plan = (outs, {"map": "tlg"}) if outs is not None else build_stage(st, ir, n, acc, sharing)
         lo, hi = ints(ir.out(n).lo), ints(ir.out(n).hi)
         # the circuit's exact ranges must lie inside the proven ones, or the IR's widths lie
         if any(nl.lo[o] < a or nl.hi[o] > b for o, a, b in zip(outs, lo, hi)):
@@ -466,6 +471,8 @@ def plan_unrolled(ir: IR, registers: bool = False, sharing: bool = True) -> Netl
             valid = nl.add1("reg", (valid,), 0, 1, {"init": 0, "reset": True}, name=f"valid_{k}")
         nl.outputs["out_valid"] = [valid]
     nl.meta.update(arch="unrolled", pipelined=bool(registers), latency=latency, layers=layers)
+    if tlg is not None:
+        nl.meta["tlg"] = {"fanin": tlg.fanin, "max_weight": tlg.max_weight, "integer": tlg.integer}
     return nl
 
 

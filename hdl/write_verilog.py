@@ -129,9 +129,12 @@ class _Expr:
         if k == "mul":
             x, y = ops(ins[0], ins[1])
             return [(outs[0], f"{x} * {y}")]
-        if k == "tlg":
-            terms = " + ".join(f"({b(i)} ? {self.literal(w)} : {self.literal(0)})" for i, w in zip(ins, p["weights"]))
-            return [(outs[0], f"({terms}) >= {self.literal(p['threshold'])}")]
+        if k == "tlg":  # every term as wide as the sum can reach, or the sum wraps around
+            span = sum(abs(w) for w in p["weights"]) + abs(p["threshold"])
+            width = bits_for_range(-span, span)[0]
+            lit = lambda v: f"-{width}'sd{-v}" if v < 0 else f"{width}'sd{v}"
+            terms = " + ".join(f"({b(i)} ? {lit(w)} : {lit(0)})" for i, w in zip(ins, p["weights"]))
+            return [(outs[0], f"({terms}) >= {lit(p['threshold'])}")]
         if k == "lut":
             n = 1 << len(ins)
             table = f"{n}'h{p['table']:x}"

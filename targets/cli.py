@@ -118,12 +118,14 @@ def load_design(path: Path, top: str | None, data: Path | None, encode=None):
     raise BespokeError(f"no such file or directory: {path}")
 
 
-def run(args, encode=None) -> int:
-    """Report the design of parsed `args` (see add_arguments); `encode` as in load_design."""
+def run(args, encode=None, netlist=None) -> int:
+    """Report the design of parsed `args` (see add_arguments); `encode` as in load_design;
+    `netlist(directory)` gives a compiled directory's (netlist, tlg library), which target tlg prices."""
     files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data, encode)
     clock = parse_clock(args.clock) if args.clock else None
+    nl, library = netlist(Path(args.design)) if netlist is not None and args.target == "tlg" and Path(args.design).is_dir() else (None, None)
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
-                         verbose=args.verbose, timeout=args.timeout)
+                         verbose=args.verbose, timeout=args.timeout, netlist=nl, tlg_library=library)
     js, md = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts
     print(format_table(report))
     rt = report["runtime_s"]

@@ -30,7 +30,11 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.hdl.netlist import CLOCKED, Cell, Netlist, WIRING
 from bespoke.targets.estimate_prims import primitives
 
-TARGETS = {"egfet": ("egfet", 5.0), "sky130hd": ("sky130hd", 50e6), "nangate45": ("nangate45", 100e6)}
+TARGETS = {"egfet": ("egfet", 5.0), "sky130hd": ("sky130hd", 50e6), "nangate45": ("nangate45", 100e6),
+           "tlg": ("nangate45", 100e6)}
+# "tlg": threshold-gate (`tlg`) cells priced from a cell description (targets.tlg_cells: per fan-in area,
+# delay, energy per evaluation, charged every cycle), every other cell as on its base target (nangate45,
+# with that target's calibration)
 DEFAULT_ACTIVITY = 0.25  # toggles per bit per cycle without vectors (random data toggles ~0.5, real data less)
 CALIBRATION = Path(__file__).with_name("estimate_calibration.json")
 
@@ -255,9 +259,10 @@ def _arrivals(nl: Netlist, c: Cell, arr: list, p: dict, consts: dict[int, int]) 
 
 # --------------------------------------------------------------------------- the estimate
 
-def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None = None) -> Estimate:
+def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None = None, tlg_library=None) -> Estimate:
     """Area, cells, leakage, dynamic power and critical path of `netlist` on `target`, per group
-    and total. vectors: input codes [N, n_x] (or a dict port -> [N, elements]), one per cycle."""
+    and total. vectors: input codes [N, n_x] (or a dict port -> [N, elements]), one per cycle.
+    tlg_library: the cell description of target "tlg" (default targets.tlg_cells.DEFAULT)."""
     if target not in TARGETS:
         raise BespokeError(f"unknown cost-model target {target!r}; supported: {', '.join(TARGETS)}")
     lib_key, default_clock = TARGETS[target]
@@ -265,6 +270,12 @@ def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None
     if not clock > 0:
         raise BespokeError(f"clock must be a positive frequency, got {clock_hz}")
     p = primitives(lib_key)
+    tlg_cells = None
+    if target == "tlg":
+        from bespoke.targets.tlg_cells import load_cells
+
+        tlg_cells = load_cells(tlg_library)
+        target = tlg_cells.base_target
     cal = calibration(target)
     factors, f_delay, f_power = cal.get("area", {}), cal.get("delay", 1.0), cal.get("power", 1.0)
 
@@ -285,6 +296,19 @@ def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None
     groups: dict[str, Part] = {}
     by_kind: dict[str, float] = {}
     for c, alive in zip(netlist.cells, live):
+        if tlg_cells is not None and c.kind == "tlg":
+            fig = tlg_cells.cell(len(c.ins))
+            # arrivals are scaled by the base target's delay factor at the end: the cell's own delay is not
+            arr[c.outs[0]] = [max(max(arr[i], default=0.0) for i in c.ins) + fig.delay_s / f_delay]
+            if alive:
+                part = groups.setdefault(c.group, Part())
+                part.area_um2 += fig.area_um2
+                part.cells += 1
+                part.leakage_w += fig.leakage_w
+                part.dynamic_w += fig.energy_j * clock  # one evaluation per cycle
+                part.critical_path_s = max(part.critical_path_s, f_delay * arr[c.outs[0]][0])
+                by_kind["tlg"] = by_kind.get("tlg", 0.0) + fig.area_um2
+            continue
         outs = _arrivals(netlist, c, arr, p, consts)
         for o, a in zip(c.outs, outs):
             if o is not None:
@@ -314,4 +338,4 @@ def estimate(netlist: Netlist, target: str, vectors=None, clock_hz: float | None
     crit = f_delay * max((max(arr[n], default=0.0) for n in ends), default=0.0)
     total = Part(sum(g.area_um2 for g in groups.values()), sum(g.cells for g in groups.values()),
                  sum(g.leakage_w for g in groups.values()), sum(g.dynamic_w for g in groups.values()), crit)
-    return Estimate(target, clock, total, groups, by_kind, activity)
+    return Estimate("tlg" if tlg_cells is not None else target, clock, total, groups, by_kind, activity)

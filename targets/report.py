@@ -39,6 +39,8 @@ TARGETS = {
                        library="sky130hd"),
     "nangate45": Target("nangate45", "cells", "silicon, NanGate FreePDK45, typical 1.1 V", 100e6,
                         library="nangate45"),
+    "tlg": Target("tlg", "tlg", "threshold-gate cells (targets/libs/tlg_ftl40.json, derived from FTL 40 nm ratios) "
+                  "over nangate45 for the other cells; the in-memory cost model, no synthesis", 100e6, library="nangate45"),
     "ice40": Target("ice40", "fpga", "FPGA, Lattice iCE40 (UP5K for place-and-route)", None, family="ice40"),
     "xilinx7": Target("xilinx7", "fpga", "FPGA, Xilinx 7-series", None, family="xilinx7"),
     "ecp5": Target("ecp5", "fpga", "FPGA, Lattice ECP5", None, family="ecp5"),
@@ -93,13 +95,15 @@ def _check_layout(nl: netlist.Netlist, layout: dict) -> None:
 
 def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: float | None = None,
                 vectors: np.ndarray | dict | None = None, layout: dict | None = None, verbose: bool = False,
-                timeout: float = SYNTH_TIMEOUT_S) -> dict:
+                timeout: float = SYNTH_TIMEOUT_S, netlist=None, tlg_library=None) -> dict:
     """Synthesise `top` for `target` and estimate area, timing and (standard cells) power.
 
     vectors: compiled designs (with `layout`): (N, n_in) integer input codes, one inference each.
     Other designs: (N, k) integers, one column per data input port in declaration order, or a dict
     port -> (N,) integers; one row per clock cycle. None: random vectors (stated in the report).
     timeout: seconds each Yosys or nextpnr run may take before the report fails.
+    netlist: the design's hdl netlist, which target "tlg" prices with the cost model
+    (targets.estimate, threshold-gate cells from `tlg_library`) instead of synthesising.
     """
     if target not in TARGETS:
         raise BespokeError(f"unknown target {target!r}; supported: {', '.join(TARGETS)}")
@@ -108,7 +112,9 @@ def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: floa
     verilog_files = [Path(f) for f in verilog_files]
     tgt = TARGETS[target]
     t0 = time.perf_counter()
-    if tgt.kind == "fpga":
+    if tgt.kind == "tlg":
+        rep = _tlg_report(verilog_files, top, tgt, clock_hz, vectors, layout, netlist, tlg_library)
+    elif tgt.kind == "fpga":
         rep = _fpga_report(verilog_files, top, tgt, clock_hz, layout, verbose, timeout)
     else:
         rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose, timeout)
@@ -210,6 +216,57 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
     rep["fpga"] = None
     rep["warnings"], rep["notes"] = warnings, notes
     rep["runtime_s"] = {"synthesis": res.seconds, "analysis": time.perf_counter() - t1}
+    return rep
+
+
+def _tlg_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, nl, tlg_library) -> dict:
+    """The cost model's figures of the netlist on the threshold-gate target (see targets.tlg_cells)."""
+    from bespoke.targets.estimate import estimate
+    from bespoke.targets.tlg_cells import load_cells
+
+    if nl is None:
+        raise BespokeError("the tlg target prices a compiled design's netlist; give the output directory of "
+                           "`bespoke compile` (not a Verilog file)")
+    t0 = time.perf_counter()
+    cells = load_cells(tlg_library)
+    rep = _header(tgt, clock_hz)
+    clock = rep["target"]["clock_hz"]
+    rep["target"].update({"library": cells.name, "library_file": Path(cells.path).name, "library_source": cells.source,
+                          "voltage_v": None})
+    codes = None if vectors is None or isinstance(vectors, dict) else np.asarray(vectors)
+    est = estimate(nl, "tlg", codes, clock_hz=clock, tlg_library=tlg_library)
+    counts = nl.count()
+    tlg_gates = sum(1 for c in nl.cells if c.kind == "tlg")
+    regs = sum(1 for c in nl.cells if c.kind == "reg")
+    rep["design"] = _design_section(verilog_files, top, {p: len(n) for p, n in nl.inputs.items()},
+                                    {p: len(n) for p, n in nl.outputs.items()}, nl.is_clocked(), layout)
+    rep["synthesis"] = {"tool": "none: bespoke's in-memory cost model (targets.estimate) on the netlist; threshold "
+                        "gates from the cell description, other cells from nangate45 primitives", "script": "",
+                        "abc_script": None}
+    rep["area"] = {"um2": est.area_um2, "mm2": est.area_um2 * 1e-6, "cm2": est.area_um2 * 1e-8, "sequential_um2": None,
+                   "cells": int(round(est.total.cells)), "gates": int(round(est.total.cells)), "flip_flops": regs,
+                   "nand2_equivalents": None, "transistors": None, "threshold_gates": tlg_gates,
+                   # per netlist kind: cells, and area before the base target's calibration factors
+                   "histogram": {k: {"count": v, "area_um2": est.by_kind.get(k, 0.0)} for k, v in sorted(counts.items())}}
+    crit = est.total.critical_path_s
+    rep["timing"] = {"critical_path_s": crit, "max_clock_hz": 1 / crit if crit else None, "logic_depth": None,
+                     "startpoint": None, "endpoint": None, "path": [],
+                     "method": "cost-model arrival times: threshold gates at their cell delay, other cells as nangate45 primitives"}
+    rep["power"] = {"clock_hz": clock, "leakage_w": est.total.leakage_w, "dynamic_w": est.total.dynamic_w,
+                    "total_w": est.total_w, "energy_per_inference_j": est.energy_per_inference_j,
+                    "dynamic_energy_per_inference_j": est.total.dynamic_w / clock, "cycles_per_inference": 1,
+                    "inferences_per_s": clock,
+                    "activity": {"source": "vectors" if codes is not None else "default", "vectors": 0 if codes is None else len(codes),
+                                 "cycles": 0 if codes is None else len(codes), "mean_toggle_rate": 0.0, "clock_share": 0.0,
+                                 "note": est.activity},
+                    "method": "threshold gates: the cell's energy per evaluation every cycle; other cells: toggles from the "
+                              "netlist interpreter times nangate45 primitive energies (targets.estimate)"}
+    rep["per_layer"] = {g: {"area_um2": p.area_um2, "energy_per_inference_j": (p.leakage_w + p.dynamic_w) / clock}
+                        for g, p in est.groups.items()}
+    rep["fpga"] = None
+    rep["warnings"] = []
+    rep["notes"] = [f"threshold-gate figures: {cells.source}"]
+    rep["runtime_s"] = {"analysis": time.perf_counter() - t0}
     return rep
 
 
