@@ -28,6 +28,7 @@ import onnx
 from bespoke import flow
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.gates_format import is_gates_file
 from bespoke.compiler.ir import IR, ArgMax
 from bespoke.hdl.netlist import Netlist
 
@@ -182,6 +183,7 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
                   simd: int | None = None, sharing: bool = True, approx: str | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
+    A gates.json file (a learned logic-gate network, compiler.gates_format) is compiled as it is.
 
     The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
     the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
@@ -191,6 +193,8 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     """
     arch_options = flow.check_arch(arch, pe, simd)
     name = _verilog_name(name or flow.model_name(model))
+    if is_gates_file(model):
+        return _compile_gates(Path(model), name, out_dir, pipeline=pipeline, arch=arch, approx=approx, passes=passes)
     float_ir = flow.frontend(model, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
@@ -204,6 +208,21 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options,
                **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {})}
+    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
+    if out_dir is not None:
+        compiled.save(out_dir)
+    return compiled
+
+
+def _compile_gates(path: Path, name: str, out_dir, *, pipeline: bool, arch: str, approx, passes) -> CompiledModel:
+    """A learned gate network (gates.json): its IRs straight from the file, unrolled hardware."""
+    for option, value, default in (("arch", arch, "unrolled"), ("approx", approx, None), ("passes", passes, None)):
+        if value != default:
+            raise BespokeError(f"{path}: a gate network is compiled as it is; {option}={value!r} applies to ONNX models only")
+    float_ir, ir = flow.gates_frontend(path, name)
+    hw = flow.hardware(ir, name, pipeline=pipeline)
+    options = {"pipeline": pipeline, "model": path.name, "frontend": "gates", "arch": "unrolled", "gates": ir.meta["gates"],
+               "input_bits": ir.meta["input_bits"]}
     compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
     if out_dir is not None:
         compiled.save(out_dir)
