@@ -1,4 +1,4 @@
-"""The `bespoke` command line: compile, simulate, explore, report.
+"""The `bespoke` command line: compile, simulate, explore, report, train-gates.
 
 User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
 """
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="ONNX model -> integer IR -> Verilog")
-    c.add_argument("model", type=Path, help="ONNX file")
+    c.add_argument("model", type=Path, help="ONNX file, or a learned gate network (gates.json, see train-gates)")
     c.add_argument("-o", "--out", type=Path, required=True, help="output directory (replaced atomically)")
     c.add_argument("--input-bits", type=_bits, default=4, help="unsigned bits per input feature (default 4)")
     c.add_argument("--weight-bits", type=_bits, default=8, help="signed bits per weight (default 8)")
@@ -110,6 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--synth", type=int, default=4, help="front designs to synthesise besides the chosen and exact ones (default 4)")
     e.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("train-gates", help="learn a logic-gate network (difflogic) for a tabular data set -> gates.json",
+                       description="Trains a differentiable logic-gate network in numpy (relaxed 16-function gates, "
+                                   "fixed random connections, thermometer-coded inputs, group-sum head) and writes its "
+                                   "discrete form; compile it with `bespoke compile gates.json -o out/`.")
+    g.add_argument("--train", type=Path, required=True, help="CSV with labels")
+    g.add_argument("--test", type=Path, help="CSV with labels: accuracy printed while training, never used to choose")
+    g.add_argument("-o", "--out", type=Path, required=True, help="the gates.json to write")
+    g.add_argument("--gates", type=_positive, default=300, help="gates in all layers before simplification (default 300)")
+    g.add_argument("--layers", type=_positive, default=2, help="gate layers (default 2)")
+    g.add_argument("--group", type=_positive, help="gates per class in the last layer, the group-sum head's inputs "
+                   "(default: layers of equal size)")
+    g.add_argument("--thresholds", type=_positive, default=3, help="thermometer bits per feature, at most (default 3)")
+    g.add_argument("--input-bits", type=_bits, default=4, help="ADC bits per feature (default 4)")
+    g.add_argument("--epochs", type=_positive, default=200)
+    g.add_argument("--batch", type=_positive, default=128)
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--tau", type=float, help="group-sum temperature (default: sqrt of the gates per class)")
+    g.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("report", help="area, power and timing from synthesis")
     targets_cli.add_arguments(r)
@@ -189,6 +208,22 @@ def cmd_explore(args) -> int:
                        quiet=args.quiet)
 
 
+def cmd_train_gates(args) -> int:
+    from bespoke.compiler.data import read_csv
+    from bespoke.compiler.gates_train import TrainOptions, train
+
+    x, y = read_csv(args.train)
+    if y is None:
+        raise BespokeError(f"{args.train}: no label column")
+    xt, yt = read_csv(args.test, x.shape[1]) if args.test else (None, None)
+    options = TrainOptions(gates=args.gates, layers=args.layers, group=args.group, thresholds=args.thresholds, input_bits=args.input_bits,
+                           epochs=args.epochs, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
+    net = train(x, y, options, xt, yt, log=lambda line: print(line, flush=True), name=args.out.stem)
+    net.save(args.out)
+    print(f"wrote {args.out}: {net.n_gates} gates, {net.n_bits} input bits, train accuracy {100 * net.meta['train_accuracy']:.1f} %")
+    return 0
+
+
 def cmd_report(args) -> int:
     from bespoke.api import load_codes
 
@@ -198,7 +233,8 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "report": cmd_report}[args.command](args)
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "report": cmd_report,
+                "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
         return 2

@@ -276,8 +276,11 @@ def topological_order(net: GateNetwork) -> list[int]:
         while g not in path:  # walk back along inputs that are themselves on or behind the cycle
             path.append(g)
             g = next(s for s in reads[g] if s in left)
-        cycle = path[path.index(g):][::-1]
-        raise BespokeError("the gates form a cycle: " + " -> ".join(gate_name(net, h) for h in cycle + cycle[:1]))
+        cycle = path[path.index(g):][::-1]  # in the direction values flow
+        k = cycle.index(min(cycle))
+        cycle = cycle[k:] + cycle[:k]
+        raise BespokeError("the gates form a cycle (each feeds the next): "
+                           + " -> ".join(gate_name(net, h) for h in cycle + cycle[:1]))
     return order
 
 
@@ -376,15 +379,20 @@ def simplify(net: GateNetwork) -> Simplified:
         O.append(opid)
         return len(bits) + len(O) - 1
 
+    # a gate read only inverted (by the head: the gates absorb their inputs' inversions) is made
+    # complemented (op 15 - op), so no inverter follows it
+    read = {s for k, key in enumerate(made, start=B) if k in live for s in key[1:]} | {h.src for h in head if h.src is not None and not h.inv}
+    complemented = {h.src for h in head if h.inv and h.src is not None and h.src >= B and h.src not in read}
     for s, key in enumerate(made, start=B):
         if s in live:
             t, s1, s2 = key
-            net_of[s] = emit(logic.op_of(t), net_of[s1], net_of[s2])
+            op_id = logic.op_of(t)
+            net_of[s] = emit(15 - op_id if s in complemented else op_id, net_of[s1], net_of[s2])
     n_two = len(O)
     extra: dict[Lit, int] = {}
     outputs = []
     for h in head:
-        if h.src is not None and not h.inv:
+        if h.src is not None and (not h.inv or h.src in complemented):
             outputs.append(net_of[h.src])
             continue
         if h not in extra:  # constants read bit 0 (ignored); an inversion is ~a of a = b = the source

@@ -657,7 +657,7 @@ class LogicGates(Layer):
             raise ValueError("logic gates read bits; an input's range is not inside [0, 1]")
         nlo, nhi = [int(v) for v in lo], [int(v) for v in hi]
         for a, b, op in zip(self.a.tolist(), self.b.tolist(), self.ops.tolist()):
-            r = logic.out_range(op, nlo[a], nhi[a], nlo[b], nhi[b])
+            r = logic.out_range(op, nlo[a], nhi[a], nlo[b], nhi[b], a == b)
             nlo.append(r[0])
             nhi.append(r[1])
         return nlo, nhi

@@ -39,10 +39,13 @@ def apply(op, a, b):
     return (op >> (3 - 2 * a - b)) & 1
 
 
-def out_range(op: int, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> tuple[int, int]:
-    """[lo, hi] of f_op over the bits a in [a_lo, a_hi], b in [b_lo, b_hi]: exact (a constant where
-    the function or its inputs make it one)."""
-    values = [apply(op, a, b) for a in range(a_lo, a_hi + 1) for b in range(b_lo, b_hi + 1)]
+def out_range(op: int, a_lo: int, a_hi: int, b_lo: int, b_hi: int, same: bool = False) -> tuple[int, int]:
+    """[lo, hi] of f_op over the bits a in [a_lo, a_hi], b in [b_lo, b_hi] (b = a when `same`: a
+    gate reading one net twice): exact, a constant where the function or its inputs make it one."""
+    if same:
+        values = [apply(op, a, a) for a in range(a_lo, a_hi + 1)]
+    else:
+        values = [apply(op, a, b) for a in range(a_lo, a_hi + 1) for b in range(b_lo, b_hi + 1)]
     return min(values), max(values)
 
 
