@@ -262,6 +262,10 @@ def format_summary(model: CompiledModel) -> str:
     rows.append(("total", "", "", str(total.get("adders", "")), str(total.get("nonzero_weights", "")), str(total.get("csd_digits", ""))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    gates = model.ir.meta.get("gates")
+    if gates:  # a learned gate network: what simplification left of the file's gates
+        table.append(f"gate network: {gates['gates']} two-input gates, {gates['inverters']} inverters, {gates['constants']} "
+                     f"constants, {gates['input_bits']} input bits (the file has {gates['file_gates']} gates)")
     return "\n".join([head, model.ir.dump(), "", *table])
 
 

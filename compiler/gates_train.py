@@ -35,6 +35,7 @@ class TrainOptions:
     thresholds: int = 3  # thermometer bits per feature (at most)
     input_bits: int = 4
     epochs: int = 200
+    min_steps: int = 2000  # at least this many mini-batch steps (more epochs on a small data set)
     batch: int = 128
     lr: float = 0.01
     tau: float | None = None  # None: sqrt(gates per class)
@@ -206,7 +207,8 @@ def train(x: np.ndarray, y: np.ndarray, options: TrainOptions = TrainOptions(), 
     if log:
         log(f"training {sum(sizes)} gates in layers {sizes} on {net.n_bits} input bits ({len(yi)} samples, "
             f"{len(labels)} classes, tau {tau:.3g}, seed {o.seed})")
-    for epoch in range(o.epochs):
+    epochs = max(o.epochs, -(-o.min_steps // steps_per_epoch))
+    for epoch in range(epochs):
         order = rng.permutation(len(yi))
         for s in range(steps_per_epoch):
             batch = order[s * o.batch:(s + 1) * o.batch]
@@ -216,9 +218,9 @@ def train(x: np.ndarray, y: np.ndarray, options: TrainOptions = TrainOptions(), 
                 acc = model.discrete_accuracy(bits, yi)
                 if acc >= best:  # ties: the later, longer-trained network
                     best, best_layers = acc, _global_layers(model, net.n_bits)
-                if log and (epoch % max(1, o.epochs // 20) == 0 or epoch == o.epochs - 1) and s == steps_per_epoch - 1:
+                if log and (epoch % max(1, epochs // 20) == 0 or epoch == epochs - 1) and s == steps_per_epoch - 1:
                     extra = f", test {100 * model.discrete_accuracy(test[0], test[1]):.1f} %" if test else ""
-                    log(f"epoch {epoch + 1}/{o.epochs}: loss {loss:.4f}, train {100 * acc:.1f} % (best {100 * best:.1f} %){extra}")
+                    log(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train {100 * acc:.1f} % (best {100 * best:.1f} %){extra}")
     net.layers = best_layers if best_layers is not None else _global_layers(model, net.n_bits)
     net.tau = tau
     net.meta = {"trainer": "bespoke train-gates (numpy, difflogic relaxation)", "options": o.__dict__ | {"tau": tau},
