@@ -36,6 +36,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """'96,48,24' -> (96, 48, 24)."""
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes like 96,48,24, got {text!r}")
+    return sizes
+
+
 def _bits(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 32:
@@ -122,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--layers", type=_positive, default=2, help="gate layers (default 2)")
     g.add_argument("--group", type=_positive, help="gates per class in the last layer, the group-sum head's inputs "
                    "(default: layers of equal size)")
+    g.add_argument("--sizes", type=_sizes, help="gates per layer, e.g. 96,48,24 (overrides --gates, --layers, --group)")
     g.add_argument("--thresholds", type=_positive, default=3, help="thermometer bits per feature, at most (default 3)")
     g.add_argument("--input-bits", type=_bits, default=4, help="ADC bits per feature (default 4)")
     g.add_argument("--epochs", type=_positive, default=200)
@@ -218,8 +230,9 @@ def cmd_train_gates(args) -> int:
     if y is None:
         raise BespokeError(f"{args.train}: no label column")
     xt, yt = read_csv(args.test, x.shape[1]) if args.test else (None, None)
-    options = TrainOptions(gates=args.gates, layers=args.layers, group=args.group, thresholds=args.thresholds, input_bits=args.input_bits,
-                           epochs=args.epochs, min_steps=args.min_steps, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
+    options = TrainOptions(gates=args.gates, layers=args.layers, group=args.group, sizes=args.sizes,
+                           thresholds=args.thresholds, input_bits=args.input_bits, epochs=args.epochs,
+                           min_steps=args.min_steps, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
     net = train(x, y, options, xt, yt, log=lambda line: print(line, flush=True), name=args.out.stem)
     net.save(args.out)
     print(f"wrote {args.out}: {net.n_gates} gates, {net.n_bits} input bits, train accuracy {100 * net.meta['train_accuracy']:.1f} %")
