@@ -11,8 +11,8 @@ The method of Petersen et al. (NeurIPS'22), written here from the paper:
   COEFFS: a + b - ab for OR, ...), on inputs that are probabilities;
 - head: group sum, class score = (sum of its group's outputs) / tau, softmax cross-entropy;
 - optimiser: Adam on mini-batches; discretisation: each gate becomes its most likely function.
-Every `eval_every` steps the discretised network is scored on the training data and the best so
-far is kept (the test data, when given, is only printed). Fixed seed -> the same network.
+After every epoch the discretised network is scored on the training data and the best so far is
+kept (the test data, when given, is only printed). Fixed seed -> the same network.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ class TrainOptions:
     lr: float = 0.01
     tau: float | None = None  # None: sqrt(gates per class)
     seed: int = 0
-    eval_every: int = 0  # steps; 0: once per epoch
 
 
 def input_encoding(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,10 +54,9 @@ def quantile_thresholds(codes: np.ndarray, k: int) -> list[list[int]]:
     each splitting the training codes (above their minimum)."""
     out = []
     for col in codes.T:
-        lowest = int(col.min())
+        lo, hi = int(col.min()), int(col.max())
         ts = {int(np.quantile(col, j / (k + 1), method="nearest")) for j in range(1, k + 1)}
-        ts = sorted(t if t > lowest else lowest + 1 for t in ts if col.max() > lowest)
-        out.append(sorted(set(t for t in ts if t <= col.max())))
+        out.append(sorted({min(max(t, lo + 1), hi) for t in ts}) if hi > lo else [])
     return out
 
 
@@ -90,33 +88,41 @@ def connections(rng: np.random.Generator, n_in: int, n: int) -> tuple[np.ndarray
 
 
 class _Layer:
+    """One layer of relaxed gates; activations are [units, batch] float32 (gathers of whole rows)."""
+
     def __init__(self, rng, n_in: int, n: int):
         self.a, self.b = connections(rng, n_in, n)
         self.n_in = n_in
         self.w = rng.standard_normal((n, logic.N_OPS))
         self.m = np.zeros_like(self.w)
         self.v = np.zeros_like(self.w)
+        self.fan_out = [_fan_out(idx) for idx in (self.a, self.b)]
 
     def coeffs(self, discrete: bool) -> np.ndarray:
         if discrete:
-            return logic.COEFFS[self.w.argmax(axis=1)]
+            return logic.COEFFS[self.w.argmax(axis=1)].astype(np.float32)
         e = np.exp(self.w - self.w.max(axis=1, keepdims=True))
         self.p = e / e.sum(axis=1, keepdims=True)
-        return self.p @ logic.COEFFS
+        return (self.p @ logic.COEFFS).astype(np.float32)
 
     def forward(self, x: np.ndarray, discrete: bool = False) -> np.ndarray:
         c = self.coeffs(discrete)
-        self.x, self.xa, self.xb, self.c = x, x[:, self.a], x[:, self.b], c
-        return c[:, 0] + c[:, 1] * self.xa + c[:, 2] * self.xb + c[:, 3] * self.xa * self.xb
+        self.xa, self.xb, self.c = x[self.a], x[self.b], c
+        return c[:, 0, None] + c[:, 1, None] * self.xa + c[:, 2, None] * self.xb + c[:, 3, None] * self.xa * self.xb
 
-    def backward(self, g: np.ndarray) -> np.ndarray:
-        """Given dL/dy, the gradient of the logits (kept) and dL/dx (returned)."""
+    def backward(self, g: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """Given dL/dy, the gradient of the logits (kept) and dL/dx (returned, when needed)."""
         xa, xb, c = self.xa, self.xb, self.c
-        dc = np.stack([g.sum(axis=0), (g * xa).sum(axis=0), (g * xb).sum(axis=0), (g * xa * xb).sum(axis=0)], axis=1)
+        dc = np.stack([g.sum(axis=1), (g * xa).sum(axis=1), (g * xb).sum(axis=1), (g * xa * xb).sum(axis=1)],
+                      axis=1).astype(np.float64)
         dp = dc @ logic.COEFFS.T
         self.grad = self.p * (dp - (self.p * dp).sum(axis=1, keepdims=True))
-        ga, gb = g * (c[:, 1] + c[:, 3] * xb), g * (c[:, 2] + c[:, 3] * xa)
-        dx = _scatter(self.a, ga, self.n_in) + _scatter(self.b, gb, self.n_in)
+        if not need_dx:
+            return None
+        ga, gb = g * (c[:, 1, None] + c[:, 3, None] * xb), g * (c[:, 2, None] + c[:, 3, None] * xa)
+        dx = np.zeros((self.n_in, g.shape[1]), dtype=np.float32)
+        for (order, present, first), gv in zip(self.fan_out, (ga, gb)):
+            dx[present] += np.add.reduceat(gv[order], first, axis=0)
         return dx
 
     def adam(self, lr: float, t: int, b1=0.9, b2=0.999, eps=1e-8) -> None:
@@ -125,13 +131,12 @@ class _Layer:
         self.w -= lr * (self.m / (1 - b1 ** t)) / (np.sqrt(self.v / (1 - b2 ** t)) + eps)
 
 
-def _scatter(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """out[:, i] = sum of values[:, j] over the j with idx[j] = i (a gradient's fan-out)."""
+def _fan_out(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, inputs read, first position of each in order): row j of a gradient in `order`
+    goes to input idx[j]; reduceat over the runs sums each input's share (its fan-out)."""
     order = np.argsort(idx, kind="stable")
     present, first = np.unique(idx[order], return_index=True)
-    out = np.zeros((values.shape[0], n))
-    out[:, present] = np.add.reduceat(values[:, order], first, axis=1)
-    return out
+    return order, present, first
 
 
 class Model:
@@ -145,10 +150,11 @@ class Model:
         self.classes, self.tau = classes, tau
 
     def forward(self, bits: np.ndarray, discrete: bool = False) -> np.ndarray:
-        x = bits.astype(np.float64)
+        """Class scores [batch, classes] (group sums) of input bits [batch, bits]."""
+        x = np.ascontiguousarray(bits.T, dtype=np.float32)
         for layer in self.layers:
             x = layer.forward(x, discrete)
-        return x.reshape(len(x), self.classes, -1).sum(axis=2)
+        return x.reshape(self.classes, -1, x.shape[1]).sum(axis=1).T.astype(np.float64)
 
     def step(self, bits: np.ndarray, y: np.ndarray, lr: float, t: int) -> float:
         scores = self.forward(bits) / self.tau
@@ -157,9 +163,9 @@ class Model:
         loss = float(-np.log(prob[np.arange(len(y)), y] + 1e-12).mean())
         d = prob
         d[np.arange(len(y)), y] -= 1
-        g = np.repeat(d / (len(y) * self.tau), self.layers[-1].a.size // self.classes, axis=1)
-        for layer in reversed(self.layers):
-            g = layer.backward(g)
+        g = np.repeat((d.T / (len(y) * self.tau)).astype(np.float32), self.layers[-1].a.size // self.classes, axis=0)
+        for k in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[k].backward(g, need_dx=k > 0)
         for layer in self.layers:
             layer.adam(lr, t)
         return loss
@@ -199,29 +205,25 @@ def train(x: np.ndarray, y: np.ndarray, options: TrainOptions = TrainOptions(), 
     model = Model(net.n_bits, sizes, len(labels), tau, rng)
     test = None
     if x_test is not None and y_test is not None:
-        known = np.isin(np.asarray(y_test), labels)
-        test = (net.input_bits(net.encode(x_test)), np.array([index.get(v, -1) for v in np.asarray(y_test).tolist()]), known)
+        test = net.input_bits(net.encode(x_test)), np.array([index.get(v, -1) for v in np.asarray(y_test).tolist()])
     steps_per_epoch = -(-len(yi) // o.batch)
-    every = o.eval_every or steps_per_epoch
-    best, best_layers, t, loss = -1.0, None, 0, float("nan")
+    epochs = max(o.epochs, -(-o.min_steps // steps_per_epoch))
+    best, best_layers, t = -1.0, None, 0
     if log:
         log(f"training {sum(sizes)} gates in layers {sizes} on {net.n_bits} input bits ({len(yi)} samples, "
-            f"{len(labels)} classes, tau {tau:.3g}, seed {o.seed})")
-    epochs = max(o.epochs, -(-o.min_steps // steps_per_epoch))
+            f"{len(labels)} classes, tau {tau:.3g}, {epochs} epochs, seed {o.seed})")
     for epoch in range(epochs):
         order = rng.permutation(len(yi))
         for s in range(steps_per_epoch):
-            batch = order[s * o.batch:(s + 1) * o.batch]
             t += 1
-            loss = model.step(bits[batch], yi[batch], o.lr, t)
-            if t % every == 0:
-                acc = model.discrete_accuracy(bits, yi)
-                if acc >= best:  # ties: the later, longer-trained network
-                    best, best_layers = acc, _global_layers(model, net.n_bits)
-                if log and (epoch % max(1, epochs // 20) == 0 or epoch == epochs - 1) and s == steps_per_epoch - 1:
-                    extra = f", test {100 * model.discrete_accuracy(test[0], test[1]):.1f} %" if test else ""
-                    log(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train {100 * acc:.1f} % (best {100 * best:.1f} %){extra}")
-    net.layers = best_layers if best_layers is not None else _global_layers(model, net.n_bits)
+            loss = model.step(bits[order[s * o.batch:(s + 1) * o.batch]], yi[order[s * o.batch:(s + 1) * o.batch]], o.lr, t)
+        acc = model.discrete_accuracy(bits, yi)  # the discretised network, after every epoch
+        if acc >= best:  # ties: the later, longer-trained network
+            best, best_layers = acc, _global_layers(model, net.n_bits)
+        if log and (epoch % max(1, epochs // 20) == 0 or epoch == epochs - 1):
+            extra = f", test {100 * model.discrete_accuracy(*test):.1f} %" if test else ""
+            log(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train {100 * acc:.1f} % (best {100 * best:.1f} %){extra}")
+    net.layers = best_layers
     net.tau = tau
     net.meta = {"trainer": "bespoke train-gates (numpy, difflogic relaxation)", "options": o.__dict__ | {"tau": tau},
                 "layer_sizes": sizes, "train_accuracy": best}
