@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: layers of equal size)")
     g.add_argument("--sizes", type=_sizes, help="gates per layer, e.g. 96,48,24 (overrides --gates, --layers, --group)")
     g.add_argument("--thresholds", type=_positive, default=3, help="thermometer bits per feature, at most (default 3)")
+    g.add_argument("--threshold-step", type=_positive, default=1,
+                   help="thresholds on multiples of this code step only: cheaper comparators (default 1)")
     g.add_argument("--input-bits", type=_bits, default=4, help="ADC bits per feature (default 4)")
     g.add_argument("--epochs", type=_positive, default=200)
     g.add_argument("--min-steps", type=int, default=2000, help="at least this many mini-batch steps: more epochs on a "
@@ -231,8 +233,8 @@ def cmd_train_gates(args) -> int:
         raise BespokeError(f"{args.train}: no label column")
     xt, yt = read_csv(args.test, x.shape[1]) if args.test else (None, None)
     options = TrainOptions(gates=args.gates, layers=args.layers, group=args.group, sizes=args.sizes,
-                           thresholds=args.thresholds, input_bits=args.input_bits, epochs=args.epochs,
-                           min_steps=args.min_steps, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
+                           thresholds=args.thresholds, threshold_step=args.threshold_step, input_bits=args.input_bits,
+                           epochs=args.epochs, min_steps=args.min_steps, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
     net = train(x, y, options, xt, yt, log=lambda line: print(line, flush=True), name=args.out.stem)
     net.save(args.out)
     print(f"wrote {args.out}: {net.n_gates} gates, {net.n_bits} input bits, train accuracy {100 * net.meta['train_accuracy']:.1f} %")

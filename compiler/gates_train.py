@@ -33,6 +33,7 @@ class TrainOptions:
     group: int | None = None  # last-layer gates per class (None: equal layers)
     sizes: tuple[int, ...] | None = None  # gates per layer, overriding gates / layers / group
     thresholds: int = 3  # thermometer bits per feature (at most)
+    threshold_step: int = 1  # thresholds on multiples of this code step only
     input_bits: int = 4
     epochs: int = 200
     min_steps: int = 2000  # at least this many mini-batch steps (more epochs on a small data set)
@@ -49,14 +50,18 @@ def input_encoding(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(step > 0, step, 1.0), lo
 
 
-def quantile_thresholds(codes: np.ndarray, k: int) -> list[list[int]]:
+def quantile_thresholds(codes: np.ndarray, k: int, step: int = 1) -> list[list[int]]:
     """Per feature at most k thresholds t (bit = code >= t) at the codes' (j / (k+1))-quantiles,
-    each splitting the training codes (above their minimum)."""
+    each splitting the training codes (above their minimum); with `step`, multiples of it only
+    (code >= 8 is a wire, code >= 4 or 12 one gate, on 4-bit codes)."""
     out = []
     for col in codes.T:
         lo, hi = int(col.min()), int(col.max())
         ts = {int(np.quantile(col, j / (k + 1), method="nearest")) for j in range(1, k + 1)}
-        out.append(sorted({min(max(t, lo + 1), hi) for t in ts}) if hi > lo else [])
+        ts = {min(max(t, lo + 1), hi) for t in ts} if hi > lo else set()
+        if step > 1:
+            ts = {t for t in (step * max(1, round(t / step)) for t in ts) if lo < t <= hi}
+        out.append(sorted(ts))
     return out
 
 
@@ -193,7 +198,7 @@ def train(x: np.ndarray, y: np.ndarray, options: TrainOptions = TrainOptions(), 
     yi = np.array([index[v] for v in np.asarray(y).tolist()])
     scale, offset = input_encoding(np.asarray(x, float), o.input_bits)
     net = GateNetwork(o.input_bits, scale, offset, [], [], len(labels), 1.0, labels, None, name)
-    net.thresholds = quantile_thresholds(net.encode(x), o.thresholds)
+    net.thresholds = quantile_thresholds(net.encode(x), o.thresholds, o.threshold_step)
     if not net.n_bits:
         raise BespokeError("every feature is constant on the training data: nothing to learn from")
     bits = net.input_bits(net.encode(x))
