@@ -29,6 +29,7 @@ import onnx
 from bespoke import flow
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.gates_format import is_gates_file
 from bespoke.compiler.ir import IR, ArgMax
 from bespoke.hdl.netlist import Netlist
 
@@ -185,6 +186,7 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   tlg_fanin: int | None = None, tlg_max_weight: int | None = None,
                   tlg_library: str | Path | None = None, tlg_integer: str | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
+    A gates.json file (a learned logic-gate network, compiler.gates_format) is compiled as it is.
 
     The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
     the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
@@ -198,6 +200,8 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     arch_options = flow.check_arch(arch, pe, simd)
     tlg = flow.check_map(map, arch, tlg_fanin, tlg_max_weight, tlg_library, tlg_integer)
     name = _verilog_name(name or flow.model_name(model))
+    if is_gates_file(model):
+        return _compile_gates(Path(model), name, out_dir, pipeline=pipeline, arch=arch, approx=approx, passes=passes)
     float_ir = flow.frontend(model, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
@@ -214,6 +218,21 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                **({} if tlg is None else {"map": "tlg", "tlg_fanin": tlg.fanin, "tlg_max_weight": tlg.max_weight,
                                           "tlg_integer": tlg.integer,
                                           **({"tlg_library": str(tlg_library)} if tlg_library else {})})}
+    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
+    if out_dir is not None:
+        compiled.save(out_dir)
+    return compiled
+
+
+def _compile_gates(path: Path, name: str, out_dir, *, pipeline: bool, arch: str, approx, passes) -> CompiledModel:
+    """A learned gate network (gates.json): its IRs straight from the file, unrolled hardware."""
+    for option, value, default in (("arch", arch, "unrolled"), ("approx", approx, None), ("passes", passes, None)):
+        if value != default:
+            raise BespokeError(f"{path}: a gate network is compiled as it is; {option}={value!r} applies to ONNX models only")
+    float_ir, ir = flow.gates_frontend(path, name)
+    hw = flow.hardware(ir, name, pipeline=pipeline)
+    options = {"pipeline": pipeline, "model": path.name, "frontend": "gates", "arch": "unrolled", "gates": ir.meta["gates"],
+               "input_bits": ir.meta["input_bits"]}
     compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
     if out_dir is not None:
         compiled.save(out_dir)
@@ -271,6 +290,10 @@ def format_summary(model: CompiledModel) -> str:
                 + ((str(total.get("threshold_gates", "")),) if tlg else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    gates = model.ir.meta.get("gates")
+    if gates:  # a learned gate network: what simplification left of the file's gates
+        table.append(f"gate network: {gates['gates']} two-input gates, {gates['inverters']} inverters, {gates['constants']} "
+                     f"constants, {gates['input_bits']} input bits (the file has {gates['file_gates']} gates)")
     return "\n".join([head, model.ir.dump(), "", *table])
 
 

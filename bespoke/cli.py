@@ -1,4 +1,4 @@
-"""The `bespoke` command line: compile, simulate, flow (all three at once), explore, report.
+"""The `bespoke` command line: compile, simulate, flow (all three at once), explore, report, train-gates.
 
 User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
 """
@@ -36,6 +36,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """'96,48,24' -> (96, 48, 24)."""
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes like 96,48,24, got {text!r}")
+    return sizes
+
+
 def _bits(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 32:
@@ -56,7 +67,7 @@ def _fraction(text: str) -> float:
 
 def add_compile_arguments(c: argparse.ArgumentParser) -> None:
     """The options of `bespoke compile` that `bespoke flow` takes too."""
-    c.add_argument("model", type=Path, help="ONNX file")
+    c.add_argument("model", type=Path, help="ONNX file, or a learned gate network (gates.json, see train-gates)")
     c.add_argument("--input-bits", type=_bits, default=4, help="unsigned bits per input feature (default 4)")
     c.add_argument("--weight-bits", type=_bits, default=8, help="signed bits per weight (default 8)")
     c.add_argument("--act-bits", type=_bits, default=8, help="unsigned bits of hidden activations (default 8)")
@@ -152,6 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--clock", help="clock / inference rate of the report, e.g. 5Hz or 50MHz (default: per target)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
 
+    g = sub.add_parser("train-gates", help="learn a logic-gate network (difflogic) for a tabular data set -> gates.json",
+                       description="Trains a differentiable logic-gate network in numpy (relaxed 16-function gates, "
+                                   "fixed random connections, thermometer-coded inputs, group-sum head) and writes its "
+                                   "discrete form; compile it with `bespoke compile gates.json -o out/`.")
+    g.add_argument("--train", type=Path, required=True, help="CSV with labels")
+    g.add_argument("--test", type=Path, help="CSV with labels: accuracy printed while training, never used to choose")
+    g.add_argument("-o", "--out", type=Path, required=True, help="the gates.json to write")
+    g.add_argument("--gates", type=_positive, default=300, help="gates in all layers before simplification (default 300)")
+    g.add_argument("--layers", type=_positive, default=2, help="gate layers (default 2)")
+    g.add_argument("--group", type=_positive, help="gates per class in the last layer, the group-sum head's inputs "
+                   "(default: layers of equal size)")
+    g.add_argument("--sizes", type=_sizes, help="gates per layer, e.g. 96,48,24 (overrides --gates, --layers, --group)")
+    g.add_argument("--thresholds", type=_positive, default=3, help="thermometer bits per feature, at most (default 3)")
+    g.add_argument("--threshold-step", type=_positive, default=1,
+                   help="thresholds on multiples of this code step only: cheaper comparators (default 1)")
+    g.add_argument("--input-bits", type=_bits, default=4, help="ADC bits per feature (default 4)")
+    g.add_argument("--epochs", type=_positive, default=200)
+    g.add_argument("--min-steps", type=int, default=2000, help="at least this many mini-batch steps: more epochs on a "
+                   "small data set (default 2000)")
+    g.add_argument("--batch", type=_positive, default=128)
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--tau", type=float, help="group-sum temperature (default: sqrt of the gates per class)")
+    g.add_argument("--seed", type=int, default=0)
+
     r = sub.add_parser("report", help="area, power and timing from synthesis")
     targets_cli.add_arguments(r)
     return parser
@@ -235,6 +270,23 @@ def cmd_explore(args) -> int:
                        quiet=args.quiet)
 
 
+def cmd_train_gates(args) -> int:
+    from bespoke.compiler.data import read_csv
+    from bespoke.compiler.gates_train import TrainOptions, train
+
+    x, y = read_csv(args.train)
+    if y is None:
+        raise BespokeError(f"{args.train}: no label column")
+    xt, yt = read_csv(args.test, x.shape[1]) if args.test else (None, None)
+    options = TrainOptions(gates=args.gates, layers=args.layers, group=args.group, sizes=args.sizes,
+                           thresholds=args.thresholds, threshold_step=args.threshold_step, input_bits=args.input_bits,
+                           epochs=args.epochs, min_steps=args.min_steps, batch=args.batch, lr=args.lr, tau=args.tau, seed=args.seed)
+    net = train(x, y, options, xt, yt, log=lambda line: print(line, flush=True), name=args.out.stem)
+    net.save(args.out)
+    print(f"wrote {args.out}: {net.n_gates} gates, {net.n_bits} input bits, train accuracy {100 * net.meta['train_accuracy']:.1f} %")
+    return 0
+
+
 def cmd_flow(args) -> int:
     from bespoke.api import run_flow
 
@@ -275,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "flow": cmd_flow,
-                "report": cmd_report}[args.command](args)
+                "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """The compile flow as named steps, each taking and returning objects in memory (no files):
 
     float_ir = frontend(model)                       # ONNX (ModelProto or path) -> float layer IR
+    float_ir, ir = gates_frontend("gates.json")      # or a learned gate network -> both IRs
     ir = run_passes(float_ir, calibration=x_train)   # -> integer layer IR with proven ranges
     hw = hardware(ir, "cardio", arch="unrolled")     # -> Verilog text, port layout, summary
     rep = report(hw, "egfet", vectors=codes)         # -> area / power / timing report (a dict)
@@ -57,6 +58,14 @@ def read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
 def frontend(model: onnx.ModelProto | str | Path, name: str | None = None) -> IR:
     """ONNX -> the float layer IR (the model as trained)."""
     return lower_onnx(read_model(model), name or model_name(model))
+
+
+def gates_frontend(path: str | Path, name: str | None = None) -> tuple[IR, IR]:
+    """A learned gate network (gates.json, compiler.gates_format) -> (float IR, integer IR with
+    proven ranges), simplified: no passes to run, the network is already integer."""
+    from bespoke.compiler.gates_format import read_gates, to_irs
+
+    return to_irs(read_gates(path), name)
 
 
 # --------------------------------------------------------------------------- passes

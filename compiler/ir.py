@@ -22,7 +22,8 @@ import networkx as nx
 import numpy as np
 
 from bespoke.compiler.layers import (LAYER_TYPES, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input,  # noqa: F401
-                                     IntQuant, Layer, MaxPool2d, MultiThreshold, Relu, Requant, Threshold, XnorPopcount)
+                                     IntQuant, Layer, LogicGates, GroupSum, MaxPool2d, MultiThreshold, Relu, Requant, Thermometer,
+                                     Threshold, XnorPopcount)
 from bespoke.compiler.ops import bits_for_range, frozen
 
 IR_FORMAT_VERSION = 1

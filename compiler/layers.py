@@ -15,8 +15,8 @@ arrays, so IR copies share them; edit a graph by `IR.replace_layer(name, datacla
 
 Two families share the graph:
 - integer layers (`Input`, `Dense`/`Conv2d` with integer weights, `Relu`, `Requant`, `ArgMax`,
-  `XnorPopcount`, `Threshold`, `MaxPool2d`), which the golden model interprets bit-exactly and
-  the HDL lowers to circuits;
+  `XnorPopcount`, `Threshold`, `MaxPool2d`; learned gate networks: `Thermometer`, `LogicGates`,
+  `GroupSum`), which the golden model interprets bit-exactly and the HDL lowers to circuits;
 - float layers (`Affine`, `FakeQuant`, `Dense`/`Conv2d` with float weights, and the QONNX
   activations `Bipolar`, `IntQuant`, `MultiThreshold`) that the frontend produces and the
   quantisation / streamlining passes remove.
@@ -30,6 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bespoke.compiler import logic
 from bespoke.compiler.ops import (ROUNDING_FUNCTIONS, bits_for_range, conv_range, correlate, dense_range, frozen,
                                   is_integer_array, masked_dense_range, round_shift, windows)
 
@@ -583,8 +584,133 @@ class MultiThreshold(Layer):
         return f"multithreshold x{self.thresholds.shape[1]} * {self.out_scale:g} + {self.out_bias:g}"
 
 
+@dataclass(frozen=True)
+class Thermometer(Layer):
+    """Input binarisation: y[j] = [x[feature[j]] >= threshold[j]], one bit per (feature, threshold).
+
+    The thermometer code of a feature is its bits for ascending thresholds (a learned gate
+    network's inputs, compiler.gates_format). Integer thresholds on integer codes in an integer
+    IR; real thresholds on real features in the float IR of the same model.
+    """
+
+    op: ClassVar[str] = "thermometer"
+    feature: np.ndarray = None
+    threshold: np.ndarray = None
+
+    def out_size(self, in_sizes):
+        return int(len(self.feature))
+
+    def is_integer_valued(self) -> bool:
+        return is_integer_array(self.threshold)
+
+    def evaluate(self, x):
+        return (x[:, self.feature] >= self.threshold).astype(np.int64)
+
+    def infer_range(self, x):
+        lo, hi = x
+        return (lo[self.feature] >= self.threshold).astype(np.int64), (hi[self.feature] >= self.threshold).astype(np.int64)
+
+    def verify(self, in_sizes):
+        n = len(self.feature) if isinstance(self.feature, np.ndarray) else -1
+        _vector("thermometer feature", self.feature, n, integer=True)
+        _vector("thermometer threshold", self.threshold, n)
+        _expect(n >= 1, "a thermometer makes at least one bit")
+        _expect(np.all((self.feature >= 0) & (self.feature < in_sizes[0])),
+                f"thermometer features must index the {in_sizes[0]} inputs")
+
+    def describe(self):
+        return f"thermometer {len(set(self.feature.tolist()))} features -> {len(self.feature)} bits"
+
+
+@dataclass(frozen=True)
+class LogicGates(Layer):
+    """A network of two-input gates on bits (a learned logic-gate network, difflogic-style).
+
+    Nets 0..n_in-1 are the input bits, net n_in + g is gate g's output: gate g computes
+    logic.apply(op[g], net a[g], net b[g]), op ids 0..15 as compiler.logic declares them, and reads
+    only nets before its own (a[g], b[g] < n_in + g: the list is in topological order). The output
+    vector is the nets `outputs`.
+    """
+
+    op: ClassVar[str] = "logic_gates"
+    a: np.ndarray = None
+    b: np.ndarray = None
+    ops: np.ndarray = None
+    outputs: np.ndarray = None
+
+    def out_size(self, in_sizes):
+        return int(len(self.outputs))
+
+    def evaluate(self, x):
+        nets = [c for c in x.astype(np.int64).T] + [None] * len(self.ops)
+        n_in = x.shape[1]
+        for g, (a, b, op) in enumerate(zip(self.a.tolist(), self.b.tolist(), self.ops.tolist())):
+            nets[n_in + g] = logic.apply(op, nets[a], nets[b])
+        if not len(self.outputs):
+            return np.zeros((x.shape[0], 0), dtype=np.int64)
+        return np.stack([np.broadcast_to(nets[o], (x.shape[0],)) for o in self.outputs.tolist()], axis=1)
+
+    def net_ranges(self, lo, hi) -> tuple[list[int], list[int]]:
+        """Every net's exact [lo, hi] from the input bits' ranges (a gate is constant where its
+        function or its inputs make it one): the range rule, and the planner's constant folding."""
+        if np.any(np.asarray(lo) < 0) or np.any(np.asarray(hi) > 1):
+            raise ValueError("logic gates read bits; an input's range is not inside [0, 1]")
+        nlo, nhi = [int(v) for v in lo], [int(v) for v in hi]
+        for a, b, op in zip(self.a.tolist(), self.b.tolist(), self.ops.tolist()):
+            r = logic.out_range(op, nlo[a], nhi[a], nlo[b], nhi[b], a == b)
+            nlo.append(r[0])
+            nhi.append(r[1])
+        return nlo, nhi
+
+    def infer_range(self, x):
+        nlo, nhi = self.net_ranges(*x)
+        out = self.outputs.tolist()
+        return np.array([nlo[o] for o in out], dtype=np.int64), np.array([nhi[o] for o in out], dtype=np.int64)
+
+    def verify(self, in_sizes):
+        n = len(self.ops) if isinstance(self.ops, np.ndarray) else -1
+        for name in ("a", "b", "ops"):
+            _vector(f"logic_gates {name}", getattr(self, name), n, integer=True)
+        _expect(isinstance(self.outputs, np.ndarray) and self.outputs.ndim == 1 and is_integer_array(self.outputs),
+                "logic_gates outputs must be an integer vector")
+        _expect(np.all((self.ops >= 0) & (self.ops < logic.N_OPS)), f"logic_gates op ids must be 0..{logic.N_OPS - 1}")
+        limit = in_sizes[0] + np.arange(n)
+        for name in ("a", "b"):
+            v = getattr(self, name)
+            _expect(np.all((v >= 0) & (v < limit)), f"logic_gates {name}: a gate reads only inputs and earlier gates")
+        _expect(np.all((self.outputs >= 0) & (self.outputs < in_sizes[0] + n)), "logic_gates outputs must be nets")
+
+    def describe(self):
+        return f"logic_gates {len(self.ops)} gates -> {len(self.outputs)} outputs"
+
+
+@dataclass(frozen=True)
+class GroupSum(Layer):
+    """y[c] = sum of x[c*k .. (c+1)*k - 1], k = size / classes: difflogic's group-sum head (the
+    count of ones in each class's group; its temperature only scales training logits)."""
+
+    op: ClassVar[str] = "group_sum"
+    classes: int = 1
+
+    def out_size(self, in_sizes):
+        return int(self.classes)
+
+    def evaluate(self, x):
+        return x.astype(np.int64).reshape(x.shape[0], self.classes, -1).sum(axis=2)
+
+    def infer_range(self, x):
+        return tuple(np.asarray(v, dtype=np.int64).reshape(self.classes, -1).sum(axis=1) for v in x)
+
+    def verify(self, in_sizes):
+        _expect(self.classes >= 1 and in_sizes[0] % self.classes == 0 and in_sizes[0] > 0,
+                f"group_sum of {in_sizes[0]} inputs into {self.classes} equal groups")
+
+    def describe(self):
+        return f"group_sum {self.classes} groups"
+
+
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (Input, Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold, Conv2d, MaxPool2d, Affine, FakeQuant,
-                Bipolar, IntQuant, MultiThreshold)
+                Bipolar, IntQuant, MultiThreshold, Thermometer, LogicGates, GroupSum)
 }

@@ -12,7 +12,8 @@ from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Req
 from bespoke.hdl.conv import conv_taps
 from bespoke.hdl.xnor_plan import BitRow
 
-SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d")
+SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d", "thermometer",
+             "logic_gates", "group_sum")
 # layers followed by a register stage when pipelined (unless their only user is in POOLED_INTO)
 REGISTERED = (Dense, Requant, ArgMax, XnorPopcount, Conv2d, Threshold, MaxPool2d)
 POOLED_INTO = (Threshold, MaxPool2d)

@@ -3,7 +3,8 @@
 It builds the circuit from the pure plans: CSD shift-add terms in range-sized P - N adder trees
 with sign-offset leaves and shared input sums (hdl.dense_plan), compressor-tree popcounts with the
 fused `ge` threshold form (hdl.popcount, hdl.xnor_plan), requant (hdl.requant_plan), and the
-range-pruned comparator layers (hdl.compare_plan). With `registers`, a register follows every node
+range-pruned comparator layers (hdl.compare_plan), and a learned gate network's thermometer, gates
+and group sums (hdl.gates_stage). With `registers`, a register follows every node
 `hdl.stages.registered` names, and an `in_valid` -> `out_valid` chain of `latency` registers runs
 beside the data.
 
@@ -27,12 +28,14 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Relu, Requant, Threshold, XnorPopcount, bits_for_range
+from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Relu, Requant, Thermometer,
+                                 Threshold, XnorPopcount, bits_for_range)
 from bespoke.compiler.ops import keeps_all_bits, mask_runs
 from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
 from bespoke.hdl.compare_plan import plan_tree, plan_window, split_thresholds
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.dense_plan import Row, Shared, full_row, sign_offset
+from bespoke.hdl.gates_stage import gates_stage, group_sum_stage, thermometer_stage
 from bespoke.hdl.mcm import Unsigned, plan_dense
 from bespoke.hdl.netlist import NO_PARAMS, Cell, Netlist, gc_paused, ints
 from bespoke.hdl.popcount import plan_popcount
@@ -423,6 +426,12 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None, sharing: bool = True
         return requant_stage(st, layer), {}
     if isinstance(layer, ArgMax):
         return argmax_stage(st), {}
+    if isinstance(layer, Thermometer):
+        return thermometer_stage(st, layer), {}
+    if isinstance(layer, LogicGates):
+        return gates_stage(st, layer), {}
+    if isinstance(layer, GroupSum):
+        return group_sum_stage(st, layer), {}
     raise AssertionError(layer)
 
 

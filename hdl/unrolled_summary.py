@@ -38,6 +38,9 @@ FIGURES = {
     "xnor": ("xnor_bits", "full_adders", "half_adders", "gates", "adders"),
     "threshold": ("comparators",),
     "maxpool2d": ("gates", "comparators"),
+    "thermometer": ("comparators",),
+    "logic_gates": ("gates", "inverters"),
+    "group_sum": ("full_adders", "half_adders", "adders"),
 }
 
 
@@ -145,6 +148,9 @@ def plan_figures(ir: IR, n: str, nl: Netlist, out: list[int]) -> dict:
         weights, times = np.unique(layer.weight, return_counts=True)
         return {"nonzero_weights": positions * int(times[weights != 0].sum()),
                 "csd_digits": positions * sum(k * len(csd(w)) for w, k in zip(ints(weights), ints(times)))}
+    if layer.op == "logic_gates":  # every two-input gate cell (and, or, xor) and inverter of the layer
+        kinds = Counter(c.kind for c in nl.cells if c.group == n)
+        return {"gates": kinds["and"] + kinds["or"] + kinds["xor"], "inverters": kinds["not"]}
     if isinstance(layer, Requant):
         m, s, z = (ints(np.broadcast_to(a, (len(lo),))) for a in (layer.mult, layer.shift, layer.zero_point))
         plans = [plan_element(a, b, *args, layer.qmin, layer.qmax, layer.rounding) for a, b, *args in zip(lo, hi, m, s, z)]
