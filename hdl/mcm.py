@@ -34,7 +34,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass
-from itertools import combinations
 
 from bespoke.hdl.adder_tree import SumPlanner, Term, adder_bits, combine
 from bespoke.hdl.dense_plan import Neurons, Row, Shared, linear_range, sign_offset
@@ -85,19 +84,23 @@ class _Sharing:
         self.where: dict[int, set[int]] = {}  # source -> neurons reading it
         self.next_id = 0
         self.dead: set[int] = set()
-        for j, signed in enumerate(neurons):
-            self.terms.append({})
-            for sign, shift, ref in signed:
-                sid = self.ids.get(ref)
-                self.insert(j, (sign, shift, self.source(ref, forms[ref]) if sid is None else sid))
+        ids, where, source = self.ids, self.where, self.source
+        for j, signed in enumerate(neurons):  # every term gets an id, in order; `where` its source's readers
+            terms = {}
+            for k, (sign, shift, ref) in enumerate(signed, self.next_id):
+                sid = ids.get(ref)
+                if sid is None:
+                    sid = source(ref, forms[ref])
+                terms[k] = (sign, shift, sid)
+                where.setdefault(sid, set()).add(j)
+            self.next_id += len(signed)
+            self.terms.append(terms)
         # bounds of a pattern's parts: each sub-expression replaces at least two terms by one, so
         # there are fewer sources than sources now plus terms; a new term takes one of two shifts
         self.n_ids = len(self.refs) + sum(map(len, neurons))
         max_shift = max((shift for signed in neurons for _, shift, _ in signed), default=0)
         self.span = 4 * (max_shift + 1) * self.n_ids ** 2  # every code is below it
-        pattern = self.pattern
-        self.count = Counter(pattern(t, u) for terms in self.terms for t, u in combinations(terms.values(), 2))
-        self.count.pop(None, None)
+        self.count = Counter(code for terms in self.terms for code in self.codes(list(terms.values())))
         self.heap = [-c * self.span + k for k, c in self.count.items() if c >= 2]
         heapq.heapify(self.heap)
 
@@ -116,6 +119,21 @@ class _Sharing:
         d, n = k2 - k1, self.n_ids
         return (((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0)
 
+    def codes(self, terms: list[tuple[int, int, int]]) -> list[int]:
+        """The codes of every pair of `terms` that has one (pattern over combinations, inlined:
+        the pairs of every neuron are counted at the start)."""
+        n, out = self.n_ids, []
+        for x, (s1, k1, a1) in enumerate(terms):
+            for s2, k2, b2 in terms[x + 1:]:
+                if a1 < b2 or a1 == b2 and k1 < k2:
+                    a, b, d = a1, b2, k2 - k1
+                elif a1 == b2 and k1 == k2:
+                    continue
+                else:
+                    a, b, d = b2, a1, k1 - k2
+                out.append((((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0))
+        return out
+
     def unpack(self, code: int) -> tuple[int, int, int, int]:
         """The pattern (a, b, d, r) of a code."""
         rest, positive = divmod(code, 2)
@@ -133,15 +151,6 @@ class _Sharing:
         self.consts.append(const)
         self.ranges.append(value_range or linear_range(list(form.items()), const, *self.box))
         return sid
-
-    def bump(self, code: int | None) -> None:
-        """One more occurrence of a pattern; queued again at its new count from two up."""
-        if code is None:
-            return
-        c = self.count[code] + 1
-        self.count[code] = c
-        if c >= 2:
-            heapq.heappush(self.heap, -c * self.span + code)
 
     def leaf(self, sid: int, shift: int) -> Term:
         lo, hi = self.ranges[sid]
@@ -175,11 +184,19 @@ class _Sharing:
         """Non-overlapping (first, second) term-id pairs of the pattern in neuron j (a neuron has a
         few terms: scanned, oldest first)."""
         a, b, d, r = key
-        firsts = [(tid, t) for tid, t in self.terms[j].items() if t[2] == a]
-        seconds = firsts if a == b else [(tid, t) for tid, t in self.terms[j].items() if t[2] == b]
-        if a != b and len(firsts) == 1 and len(seconds) == 1:  # the common case, without the lookups below
-            ((ta, (s, k, _)),), ((tb, (s_b, k_b, _)),) = firsts, seconds
-            return [(ta, tb)] if k_b == k + d and s_b == s * r else []
+        terms = self.terms[j]
+        if a != b:
+            firsts, seconds = [], []
+            for tid, t in terms.items():  # one scan for both sources
+                if t[2] == a:
+                    firsts.append((tid, t))
+                elif t[2] == b:
+                    seconds.append((tid, t))
+            if len(firsts) == 1 and len(seconds) == 1:  # the common case, without the lookups below
+                ((ta, (s, k, _)),), ((tb, (s_b, k_b, _)),) = firsts, seconds
+                return [(ta, tb)] if k_b == k + d and s_b == s * r else []
+        else:
+            firsts = seconds = [(tid, t) for tid, t in terms.items() if t[2] == a]
         by_place = {}
         for tid, (s, k, _) in seconds:
             by_place.setdefault((k, s), []).append(tid)
@@ -199,28 +216,25 @@ class _Sharing:
         read as unsigned (Unsigned, its offset in the source's constant) when it can be negative."""
         a, b, d, r = key
         da, db = max(0, -d), max(0, d)
-        form = {v: c << da for v, c in self.forms[a].items()}
-        for v, c in self.forms[b].items():
-            form[v] = form.get(v, 0) + r * (c << db)
-        form = {v: c for v, c in form.items() if c}
+        fa, fb = self.forms[a], self.forms[b]
+        form = {v: c << da for v, c in fa.items()} if da else fa.copy()
         const = (self.consts[a] << da) + r * (self.consts[b] << db)
         ref = Sub(len(self.plans))
-        if self.forms[a].keys().isdisjoint(self.forms[b].keys()):  # independent variables: the interval sum is exact
+        if fa.keys().isdisjoint(fb.keys()):  # independent variables: the interval sum is exact
+            form.update((v, r * (c << db)) for v, c in fb.items())
             (alo, ahi), (blo, bhi) = self.ranges[a], self.ranges[b]
             blo, bhi = (blo, bhi) if r > 0 else (-bhi, -blo)
             exact = (alo << da) + (blo << db), (ahi << da) + (bhi << db)
         else:
-            exact = linear_range(list(form.items()), const, *self.box)
+            for v, c in fb.items():
+                form[v] = form.get(v, 0) + r * (c << db)
+            form = {v: c for v, c in form.items() if c}
+            exact = linear_range(form.items(), const, *self.box)
         self.plans[ref] = combine(self.leaf(a, da), self.leaf(b, db), sub=r < 0, exact=exact)
         if exact[0] < 0 and self.unsigned:
             off = sign_offset(*exact)
             return self.source(Unsigned(ref), form, const + off, (exact[0] + off, exact[1] + off))
         return self.source(ref, form, const, exact)
-
-    def insert(self, j: int, term: tuple[int, int, int]) -> None:
-        self.terms[j][self.next_id] = term
-        self.where.setdefault(term[2], set()).add(j)
-        self.next_id += 1
 
     def replace(self, j: int, tf: int, ts: int, new: tuple[int, int, int]) -> None:
         """Terms tf, ts of neuron j become `new`: their pairs counted down, then new's pairs up
@@ -241,9 +255,23 @@ class _Sharing:
                 count[(((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0)] -= 1
             if not still:
                 self.where[a1].discard(j)
-        for u in terms.values():
-            self.bump(self.pattern(new, u))
-        self.insert(j, new)
+        s1, k1, a1 = new
+        heap, span = self.heap, self.span
+        for s2, k2, b2 in terms.values():  # new's pairs counted up, queued again from two up (pattern, inlined)
+            if a1 < b2 or a1 == b2 and k1 < k2:
+                a, b, d = a1, b2, k2 - k1
+            elif a1 == b2 and k1 == k2:
+                continue
+            else:
+                a, b, d = b2, a1, k1 - k2
+            code = (((abs(d) * 2 + (s1 == s2)) * n + a) * n + b) * 2 + (d > 0)
+            c = count.get(code, 0) + 1
+            count[code] = c
+            if c >= 2:
+                heapq.heappush(heap, -c * span + code)
+        terms[self.next_id] = new  # insert, inlined
+        self.where.setdefault(a1, set()).add(j)
+        self.next_id += 1
 
     def result(self) -> tuple[list[tuple[list[Term], list[Term]]], list[int]]:
         """Every neuron's terms as leaf Terms, (positive, negative), and the constant they add (the

@@ -212,7 +212,13 @@ class Netlist:
     def add1(self, kind: str, ins, lo: int, hi: int, params: dict | None = None, group: str = "", neuron: int | None = None,
              name: str | None = None) -> int:
         """A one-output cell; returns its output net."""
-        out = self.net(lo, hi, name)
+        lo, hi = int(lo), int(hi)
+        if lo > hi:
+            raise ValueError(f"empty range [{lo}, {hi}]")
+        out = len(self.lo)  # net(lo, hi, name), inlined: planners make hundreds of thousands
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.names.append(name)
         # Cell(...) without the Python frame of its __new__: planners make hundreds of thousands
         self.cells.append(tuple.__new__(Cell, (kind, tuple(map(int, ins)), (out,), params or NO_PARAMS, group, neuron)))
         return out

@@ -107,16 +107,18 @@ class Stage:
         while stack:  # pre-order root, b side, a side without recursion (Huffman trees may be deep chains)
             t = stack.pop()
             nodes.append(t)
-            if isinstance(t.ref, Add):
+            if type(t.ref) is Add:
                 stack += (t.ref.a, t.ref.b)
         nets: dict[int, int] = {}  # id(term) -> net of its unshifted value
-        add1, group, prefix, count = self.nl.add1, self.group, f"{self.prefix}{name}_", 0
+        add1, group, prefix, count, shifts = self.nl.add1, self.group, f"{self.prefix}{name}_", 0, self._shifts
         for t in reversed(nodes):  # post-order: a's side, b's side, then their adder
             ref = t.ref
-            if isinstance(ref, Add):
+            if type(ref) is Add:
                 a, b = ref.a, ref.b
+                sa, sb = a.shift - t.shift, b.shift - t.shift
+                params = shifts.get((sa, sb)) or self.shifts(sa, sb)
                 nets[id(t)] = add1("sub" if ref.sub else "add", (nets[id(a)], nets[id(b)]), t.lo, t.hi,
-                                   self.shifts(a.shift - t.shift, b.shift - t.shift), group, neuron, f"{prefix}{count}")
+                                   params, group, neuron, f"{prefix}{count}")
                 count += 1
             elif id(t) not in nets:  # a leaf is looked up where its adder first reads it
                 nets[id(t)] = self.const(t.lo) if ref is None else leaf(ref)

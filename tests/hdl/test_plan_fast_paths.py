@@ -6,6 +6,7 @@ priority, and xnor_bits counts the live bits of plan_neurons' non-constant neuro
 from __future__ import annotations
 
 import random
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -102,6 +103,16 @@ def test_pattern_codes_order_as_the_greedy_priority():
         codes.append(code)
     by_priority = sorted(set(keys), key=lambda k: (abs(k[2]), k[3], k))
     assert by_priority == [state.unpack(c) for c in sorted(set(codes))]
+
+
+def test_pair_codes_are_the_patterns_of_every_pair():
+    rng = random.Random(3)
+    state = _Sharing([[(1, 0, Shared((0,)))]], {Shared((0,)): {0: 1}}, ([0], [3]))
+    state.n_ids = 20
+    for _ in range(300):
+        terms = [(rng.choice((1, -1)), rng.randint(0, 3), rng.randrange(20)) for _ in range(rng.randint(0, 6))]
+        want = [state.pattern(t, u) for t, u in combinations(terms, 2)]
+        assert state.codes(terms) == [c for c in want if c is not None]
 
 
 @pytest.mark.parametrize("thresholds", [False, True])
