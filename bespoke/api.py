@@ -35,6 +35,7 @@ from bespoke.hdl.netlist import Netlist
 
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+SOURCE_MODEL = "model.onnx"  # the user's model, for simulate's check against its reference execution
 
 
 @dataclass
@@ -53,10 +54,11 @@ class SimReport:
     latency_min: int | None = None  # the smallest measured; equal to latency_cycles when fixed
     latency_claimed: int | None = None  # what the design's layout promises
     problems: list[str] = field(default_factory=list)  # e.g. a latency off its claim, a failed test
+    reference: dict | None = None  # the golden model against the ONNX model's own execution (ReferenceCheck)
 
     @property
     def passed(self) -> bool:
-        return self.mismatches == 0 and not self.problems
+        return self.mismatches == 0 and not self.problems and not (self.reference or {}).get("failed")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +75,7 @@ class CompiledModel:
     options: dict = field(default_factory=dict)
     out_dir: Path | None = None
     netlist: Netlist | None = None  # the circuit the Verilog was written from (not saved: re-planned on demand)
+    source: onnx.ModelProto | None = None  # the user's model (saved as model.onnx): simulate's reference
 
     @property
     def hardware(self) -> flow.Hardware:
@@ -127,6 +130,7 @@ class CompiledModel:
         vfile = work / f"{self.name}.v"
         if not vfile.exists() or vfile.read_text() != self.verilog:
             vfile.write_text(self.verilog)
+        reference = self.check_reference(x, codes)
         result = run_rtl([vfile], self.layout, codes, expected, work / simulator, simulator=simulator)
         hw_acc = fl_acc = None
         if y is not None and isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
@@ -134,7 +138,17 @@ class CompiledModel:
             fl_acc = float(np.mean(self.predict_float(x) == y))
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
                          simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
-                         result.latency_min, result.latency_claimed, list(result.problems))
+                         result.latency_min, result.latency_claimed, list(result.problems),
+                         None if reference is None else reference.to_dict())
+
+    def check_reference(self, x: np.ndarray, codes: np.ndarray | None = None):
+        """The golden model against the user's ONNX model run by its reference engine on the real
+        features `x` (sim.onnx_reference.ReferenceCheck), or None for a build without its model."""
+        from bespoke.sim.onnx_reference import check_against_model
+
+        if self.source is None:
+            return None
+        return check_against_model(self.ir, self.source, x, self.encode(x) if codes is None else codes)
 
     def _data(self, data, labels=None):
         """(features, labels or None) of a CSV path or an array."""
@@ -159,6 +173,8 @@ class CompiledModel:
             (tmp / f"{self.name}.v").write_text(self.verilog)
             (tmp / "ir.json").write_text(self.ir.to_json())
             (tmp / "float_ir.json").write_text(self.float_ir.to_json())
+            if self.source is not None:
+                (tmp / SOURCE_MODEL).write_bytes(self.source.SerializeToString())
             (tmp / "summary.txt").write_text(format_summary(self) + "\n")
             manifest = {"format": "bespoke-build", "version": BUILD_FORMAT_VERSION, "name": self.name, "top": self.name,
                         "verilog": f"{self.name}.v", "layout": self.layout, "summary": self.summary, "options": self.options}
@@ -202,7 +218,8 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     name = _verilog_name(name or flow.model_name(model))
     if is_gates_file(model):
         return _compile_gates(Path(model), name, out_dir, pipeline=pipeline, arch=arch, approx=approx, passes=passes)
-    float_ir = flow.frontend(model, name)
+    source = flow.read_model(model)
+    float_ir = flow.frontend(source, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
     ir = flow.run_passes(float_ir, passes, calibration=calibration, input_range=input_range, dump_ir=dump_ir, log=log,
@@ -212,13 +229,13 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
 
         ir = approximation.apply(ir, approximation.parse(approx, ir))
     hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, tlg=tlg, **arch_options)
-    source = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
-    options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": source, **arch_options,
+    model_file = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
+    options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": model_file, **arch_options,
                **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {}),
                **({} if tlg is None else {"map": "tlg", "tlg_fanin": tlg.fanin, "tlg_max_weight": tlg.max_weight,
                                           "tlg_integer": tlg.integer,
                                           **({"tlg_library": str(tlg_library)} if tlg_library else {})})}
-    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist)
+    compiled = CompiledModel(name, ir, float_ir, hw.verilog, hw.layout, hw.summary, options, netlist=hw.netlist, source=source)
     if out_dir is not None:
         compiled.save(out_dir)
     return compiled
@@ -248,8 +265,10 @@ def load_compiled(out_dir: str | Path) -> CompiledModel:
         raise BespokeError(f"{out}: not a bespoke build directory (no readable {MANIFEST}); run `bespoke compile` first") from None
     if manifest.get("format") != "bespoke-build" or manifest.get("version") != BUILD_FORMAT_VERSION:
         raise BespokeError(f"{out}: build format {manifest.get('version')} is not {BUILD_FORMAT_VERSION}; recompile the model")
+    source = onnx.load(str(out / SOURCE_MODEL)) if (out / SOURCE_MODEL).is_file() else None
     return CompiledModel(manifest["name"], IR.from_json((out / "ir.json").read_text()), IR.from_json((out / "float_ir.json").read_text()),
-                         (out / manifest["verilog"]).read_text(), manifest["layout"], manifest["summary"], manifest["options"], out)
+                         (out / manifest["verilog"]).read_text(), manifest["layout"], manifest["summary"], manifest["options"], out,
+                         source=source)
 
 
 def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:

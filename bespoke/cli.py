@@ -247,10 +247,31 @@ def cmd_simulate(args) -> int:
     print(f"latency: {_latency_text(rep)}" + (" (combinational)" if not model.layout.get("pipelined") else ""))
     for problem in rep.problems:
         print(f"problem: {problem}")
+    for line in format_reference(rep.reference):
+        print(line)
     if rep.hardware_accuracy is not None:
         print(f"accuracy: hardware {100 * rep.hardware_accuracy:.2f} %, float model {100 * rep.float_accuracy:.2f} %")
     print("PASS" if rep.passed else "FAIL")
     return 0 if rep.passed else 1
+
+
+def format_reference(ref: dict | None) -> list[str]:
+    """The golden model against the ONNX model's own execution, in words: the check that a PASS
+    means the circuit computes what the user's model computes."""
+    if ref is None:
+        return ["golden model vs the ONNX model: not checked (the build has no model.onnx: recompile it)"]
+    if ref["error"]:
+        return [f"golden model vs the ONNX model: not checked ({ref['engine']} could not run it: {ref['error']})"]
+    head = f"golden model vs the ONNX model ({ref['engine']}): {ref['agree']}/{ref['vectors']} outputs agree"
+    if ref["ties"]:
+        head += f", {ref['ties']} exact ties broken differently by the reference's float rounding"
+    if ref["exact"]:
+        lines = [head + (" (exact model: every output must agree)" if not ref["failed"] else " -- DISAGREES with the model")]
+    else:
+        lines = [head + " (not an exactness check: " + "; ".join(ref["why_inexact"]) + ")"]
+    if ref["failed"]:
+        lines += [f"  row {d['row']}: golden {d['golden']}, ONNX model {d['reference']}" for d in ref["first_disagreements"]]
+    return lines
 
 
 def _latency_text(rep) -> str:
@@ -308,6 +329,7 @@ def format_flow(result) -> str:
              f"  compile   {sec['compile']:6.1f} s  {model.n_features} inputs, {hw}",
              f"  simulate  {sec['simulate']:6.1f} s  {verdict}"]
     lines += [f"  problem: {p}" for p in sim.problems]
+    lines += ["  " + line for line in format_reference(sim.reference)]
     if sim.hardware_accuracy is not None:
         lines.append(f"  accuracy            hardware {100 * sim.hardware_accuracy:.2f} %, float model {100 * sim.float_accuracy:.2f} %")
     lines.append(f"  report    {sec['report']:6.1f} s  {result.report['target']['name']}:")

@@ -128,6 +128,8 @@ def apply(ir: IR, approx: Approximation) -> IR:
     out.clear_ranges()
     out = PassManager.from_string("infer-ranges").run(out)
     out.verify()
+    if not approx.is_exact():
+        out.meta["inexact"] = list(ir.meta.get("inexact", [])) + ["approximated on purpose (approximation knobs)"]
     return out
 
 

@@ -13,12 +13,16 @@ executor, node by node, which is how Brevitas and FINN define their meaning.
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax
 from bespoke.compiler.onnx_frontend import QONNX_DOMAINS
+from bespoke.sim.golden import run_all
 
 CHUNK = 4096  # rows per executor call: bounds memory for image models
 
@@ -55,16 +59,29 @@ def _graph_input(model: onnx.ModelProto):
 
 
 def _rebatched(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """The model with batch size `batch` on its input and outputs, and on the constant shapes of
+    Reshapes that fix the exporter's batch of 1 (Brevitas' flatten: [1, -1])."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     del m.graph.value_info[:]  # inferred again for the new batch
-    inits = {i.name for i in m.graph.initializer}
+    inits = {i.name: i for i in m.graph.initializer}
     for vi in [v for v in m.graph.input if v.name not in inits] + list(m.graph.output):
         dims = vi.type.tensor_type.shape.dim
         if len(dims):
             dims[0].Clear()
             dims[0].dim_value = batch
+    for node in m.graph.node:
+        shape = inits.get(node.input[1]) if node.op_type == "Reshape" and len(node.input) > 1 else None
+        if shape is not None and _uses(m, shape.name) == 1:
+            dims = numpy_helper.to_array(shape).copy()
+            if dims.size and dims[0] == 1:
+                dims[0] = batch
+                shape.CopyFrom(numpy_helper.from_array(dims, shape.name))
     return m
+
+
+def _uses(model: onnx.ModelProto, name: str) -> int:
+    return sum(name in n.input for n in model.graph.node)
 
 
 def _ort_runner(model: onnx.ModelProto, name: str, output: str):
@@ -89,3 +106,80 @@ def _qonnx_runner(model: onnx.ModelProto, name: str, output: str):
         warnings.simplefilter("ignore", UserWarning)
         wrapper = ModelWrapper(model).transform(InferShapes())
     return lambda chunk: np.asarray(execute_onnx(wrapper, {name: chunk})[output])
+
+
+@dataclass
+class ReferenceCheck:
+    """The golden model against the user's ONNX model, executed by its reference engine, on the
+    same real features: a PASS must mean the circuit computes what the user's model computes."""
+
+    engine: str  # "onnxruntime" | "qonnx"
+    vectors: int
+    agree: int
+    exact: bool  # the integer IR implements the model's own arithmetic: every row must agree
+    why_inexact: list[str]  # what bespoke chose itself (calibrated quantisation, approximations)
+    first_disagreements: list[dict]  # row, golden, reference
+    ties: int = 0  # disagreements where the golden scores of both classes are equal (float rounding)
+    error: str | None = None  # the reference engine could not run the model: nothing was checked
+
+    @property
+    def failed(self) -> bool:
+        return self.error is None and self.exact and self.agree + self.ties < self.vectors
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "failed": self.failed}
+
+
+def check_against_model(ir: IR, model: onnx.ModelProto, x: np.ndarray, codes: np.ndarray) -> ReferenceCheck:
+    """Run the golden model on `codes` (the encoding of the real features `x`) and the ONNX model
+    on `x`, and compare the output the IR was compiled from."""
+    values = run_all(ir, codes)
+    engine, why = ("qonnx" if is_qonnx(model) else "onnxruntime"), list(ir.meta.get("inexact", []))
+    try:
+        ref = run_reference(model, x, ir.meta.get("output_name"))
+    except BespokeError as e:
+        return ReferenceCheck(engine, len(x), 0, not why, why, [], error=str(e))
+    except Exception as e:  # the engine's own failure on this model: reported, not raised
+        return ReferenceCheck(engine, len(x), 0, not why, why, [], error=f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+    golden, same = _comparable(ir, values[ir.output_node()], ref)
+    ties = _tied(ir, values, golden, ref, same)
+    rows = np.flatnonzero(~(same | ties))
+    return ReferenceCheck(engine, len(x), int(same.sum()), not why, why,
+                          [{"row": int(r), "golden": _plain(golden[r]), "reference": _plain(ref[r])} for r in rows[:5]],
+                          int(ties.sum()))
+
+
+def _comparable(ir: IR, out: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the golden output as the ONNX output states it, per-row agreement with `ref`)."""
+    if isinstance(ir.layer(ir.output_node()), ArgMax):
+        labels = ir.meta.get("labels")
+        golden = np.asarray(labels, dtype=object)[out[:, :1]] if labels is not None else out[:, :1]
+        return golden, np.all(golden.astype(ref.dtype) == ref, axis=1)
+    if np.issubdtype(ref.dtype, np.integer):  # QuantizeLinear codes: compared as codes
+        return out, np.all(out == ref, axis=1)
+    info = ir.out(ir.output_node())
+    real = out * info.scale + info.offset
+    # float32 execution of the reference: sums of many terms round at ~1e-7 relative each
+    return real, np.all(np.abs(real - ref) <= 1e-4 * (1 + np.abs(ref)), axis=1)
+
+
+def _tied(ir: IR, values: dict, golden: np.ndarray, ref: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Rows where golden and reference name different classes whose golden scores are equal: an
+    exact tie, which the golden model breaks towards the lowest index and the float reference
+    by its own rounding."""
+    tied = np.zeros(len(same), dtype=bool)
+    out = ir.output_node()
+    labels = ir.meta.get("labels")
+    if not isinstance(ir.layer(out), ArgMax) or labels is not None or not np.issubdtype(ref.dtype, np.integer):
+        return tied
+    (scores_node,) = ir.inputs_of(out)
+    scores = values[scores_node]
+    for r in np.flatnonzero(~same):
+        a, b = int(golden[r, 0]), int(ref[r, 0])
+        tied[r] = 0 <= b < scores.shape[1] and scores[r, a] == scores[r, b]
+    return tied
+
+
+def _plain(v):
+    v = np.asarray(v).ravel()
+    return [x.item() if hasattr(x, "item") else x for x in v]

@@ -68,6 +68,7 @@ class _Walk:
         self.dst.meta = dict(src.meta)
         self.t: dict[str, _Tensor] = {}  # source node -> tensor in dst
         self.by_dst: dict[str, _Tensor] = {}  # dst node -> its tensor
+        self.inexact: list[str] = []  # what the walk chose itself, so the result differs from the model's own arithmetic
 
     def run(self) -> IR:
         for n in self.src.order():
@@ -77,6 +78,7 @@ class _Walk:
                 raise BespokeError(f"node {n!r} ({layer.op}): cannot be quantised; supported: input, dense, relu, argmax, QDQ pairs")
             handler(n, layer)
         self.dst.meta["quantization"] = {k: getattr(self.opts, k) for k in ("input_bits", "weight_bits", "act_bits", "per_channel")}
+        self.dst.meta["inexact"] = self.inexact
         for tensor in self.by_dst.values():
             info = self.dst.out(tensor.node)
             info.scale, info.offset = tensor.scale.astype(np.float64), tensor.offset.astype(np.float64)
@@ -112,6 +114,7 @@ class _Walk:
         else:
             fmin, fmax = self._feature_ranges(layer.size)
             codes = Input(size=layer.size, lo=0, hi=2**self.opts.input_bits - 1)
+            self.inexact.append(f"inputs quantised by bespoke to {self.opts.input_bits} bits")
             step = (fmax - fmin) / codes.hi
             scale, offset = np.where(step > 0, step, 1.0), fmin
         t = self._add(n, codes, None, scale, offset)
@@ -145,6 +148,8 @@ class _Walk:
         if np.any(x.offset != 0):
             raise BespokeError(f"node {n!r} (QuantizeLinear): its input has an offset; only accumulators can be requantised")
         mult, shift = zip(*(_as_fraction(s / fq.scale, n) for s in x.scale))
+        if any(m / 2.0**k != s / fq.scale for m, k, s in zip(mult, shift, x.scale)):
+            self.inexact.append(f"requantisation scale of {n} rounded to {_MULT_BITS} bits")
         layer = Requant(mult=np.array(mult, dtype=np.int64), shift=np.array(shift, dtype=np.int64),
                         zero_point=np.full(len(mult), fq.zero_point, dtype=np.int64), qmin=fq.qmin, qmax=fq.qmax, rounding="half_even")
         self.t[n] = self._add(n, layer, x, fq.scale, -fq.scale * fq.zero_point)
@@ -180,6 +185,7 @@ class _Walk:
             if np.allclose(ints, np.rint(ints), atol=1e-3):
                 return s
         qmax = 2 ** (self.opts.weight_bits - 1) - 1
+        self.inexact.append(f"weights of {n} quantised by bespoke to {self.opts.weight_bits} bits")
         users = [self.src.layer(u) for u in self.src.users_of(n)]
         per_channel = self.opts.per_channel and users and all(isinstance(u, Relu) for u in users)
         scale = np.abs(w_eff).max(axis=1, initial=0.0) / qmax
@@ -195,6 +201,7 @@ class _Walk:
         """Implicit requantisation of an accumulator to act_bits before the next dense layer."""
         unsigned = isinstance(self.dst.layer(x.node), Relu)
         bits = self.opts.act_bits
+        self.inexact.append(f"activations of {x.node} requantised by bespoke to {bits} bits")
         qmin, qmax = (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
         if x.calib is not None:
             peak = np.abs(x.calib).max(axis=0) if len(x.calib) else np.zeros(len(x.scale))

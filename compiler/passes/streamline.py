@@ -94,6 +94,7 @@ class _Walk:
             raise BespokeError("the model computes nothing from its input")
         self._record_scales()
         self.dst.meta["streamline"] = {"sign_of_zero": 1}
+        self.dst.meta["inexact"] = []  # every quantiser is the model's own: the IR is its arithmetic, exactly
         return self.dst
 
     # -- helpers
@@ -111,9 +112,13 @@ class _Walk:
         return _ints(lo), _ints(hi)
 
     def _record_scales(self):
-        """Real scale / offset of every tensor as float metadata (the hardware never sees them)."""
+        """Real scale / offset of every tensor as float metadata (the hardware never sees them):
+        each node's last view, i.e. with the affines that follow it absorbed. Not the input's:
+        its scale / offset are the input quantiser's own (set by `_input_codes`), the encoding
+        of a real feature into a code; with the model's `2x - 1` after the quantiser absorbed,
+        the encoder would turn pixel 0 into code 128."""
         for t in self.t.values():
-            if isinstance(t, _T) and t.node in self.dst.graph:
+            if isinstance(t, _T) and t.node in self.dst.graph and not isinstance(self.dst.layer(t.node), Input):
                 info = self.dst.out(t.node)
                 info.scale = np.array([float(v) for v in t.scale])
                 info.offset = np.array([float(v) for v in t.offset])
