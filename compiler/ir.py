@@ -121,13 +121,18 @@ class IR:
         """Real features -> the integer input codes of this (quantised) IR, as the ADC would give them.
 
         code = clip(rint((x - offset) / scale), lo, hi), rint rounding half to even like ONNX
-        QuantizeLinear.
+        QuantizeLinear; or, for an input binariser / thresholding quantiser (meta
+        "input_thresholds": per feature, the thresholds it compares with), code = how many of
+        its feature's thresholds a feature reaches (x >= t).
         """
         n = self.input_node()
         layer, info = self.layer(n), self.out(n)
+        x = np.asarray(x_real, dtype=np.float64)
+        if "input_thresholds" in self.meta:
+            t = np.asarray(self.meta["input_thresholds"], dtype=np.float64).reshape(layer.size, -1)
+            return np.sum(x[:, :, None] >= t[None, :, :], axis=2).astype(np.int64)
         if info.scale is None:
             raise ValueError("the IR has no input quantiser (it is not quantised)")
-        x = np.asarray(x_real, dtype=np.float64)
         codes = np.rint((x - info.offset) / info.scale)
         return np.clip(codes, layer.lo, layer.hi).astype(np.int64)
 

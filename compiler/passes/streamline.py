@@ -49,9 +49,17 @@ class _T:
 
 @dataclass(frozen=True)
 class _Raw:
-    """The float model input, before its quantiser."""
+    """The float model input before its quantiser, through the elementwise affine the model may
+    put in front of it (its own `2x - 1`): value = scale * input + offset (Fractions)."""
 
     size: int
+    scale: np.ndarray = None
+    offset: np.ndarray = None
+
+    def __post_init__(self):
+        if self.scale is None:
+            object.__setattr__(self, "scale", _full(Fraction(1), self.size))
+            object.__setattr__(self, "offset", _full(Fraction(0), self.size))
 
 
 @register
@@ -85,9 +93,9 @@ class _Walk:
             handler = handlers.get(type(layer))
             if handler is None:
                 raise BespokeError(f"node {n!r} ({layer.op}): not supported in a binarized network; supported: {SUPPORTED}")
-            if not isinstance(layer, Input) and isinstance(self._arg(n), _Raw) and not isinstance(layer, IntQuant):
+            if isinstance(layer, (Dense, Conv2d, MaxPool2d, ArgMax)) and isinstance(self._arg(n), _Raw):
                 raise BespokeError(f"node {n!r} ({layer.op}) reads the raw model input; quantise the input first "
-                                   "(a QONNX Quant node, or an integer datatype annotation on the input)")
+                                   "(a QONNX Quant, BipolarQuant or MultiThreshold node, or an integer datatype annotation on the input)")
             self.t[n] = handler(n, layer)
         out = self.t[self.src.output_node()]
         if isinstance(out, _Raw):
@@ -130,7 +138,7 @@ class _Walk:
     def _intquant(self, n, layer: IntQuant):
         x = self._arg(n)
         s, z = exact(layer.scale), exact(layer.zero_point)
-        if isinstance(x, _Raw):
+        if isinstance(x, _Raw) and not layer.bipolar and layer.rounding in ("ROUND", "HALF_EVEN"):
             return self._input_codes(n, layer, x, s, z)
         if layer.bipolar:  # y = x/s + z >= 0  <=>  x >= -s z; q = 2c - 1; real = s (q - z)
             return self._activate(n, x, [(-s * z, _none(x))], 2 * s, -s - s * z)
@@ -138,13 +146,27 @@ class _Walk:
         return self._activate(n, x, steps, s, (layer.qmin - z) * s)
 
     def _input_codes(self, n, layer: IntQuant, x: _Raw, s, z) -> _T:
-        if layer.bipolar or layer.rounding not in ("ROUND", "HALF_EVEN"):
-            raise BespokeError(f"node {n!r} ({layer.op}): the input quantiser must round to nearest (ROUND) and not be a signed "
-                               "1-bit (sign) quantiser; write a binarised input as an unsigned 1-bit Quant")
+        """A rounding quantiser of (an affine of) the raw input: the ADC's codes,
+        q = rint((a u + b) / s + z) = rint((u - offset) / scale) with scale = s / a, offset = -(b + s z) / a."""
+        a = _positive_slope(n, x)
         name = self._add(n, Input(size=x.size, lo=layer.qmin, hi=layer.qmax), None)
         info = self.dst.out(name)
-        info.scale, info.offset = layer.scale.astype(float), -layer.scale * layer.zero_point
+        info.scale = np.array([float(v) for v in s / a])
+        info.offset = np.array([float(v) for v in -(x.offset + s * z) / a])
         return _T(name, s, -s * z, _ints(np.full(x.size, layer.qmin)), _ints(np.full(x.size, layer.qmax)), (x.size,))
+
+    def _input_thresholds(self, n, x: _Raw, steps, out_scale, out_offset) -> _T:
+        """A sign / threshold / truncating quantiser of (an affine of) the raw input: the input
+        binariser. Code = how many steps the feature reaches, each step a threshold on the raw
+        feature; the encoding is recorded in meta["input_thresholds"] (IR.encode_inputs)."""
+        a = _positive_slope(n, x)
+        per_feature = [[_float_at_least((t[j] - x.offset[j]) / a[j], bool(strict[j])) for t, strict in steps] for j in range(x.size)]
+        name = self._add(n, Input(size=x.size, lo=0, hi=len(steps)), None)
+        self.dst.meta["input_thresholds"] = per_feature
+        info = self.dst.out(name)
+        scale, offset = _full(out_scale, x.size), _full(out_offset, x.size)
+        info.scale, info.offset = np.array([float(v) for v in scale]), np.array([float(v) for v in offset])
+        return _T(name, scale, offset, _ints(np.zeros(x.size)), _ints(np.full(x.size, len(steps))), (x.size,))
 
     def _bipolar(self, n, layer: Bipolar):
         x = self._arg(n)
@@ -157,10 +179,13 @@ class _Walk:
         size = len(x.scale)
         return self._activate(n, x, steps, np.full(size, Fraction(layer.out_scale)), np.full(size, Fraction(layer.out_bias)))
 
-    def _activate(self, n, x: _T, steps, out_scale, out_offset) -> _T:
-        """count_k [real(x) >= step_k] as an integer Threshold on x; negative slopes negate x's producer first."""
+    def _activate(self, n, x: _T | _Raw, steps, out_scale, out_offset) -> _T:
+        """count_k [real(x) >= step_k] as an integer Threshold on x; negative slopes negate x's producer first.
+        On the raw input it is the input's encoding instead."""
         if not steps:
             raise BespokeError(f"node {n!r}: an activation without thresholds is a constant; not supported")
+        if isinstance(x, _Raw):
+            return self._input_thresholds(n, x, steps, out_scale, out_offset)
         x = self._negate(n, x, x.scale < 0)
         layer = Threshold(thresholds=thresholds(x.scale, x.offset, steps, x.lo, x.hi))
         name = self._add(n, layer, x)
@@ -269,6 +294,21 @@ class _Walk:
 
 
 # --------------------------------------------------------------------------- small pure helpers
+
+
+def _positive_slope(n: str, x: _Raw) -> np.ndarray:
+    if any(v <= 0 for v in x.scale):
+        raise BespokeError(f"node {n!r}: the input quantiser reads the input through a non-increasing affine map; "
+                           "only positive scales are supported in front of it")
+    return x.scale
+
+
+def _float_at_least(t: Fraction, strict: bool) -> float:
+    """The smallest float64 theta with (u >= theta) <=> (u > t if strict else u >= t) for every float64 u."""
+    theta = float(t)
+    if Fraction(theta) < t or (strict and Fraction(theta) == t):
+        theta = float(np.nextafter(theta, np.inf))
+    return theta
 
 
 def _ints(values) -> np.ndarray:
