@@ -24,6 +24,7 @@ import numpy as np
 from bespoke.compiler.layers import (LAYER_TYPES, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input,  # noqa: F401
                                      IntQuant, Layer, LogicGates, GroupSum, MaxPool2d, MultiThreshold, Relu, Requant, Thermometer,
                                      Threshold, XnorPopcount)
+from bespoke.compiler import input_encoding
 from bespoke.compiler.ops import bits_for_range, frozen
 
 IR_FORMAT_VERSION = 1
@@ -121,16 +122,14 @@ class IR:
         """Real features -> the integer input codes of this (quantised) IR, as the ADC would give them.
 
         code = clip(rint((x - offset) / scale), lo, hi), rint rounding half to even like ONNX
-        QuantizeLinear; or, for an input binariser / thresholding quantiser (meta
-        "input_thresholds": per feature, the thresholds it compares with), code = how many of
-        its feature's thresholds a feature reaches (x >= t).
+        QuantizeLinear; or, for a model that quantises its own input (meta "input_program"), its
+        own input stage replayed in float32 (compiler.input_encoding).
         """
         n = self.input_node()
         layer, info = self.layer(n), self.out(n)
         x = np.asarray(x_real, dtype=np.float64)
-        if "input_thresholds" in self.meta:
-            t = np.asarray(self.meta["input_thresholds"], dtype=np.float64).reshape(layer.size, -1)
-            return np.sum(x[:, :, None] >= t[None, :, :], axis=2).astype(np.int64)
+        if "input_program" in self.meta:
+            return input_encoding.encode(self.meta["input_program"], x)
         if info.scale is None:
             raise ValueError("the IR has no input quantiser (it is not quantised)")
         codes = np.rint((x - info.offset) / info.scale)

@@ -445,6 +445,9 @@ class Affine(Layer):
     integer: ClassVar[bool] = False
     scale: np.ndarray = None
     offset: np.ndarray = None
+    # set when the model divides (Div): scale = 1 / divisor; kept so that an input stage can be
+    # replayed in float32 exactly as the model computes it (compiler.input_encoding)
+    divisor: np.ndarray | None = None
 
     def evaluate(self, x):
         return x * self.scale + self.offset

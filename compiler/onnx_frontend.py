@@ -392,9 +392,10 @@ class _Lowering:
             raise self._err(node, "quantised weights are not an integer grid times one scale per output channel")
         return np.where(scale > 0, scale, 1.0)
 
-    def _affine(self, node, x: Act, scale, offset) -> Act:
+    def _affine(self, node, x: Act, scale, offset, divisor=None) -> Act:
         n = self._size(x)
-        layer = Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy())
+        layer = Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy(),
+                       divisor=None if divisor is None else np.broadcast_to(divisor, (n,)).astype(float).copy())
         return self._emit(node, layer, x.node, shape=x.shape)
 
     def _binary(self, node, args):
@@ -429,7 +430,8 @@ class _Lowering:
         if not x_first:
             raise self._err(node, "division of a constant by an activation is not supported")
         x = self._act(node, x)
-        return self._affine(node, x, 1.0 / self._elementwise(node, c, x), 0.0)
+        divisor = self._elementwise(node, c, x)
+        return self._affine(node, x, 1.0 / divisor, 0.0, divisor)
 
     def _op_BatchNormalization(self, node, args, attrs):
         x = self._act(node, args[0])

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 
+from bespoke.compiler import input_encoding
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax
 from bespoke.hdl import folded
@@ -104,13 +105,10 @@ def _text(s) -> str:
     return json.dumps(str(s)).replace("*", "\\u002a")
 
 
-def _element_lines(info, names=None, thresholds=None) -> list[str]:
-    """'elements a..b: codes [lo, hi], real = ...' lines, runs of identical elements merged;
-    with `thresholds` (an input binariser's), how a feature becomes its code."""
+def _element_lines(info, names=None) -> list[str]:
+    """'elements a..b: codes [lo, hi], real = ...' lines, runs of identical elements merged."""
     def desc(i):
         d = f"codes [{int(info.lo[i])}, {int(info.hi[i])}]"
-        if thresholds is not None:
-            d += ", code = number of thresholds the feature reaches (feature >= t), t in " + ", ".join(_fmt(t) for t in thresholds[i])
         if info.scale is not None and info.offset is not None:
             off = float(info.offset[i])
             d += f", real = {_fmt(info.scale[i])} x code {'-' if off < 0 else '+'} {_fmt(abs(off))}"
@@ -162,7 +160,9 @@ def header(ir: IR, name: str, pipeline: bool) -> str:
             "//   input in_valid, output out_valid",
         ]
     onnx_names = lambda key: f" (model {key.split('_')[0]} {_text(ir.meta[key])})" if key in ir.meta else ""
-    lines += ["//", "// Input encoding" + onnx_names("input_name")] + _element_lines(inp, ir.meta.get("feature_names"), ir.meta.get("input_thresholds"))
+    lines += ["//", "// Input encoding" + onnx_names("input_name")] + _element_lines(inp, ir.meta.get("feature_names"))
+    if "input_program" in ir.meta:  # the model quantises its own input: how a feature becomes a code
+        lines.append("//   " + input_encoding.describe(ir.meta["input_program"]))
     lines += ["//", "// Output encoding" + onnx_names("output_name")]
     labels = ir.meta.get("labels")
     if is_argmax and labels is not None:

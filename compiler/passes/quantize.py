@@ -111,6 +111,10 @@ class _Walk:
         if fq is not None:  # QDQ model: the first QuantizeLinear is the input quantiser
             codes = Input(size=layer.size, lo=fq.qmin, hi=fq.qmax)
             scale, offset = np.full(layer.size, fq.scale), np.full(layer.size, -fq.scale * fq.zero_point)
+            # encoded as QuantizeLinear computes it: float32 x / scale, half to even, + zero point, saturated
+            self.dst.meta["input_program"] = {"ops": [], "quantiser": {
+                "kind": "round", "scale": scale.tolist(), "zero_point": [float(fq.zero_point)] * layer.size,
+                "lo": int(fq.qmin), "hi": int(fq.qmax), "rounding": "HALF_EVEN", "zero_point_after": True}}
         else:
             fmin, fmax = self._feature_ranges(layer.size)
             codes = Input(size=layer.size, lo=0, hi=2**self.opts.input_bits - 1)

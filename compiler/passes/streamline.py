@@ -49,17 +49,12 @@ class _T:
 
 @dataclass(frozen=True)
 class _Raw:
-    """The float model input before its quantiser, through the elementwise affine the model may
-    put in front of it (its own `2x - 1`): value = scale * input + offset (Fractions)."""
+    """The float model input before its quantiser, through the elementwise operations the model
+    puts in front of it (Brevitas' `2x - 1`, FINN's `x / 255`), kept as the model runs them
+    (compiler.input_encoding)."""
 
     size: int
-    scale: np.ndarray = None
-    offset: np.ndarray = None
-
-    def __post_init__(self):
-        if self.scale is None:
-            object.__setattr__(self, "scale", _full(Fraction(1), self.size))
-            object.__setattr__(self, "offset", _full(Fraction(0), self.size))
+    ops: tuple = ()
 
 
 @register
@@ -138,54 +133,55 @@ class _Walk:
     def _intquant(self, n, layer: IntQuant):
         x = self._arg(n)
         s, z = exact(layer.scale), exact(layer.zero_point)
-        if isinstance(x, _Raw) and not layer.bipolar and layer.rounding in ("ROUND", "HALF_EVEN"):
-            return self._input_codes(n, layer, x, s, z)
+        if isinstance(x, _Raw) and not layer.bipolar:
+            q = {"kind": "round", "scale": layer.scale, "zero_point": layer.zero_point, "lo": layer.qmin, "hi": layer.qmax,
+                 "rounding": layer.rounding}
+            return self._input_codes(n, x, q, layer.qmin, layer.qmax, s, -s * z)
+        if isinstance(x, _Raw):  # y = x/s + z >= 0 -> +s(1 - z), else -s(1 + z)
+            q = {"kind": "steps", "scale": layer.scale, "zero_point": layer.zero_point, "thresholds": np.zeros((x.size, 1))}
+            return self._input_codes(n, x, q, 0, 1, 2 * s, -s - s * z)
         if layer.bipolar:  # y = x/s + z >= 0  <=>  x >= -s z; q = 2c - 1; real = s (q - z)
             return self._activate(n, x, [(-s * z, _none(x))], 2 * s, -s - s * z)
         steps = [_quant_step(m, s, z, layer.rounding) for m in range(layer.qmin + 1, layer.qmax + 1)]
         return self._activate(n, x, steps, s, (layer.qmin - z) * s)
 
-    def _input_codes(self, n, layer: IntQuant, x: _Raw, s, z) -> _T:
-        """A rounding quantiser of (an affine of) the raw input: the ADC's codes,
-        q = rint((a u + b) / s + z) = rint((u - offset) / scale) with scale = s / a, offset = -(b + s z) / a."""
-        a = _positive_slope(n, x)
-        name = self._add(n, Input(size=x.size, lo=layer.qmin, hi=layer.qmax), None)
+    def _input_codes(self, n, x: _Raw, quantiser: dict, lo: int, hi: int, scale, offset) -> _T:
+        """The model's own input quantiser (after its elementwise prefix): the `Input` codes, whose
+        encoding the IR keeps as the model computes it (meta["input_program"]); codes stand for
+        scale * code + offset."""
+        name = self._add(n, Input(size=x.size, lo=lo, hi=hi), None)
+        size = x.size
+        q = {k: (np.broadcast_to(np.asarray(v, float), (size,) + np.shape(v)[1:]).tolist() if isinstance(v, np.ndarray) else v)
+             for k, v in quantiser.items()}
+        self.dst.meta["input_program"] = {"ops": [list(op[:1]) + [np.asarray(a, float).tolist() for a in op[1:]] for op in x.ops],
+                                          "quantiser": q}
+        scale, offset = _full(scale, size), _full(offset, size)
         info = self.dst.out(name)
-        info.scale = np.array([float(v) for v in s / a])
-        info.offset = np.array([float(v) for v in -(x.offset + s * z) / a])
-        return _T(name, s, -s * z, _ints(np.full(x.size, layer.qmin)), _ints(np.full(x.size, layer.qmax)), (x.size,))
-
-    def _input_thresholds(self, n, x: _Raw, steps, out_scale, out_offset) -> _T:
-        """A sign / threshold / truncating quantiser of (an affine of) the raw input: the input
-        binariser. Code = how many steps the feature reaches, each step a threshold on the raw
-        feature; the encoding is recorded in meta["input_thresholds"] (IR.encode_inputs)."""
-        a = _positive_slope(n, x)
-        per_feature = [[_float_at_least((t[j] - x.offset[j]) / a[j], bool(strict[j])) for t, strict in steps] for j in range(x.size)]
-        name = self._add(n, Input(size=x.size, lo=0, hi=len(steps)), None)
-        self.dst.meta["input_thresholds"] = per_feature
-        info = self.dst.out(name)
-        scale, offset = _full(out_scale, x.size), _full(out_offset, x.size)
         info.scale, info.offset = np.array([float(v) for v in scale]), np.array([float(v) for v in offset])
-        return _T(name, scale, offset, _ints(np.zeros(x.size)), _ints(np.full(x.size, len(steps))), (x.size,))
+        return _T(name, scale, offset, _ints(np.full(size, lo)), _ints(np.full(size, hi)), (size,))
 
     def _bipolar(self, n, layer: Bipolar):
         x = self._arg(n)
         b = exact(layer.scale)  # x >= 0 -> +b: code 1 stands for +b, code 0 for -b
+        if isinstance(x, _Raw):
+            q = {"kind": "steps", "scale": np.ones(x.size), "zero_point": np.zeros(x.size), "thresholds": np.zeros((x.size, 1))}
+            return self._input_codes(n, x, q, 0, 1, 2 * b, -b)
         return self._activate(n, x, [(_zeros(x), _none(x))], 2 * b, -b)
 
     def _multithreshold(self, n, layer: MultiThreshold):
         x = self._arg(n)
+        out_scale, out_offset = Fraction(layer.out_scale), Fraction(layer.out_bias)
+        if isinstance(x, _Raw):
+            q = {"kind": "steps", "scale": np.ones(x.size), "zero_point": np.zeros(x.size), "thresholds": layer.thresholds}
+            return self._input_codes(n, x, q, 0, layer.thresholds.shape[1], out_scale, out_offset)
         steps = [(exact(layer.thresholds[:, k]), _none(x)) for k in range(layer.thresholds.shape[1])]
         size = len(x.scale)
-        return self._activate(n, x, steps, np.full(size, Fraction(layer.out_scale)), np.full(size, Fraction(layer.out_bias)))
+        return self._activate(n, x, steps, np.full(size, out_scale), np.full(size, out_offset))
 
-    def _activate(self, n, x: _T | _Raw, steps, out_scale, out_offset) -> _T:
-        """count_k [real(x) >= step_k] as an integer Threshold on x; negative slopes negate x's producer first.
-        On the raw input it is the input's encoding instead."""
+    def _activate(self, n, x: _T, steps, out_scale, out_offset) -> _T:
+        """count_k [real(x) >= step_k] as an integer Threshold on x; negative slopes negate x's producer first."""
         if not steps:
             raise BespokeError(f"node {n!r}: an activation without thresholds is a constant; not supported")
-        if isinstance(x, _Raw):
-            return self._input_thresholds(n, x, steps, out_scale, out_offset)
         x = self._negate(n, x, x.scale < 0)
         layer = Threshold(thresholds=thresholds(x.scale, x.offset, steps, x.lo, x.hi))
         name = self._add(n, layer, x)
@@ -223,6 +219,9 @@ class _Walk:
     # -- elementwise affine: absorbed into the real interpretation
     def _affine(self, n, layer: Affine):
         x = self._arg(n)
+        if isinstance(x, _Raw):  # in front of the input quantiser: part of the input encoding
+            op = ("div", layer.divisor) if layer.divisor is not None else ("affine", layer.scale, layer.offset)
+            return replace(x, ops=x.ops + (op,))
         s, o = exact(layer.scale), exact(layer.offset)
         return replace(x, scale=x.scale * s, offset=x.offset * s + o)
 
@@ -294,21 +293,6 @@ class _Walk:
 
 
 # --------------------------------------------------------------------------- small pure helpers
-
-
-def _positive_slope(n: str, x: _Raw) -> np.ndarray:
-    if any(v <= 0 for v in x.scale):
-        raise BespokeError(f"node {n!r}: the input quantiser reads the input through a non-increasing affine map; "
-                           "only positive scales are supported in front of it")
-    return x.scale
-
-
-def _float_at_least(t: Fraction, strict: bool) -> float:
-    """The smallest float64 theta with (u >= theta) <=> (u > t if strict else u >= t) for every float64 u."""
-    theta = float(t)
-    if Fraction(theta) < t or (strict and Fraction(theta) == t):
-        theta = float(np.nextafter(theta, np.inf))
-    return theta
 
 
 def _ints(values) -> np.ndarray:
