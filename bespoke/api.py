@@ -142,11 +142,25 @@ class CompiledModel:
 
     # -- area, power, timing
     def report(self, target: str, data=None, clock_hz: float | None = None, verbose: bool = False,
-               timeout: float | None = None) -> dict:
+               timeout: float | None = None, layers: bool = False) -> dict:
         """Synthesis report on `target` (see bespoke.targets), switching activity from `data` (a CSV
-        path or real features) when given; nothing is written to the build directory."""
+        path or real features) when given, and per layer with `layers`; nothing is written to the
+        build directory."""
         vectors = None if data is None else self.encode(self._data(data)[0])
-        return flow.report(self.hardware, target, vectors=vectors, clock_hz=clock_hz, verbose=verbose, timeout=timeout)
+        return flow.report(self.hardware, target, vectors=vectors, clock_hz=clock_hz, verbose=verbose, timeout=timeout,
+                           layers=layers)
+
+    def accuracy(self, x_real: np.ndarray, labels: np.ndarray, source: str) -> dict | None:
+        """The report's `accuracy` section: hardware (golden model, bit-exact with the RTL) against the
+        float model on labelled data, overall and per class; None for models without an ArgMax."""
+        if not isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
+            return None
+        y = np.asarray(labels)
+        hw, fl = self.predict(x_real) == y, self.predict_float(x_real) == y
+        per_class = [{"label": str(c), "count": int(np.sum(y == c)), "hardware": float(np.mean(hw[y == c])),
+                      "float": float(np.mean(fl[y == c]))} for c in np.unique(y)]
+        return {"hardware": float(np.mean(hw)), "float": float(np.mean(fl)), "vectors": int(len(y)), "source": source,
+                "per_class": per_class}
 
     # -- persistence
     def save(self, out_dir: str | Path) -> Path:
@@ -258,6 +272,13 @@ def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
     return model.encode(read_csv(csv_path, model.n_features)[0])
 
 
+def load_accuracy(out_dir: str | Path, csv_path: str | Path) -> dict | None:
+    """The report's accuracy section of a build directory on a labelled CSV (None without labels)."""
+    model = load_compiled(out_dir)
+    x, y = read_csv(csv_path, model.n_features)
+    return None if y is None else model.accuracy(x, y, f"golden model on {Path(csv_path).name}")
+
+
 def load_netlist(out_dir: str | Path) -> tuple[Netlist, str | None]:
     """A build directory's netlist, planned again from its IR and options (the netlist is not
     saved), and the threshold-gate library it was mapped with (None: the default)."""
@@ -338,8 +359,8 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
              simulator: str = "verilator", max_vectors: int | None = None, clock_hz: float | None = None,
              timeout: float | None = None, quiet: bool = True, **compile_options) -> FlowResult:
     """compile (saved to out_dir) -> simulate every row of `data` against the golden model ->
-    report on `target`, switching activity from the same rows; report.json/report.md written
-    to out_dir. `compile_options` are compile_model's; quiet=False shows each step's progress."""
+    report on `target`, switching activity from the same rows; report.<target>.json/.md/.html
+    written to out_dir. `compile_options` are compile_model's; quiet=False shows each step's progress."""
     from bespoke.progress import step
     from bespoke.targets.report import SYNTH_TIMEOUT_S, write_report
 
@@ -351,11 +372,14 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
         sim = compiled.simulate(data, simulator=simulator, max_vectors=max_vectors)
     seconds["simulate"], t0 = time.perf_counter() - t0, time.perf_counter()
     with step(f"report on {target} (Yosys synthesis)", quiet):
-        x = compiled._data(data)[0]
-        rep = compiled.report(target, data=x[:max_vectors] if max_vectors else x, clock_hz=clock_hz,
-                              timeout=timeout or SYNTH_TIMEOUT_S)
-        js, md = write_report(out_dir, rep)
+        x, y = compiled._data(data)
+        x, y = (x[:max_vectors], None if y is None else y[:max_vectors]) if max_vectors else (x, y)
+        rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=True)
+        if y is not None:
+            rep["accuracy"] = compiled.accuracy(x, y, f"golden model on the {len(y):,} rows simulated "
+                                                      f"({'RTL equal on every one' if sim.passed else 'the RTL did NOT match'})")
+        paths = write_report(out_dir, rep)
     seconds["report"] = time.perf_counter() - t0
     out = Path(out_dir)
-    files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, js, md]
+    files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, paths["json"], paths["md"], paths["html"]]
     return FlowResult(compiled, sim, rep, seconds, files)

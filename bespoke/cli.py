@@ -317,10 +317,11 @@ def format_flow(result) -> str:
 
 
 def cmd_report(args) -> int:
-    from bespoke.api import load_codes, load_netlist
+    from bespoke.api import load_accuracy, load_codes, load_netlist
 
-    # the model encodes a compiled directory's --data; the tlg target prices its re-planned netlist
-    return targets_cli.run(args, encode=load_codes, netlist=load_netlist)
+    # the model encodes a compiled directory's --data and measures its accuracy; the tlg target prices
+    # its re-planned netlist
+    return targets_cli.run(args, encode=load_codes, netlist=load_netlist, accuracy=load_accuracy)
 
 
 def main(argv: list[str] | None = None) -> int:
