@@ -155,11 +155,11 @@ def _cells_figure(rep: dict, top: int = 14) -> str:
         ys = range(len(items))
         ax.barh(ys, [t[1] for t in items], color="#1d4e89", height=0.62)
         for y, (_, v, n) in zip(ys, items):
-            text = f"  {n:,} × ({v / total:.0%})" if unit else f"  {n:,}"
+            text = f"  {n:,} cells, {v / total:.0%} of the area" if unit else f"  {n:,}"
             ax.text(v, y, text, va="center", fontsize=8.5, color="#374151")
         ax.set_yticks(list(ys), [_plain(t[0]) for t in items], fontsize=8.5)
         ax.invert_yaxis()
-        ax.set_xlim(0, max(t[1] for t in items) * 1.45)
+        ax.set_xlim(0, max(t[1] for t in items) * 1.7)
         ax.set_xlabel(xlabel)
         ax.grid(axis="y", visible=False)
         return png(fig)
@@ -193,15 +193,16 @@ def _accuracy_figure(acc: dict) -> str:
     groups = [("all", acc["hardware"], acc["float"], acc["vectors"])]
     groups += [(str(c["label"]), c["hardware"], c["float"], c["count"]) for c in acc.get("per_class") or []]
     with matplotlib.rc_context(RC):
-        fig = _figure(5.6 if len(groups) < 8 else 11.5, 3.2)
+        fig = _figure(5.6, 3.2)
         ax = fig.subplots()
         xs = range(len(groups))
         ax.bar([x - 0.19 for x in xs], [g[1] for g in groups], width=0.36, color=_HW, label="hardware")
         ax.bar([x + 0.19 for x in xs], [g[2] for g in groups], width=0.36, color=_FLOAT, label="float model")
-        for x, g in zip(xs, groups):
+        for x, g in zip(xs, groups) if len(groups) <= 6 else ():  # values only where they fit
             ax.text(x - 0.19, g[1], f"{100 * g[1]:.0f}", ha="center", va="bottom", fontsize=7.5, color="#374151")
             ax.text(x + 0.19, g[2], f"{100 * g[2]:.0f}", ha="center", va="bottom", fontsize=7.5, color="#374151")
-        ax.set_xticks(list(xs), [_plain(f"{g[0]}\n({g[3]:,})") for g in groups], fontsize=8.5)
+        ax.set_xticks(list(xs), [_plain(f"{g[0]}\n({g[3]:,})") for g in groups], fontsize=8.5 if len(groups) < 8 else 7)
+        ax.set_xlabel("all rows, then per class (rows)")
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_ylabel("accuracy")
@@ -325,8 +326,8 @@ def _accuracy_section(rep: dict) -> str:
     cards = [card("hardware", f"{100 * acc['hardware']:.2f} %", acc["source"], hl=True),
              card("float model", f"{100 * acc['float']:.2f} %", f"{delta:+.2f} pt hardware vs float"),
              card("labelled vectors", f"{acc['vectors']:,}")]
-    return (f'<section><h2>Accuracy: hardware vs float</h2><div class="cards">{"".join(cards)}</div>'
-            f'{_img("hardware vs float accuracy", _accuracy_figure(acc))}</section>')
+    return (f'<section><h2>Accuracy: hardware vs float</h2><div class="two"><div class="cards">{"".join(cards)}</div>'
+            f'<div>{_img("hardware vs float accuracy", _accuracy_figure(acc))}</div></div></section>')
 
 
 def _details_section(rep: dict) -> str:
