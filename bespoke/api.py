@@ -35,6 +35,7 @@ from bespoke.hdl.netlist import Netlist
 
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+WAVE_VECTORS = 16  # vectors a waveform records by default: every signal of every layer, so keep it short
 
 
 @dataclass
@@ -53,6 +54,8 @@ class SimReport:
     latency_min: int | None = None  # the smallest measured; equal to latency_cycles when fixed
     latency_claimed: int | None = None  # what the design's layout promises
     problems: list[str] = field(default_factory=list)  # e.g. a latency off its claim, a failed test
+    wave: Path | None = None  # the waveform written (simulate(wave=...)), of the first wave_vectors vectors
+    wave_vectors: int = 0
 
     @property
     def passed(self) -> bool:
@@ -113,10 +116,18 @@ class CompiledModel:
 
     # -- RTL simulation
     def simulate(self, data, labels=None, simulator: str = "verilator", build_dir: str | Path | None = None,
-                 max_vectors: int | None = None) -> SimReport:
-        """Drive every vector through the RTL and compare each output with the golden model."""
+                 max_vectors: int | None = None, wave: str | Path | None = None,
+                 wave_vectors: int = WAVE_VECTORS) -> SimReport:
+        """Drive every vector through the RTL and compare each output with the golden model.
+        wave: also record the first `wave_vectors` vectors' waveform to this .vcd or .fst file (a
+        second, traced run: every signal, each layer under its instance u_<layer>)."""
+        from bespoke.sim.runner import record_wave, wave_format
         from bespoke.sim.runner import simulate as run_rtl
 
+        if wave is not None:
+            wave_format(wave, simulator)  # a bad name fails before the simulation, not after
+            if not isinstance(wave_vectors, int) or wave_vectors < 1:
+                raise BespokeError(f"wave_vectors must be a positive number of vectors, got {wave_vectors!r}")
         x, y = self._data(data, labels)
         if max_vectors is not None:
             x, y = x[:max_vectors], (None if y is None else y[:max_vectors])
@@ -128,13 +139,18 @@ class CompiledModel:
         if not vfile.exists() or vfile.read_text() != self.verilog:
             vfile.write_text(self.verilog)
         result = run_rtl([vfile], self.layout, codes, expected, work / simulator, simulator=simulator)
+        waved = None
+        if wave is not None:
+            n = min(wave_vectors, len(codes))
+            waved = record_wave([vfile], self.layout, codes[:n], expected[:n], work / simulator, wave, simulator).vcd
         hw_acc = fl_acc = None
         if y is not None and isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
             hw_acc = float(np.mean(self._to_labels(expected) == y))
             fl_acc = float(np.mean(self.predict_float(x) == y))
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
                          simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
-                         result.latency_min, result.latency_claimed, list(result.problems))
+                         result.latency_min, result.latency_claimed, list(result.problems), waved,
+                         0 if waved is None else min(wave_vectors, len(codes)))
 
     def _data(self, data, labels=None):
         """(features, labels or None) of a CSV path or an array."""

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
     s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
+    s.add_argument("--wave", type=Path, metavar="FILE", help="also record a waveform of the first vectors to FILE "
+                   "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
+    s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
 
     e = sub.add_parser("explore", help="search approximations for the smallest design within an accuracy budget",
                        description="NSGA-II over weight sets, per-connection input bits and argmax bits of a printed MLP; "
@@ -235,11 +238,14 @@ def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> Non
 
 
 def cmd_simulate(args) -> int:
-    from bespoke.api import load_compiled
+    from bespoke.api import WAVE_VECTORS, load_compiled
 
+    if args.wave_vectors is not None and args.wave is None:
+        raise BespokeError("--wave-vectors sets how many vectors --wave records; add --wave FILE")
     model = load_compiled(args.build)
     print(f"simulating {args.data} on {args.simulator} (the simulator is built once per design) ...", flush=True)
-    rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors)
+    rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors, wave=args.wave,
+                         wave_vectors=args.wave_vectors or WAVE_VECTORS)
     print(f"simulated {rep.vectors} vectors with {rep.simulator} (build {rep.seconds_build:.1f} s, run {rep.seconds_run:.1f} s)")
     print(f"mismatches against the golden model: {rep.mismatches}")
     for m in rep.first_mismatches:
@@ -249,6 +255,9 @@ def cmd_simulate(args) -> int:
         print(f"problem: {problem}")
     if rep.hardware_accuracy is not None:
         print(f"accuracy: hardware {100 * rep.hardware_accuracy:.2f} %, float model {100 * rep.float_accuracy:.2f} %")
+    if rep.wave is not None:
+        print(f"waveform of the first {rep.wave_vectors} vectors: {rep.wave} (open it with `gtkwave {rep.wave}` or "
+              f"`surfer {rep.wave}`)")
     print("PASS" if rep.passed else "FAIL")
     return 0 if rep.passed else 1
 
