@@ -373,10 +373,11 @@ class FlowResult:
 
 def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str, out_dir: str | Path, *,
              simulator: str = "verilator", max_vectors: int | None = None, clock_hz: float | None = None,
-             timeout: float | None = None, quiet: bool = True, **compile_options) -> FlowResult:
+             timeout: float | None = None, quiet: bool = True, layers: bool = True, **compile_options) -> FlowResult:
     """compile (saved to out_dir) -> simulate every row of `data` against the golden model ->
     report on `target`, switching activity from the same rows; report.<target>.json/.md/.html
-    written to out_dir. `compile_options` are compile_model's; quiet=False shows each step's progress."""
+    written to out_dir, per layer unless layers=False (a second synthesis). `compile_options` are
+    compile_model's; quiet=False shows each step's progress."""
     from bespoke.progress import step
     from bespoke.targets.report import SYNTH_TIMEOUT_S, write_report
 
@@ -390,7 +391,7 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
     with step(f"report on {target} (Yosys synthesis)", quiet):
         x, y = compiled._data(data)
         x, y = (x[:max_vectors], None if y is None else y[:max_vectors]) if max_vectors else (x, y)
-        rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=True)
+        rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=layers)
         if y is not None:
             rep["accuracy"] = compiled.accuracy(x, y, f"golden model on the {len(y):,} rows simulated "
                                                       f"({'RTL equal on every one' if sim.passed else 'the RTL did NOT match'})")

@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     f.add_argument("--max-vectors", type=_positive, help="simulate and report only the first N rows")
     f.add_argument("--clock", help="clock / inference rate of the report, e.g. 5Hz or 50MHz (default: per target)")
+    f.add_argument("--no-layers", dest="layers", action="store_false",
+                   help="report without the per-layer breakdown (a second synthesis that keeps the layers apart)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
 
     g = sub.add_parser("train-gates", help="learn a logic-gate network (difflogic) for a tabular data set -> gates.json",
@@ -301,7 +303,7 @@ def cmd_flow(args) -> int:
 
     clock = targets_cli.parse_clock(args.clock) if args.clock else None
     result = run_flow(args.model, args.data, args.target, args.out, simulator=args.simulator, max_vectors=args.max_vectors,
-                      clock_hz=clock, quiet=args.quiet, **compile_options(args))
+                      clock_hz=clock, quiet=args.quiet, layers=args.layers, **compile_options(args))
     print(format_flow(result))
     return 0 if result.passed else 1
 

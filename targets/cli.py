@@ -61,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the compiled directory; for Verilog files the current directory)")
     parser.add_argument("--timeout", type=_seconds, default=SYNTH_TIMEOUT_S, metavar="SECONDS",
                         help=f"time each synthesis or place-and-route run may take (default {SYNTH_TIMEOUT_S})")
+    parser.add_argument("--no-layers", dest="layers", action="store_false",
+                        help="skip the per-layer breakdown (a second synthesis that keeps the layers apart)")
     parser.add_argument("--verbose", action="store_true", help="show progress and the synthesis scripts")
     parser.epilog = __doc__.split("\n\n", 1)[1].rstrip() + "\n\n"
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -141,7 +143,7 @@ def run(args, encode=None, netlist=None, accuracy=None) -> int:
     clock = parse_clock(args.clock) if args.clock else None
     nl, library = netlist(build) if netlist is not None and args.target == "tlg" and build else (None, None)
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
-                         verbose=args.verbose, timeout=args.timeout, netlist=nl, tlg_library=library, layers=True)
+                         verbose=args.verbose, timeout=args.timeout, netlist=nl, tlg_library=library, layers=args.layers)
     if accuracy is not None and build is not None and args.data is not None:
         report["accuracy"] = accuracy(build, args.data)
     paths = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts

@@ -107,3 +107,10 @@ def test_write_report_returns_the_three_paths(split_design, tmp_path):
     rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in table.splitlines() if line.startswith("  ")}
     assert rows["utilisation"].startswith("iCE40 UP5K (SG48): LUT ") and "/ 5,280 (" in rows["utilisation"]
     assert rows["fits"] == "yes"
+
+
+def test_no_layers_skips_the_breakdown(split_design, tmp_path, capsys):
+    files = [str(split_design / "half.v"), str(split_design / "adder2.v"), "--top", "adder2", "--out", str(tmp_path)]
+    assert cli.main(files + ["--target", "egfet", "--no-layers"]) == 0
+    rep = json.loads((tmp_path / "report.egfet.json").read_text())
+    assert rep["layers"] is None and "No per-layer breakdown" in (tmp_path / "report.egfet.html").read_text()
