@@ -393,8 +393,8 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
         x, y = (x[:max_vectors], None if y is None else y[:max_vectors]) if max_vectors else (x, y)
         rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=layers)
         if y is not None:
-            rep["accuracy"] = compiled.accuracy(x, y, f"golden model on the {len(y):,} rows simulated "
-                                                      f"({'RTL equal on every one' if sim.passed else 'the RTL did NOT match'})")
+            rep["accuracy"] = compiled.accuracy(x, y, f"golden model on the {len(y):,} rows simulated, "
+                                                      f"{'the RTL equal on every one' if sim.passed else 'the RTL did NOT match it'}")
         paths = write_report(out_dir, rep)
     seconds["report"] = time.perf_counter() - t0
     out = Path(out_dir)

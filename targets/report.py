@@ -408,7 +408,7 @@ def to_markdown(rep: dict) -> str:
     if rep.get("layers"):
         lay = rep["layers"]
         scale, unit = area_unit(TARGETS[rep["target"]["name"]].printed, lay["area_um2"])
-        out += ["## Layers", "", lay["method"] + f"; total {fixed(lay['area_um2'] / scale)} {unit} "
+        out += ["## Layers", "", "From " + lay["method"] + f"; total {fixed(lay['area_um2'] / scale)} {unit} "
                 f"(flat synthesis {fixed(lay['flat_area_um2'] / scale)} {unit}).", "",
                 f"| layer | cells | area {unit} | leakage | dynamic |", "|---|---:|---:|---:|---:|"]
         out += [f"| {p['name']} | {p['cells']:,} | {fixed(p['area_um2'] / scale)} | {format_si(p['leakage_w'], 'W')} | "

@@ -320,8 +320,9 @@ def _cells_section(rep: dict) -> str:
 def _accuracy_section(rep: dict) -> str:
     acc = rep.get("accuracy")
     if not acc:
-        return ('<section><h2>Accuracy</h2><p class="note">Not measured: run the report with labelled data '
-                '(--data) to compare the hardware with the float model.</p></section>')
+        return ('<section><h2>Accuracy</h2><p class="note">Not measured: report a compiled directory with labelled '
+                'data (bespoke report DIR --data test.csv, or bespoke flow) to compare the hardware with the float '
+                'model.</p></section>')
     delta = 100 * (acc["hardware"] - acc["float"])
     cards = [card("hardware", f"{100 * acc['hardware']:.2f} %", acc["source"], hl=True),
              card("float model", f"{100 * acc['float']:.2f} %", f"{delta:+.2f} pt hardware vs float"),
