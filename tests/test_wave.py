@@ -1,6 +1,7 @@
 """`bespoke simulate --wave`: a waveform of the first vectors, every layer's signals under its
 instance, read back with a VCD reader (pyvcd) and checked against the vectors and the golden model."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,14 @@ def test_wave_options_errors_are_one_line(seeds_build, capsys, monkeypatch):
     assert main(["simulate", str(seeds_build), "--data", data, "--wave", str(seeds_build / "w.fst")]) == 2
     err = capsys.readouterr().err.strip()
     assert "liblz4-dev" in err and "\n" not in err
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed (apt-get install iverilog)")
+def test_icarus_wave_has_the_same_layer_scopes(seeds_build, capsys):
+    wave = seeds_build / "icarus.vcd"
+    assert main(["simulate", str(seeds_build), "--data", str(EX / "test.csv"), "--simulator", "icarus",
+                 "--wave", str(wave), "--wave-vectors", "3"]) == 0
+    scopes, changes = read_vcd(wave)
+    assert {s for s in scopes if s.startswith("seeds.u_")} == {"seeds.u_MatMul", "seeds.u_Relu_q", "seeds.u_MatMul1",
+                                                             "seeds.u_ArgMax"}
+    assert 1 <= len(settled(changes[scopes["seeds"]["x"]])) <= 3  # the first three vectors, no more
