@@ -103,6 +103,10 @@ def test_flow_writes_the_page_with_layers_and_accuracy(seeds_flow):
     assert sum(c["count"] for c in acc["per_class"]) == acc["vectors"] == result.sim.vectors
     hist = rep["power"]["activity"]["histogram"]
     assert hist["idle"] + sum(hist["counts"]) > rep["area"]["cells"]  # every logic net counted once
+    # the page is drawn from the report alone: report.json read back gives the same bytes
+    from bespoke.targets.report_html import report_html
+
+    assert report_html(rep) == (out / "report.egfet.html").read_text()
     schema = (ROOT / "targets" / "REPORT_SCHEMA.md").read_text()
     assert all(f"`layers.{k}" in schema for k in lay) and all(f"`accuracy.{k}" in schema for k in acc)
 
