@@ -17,7 +17,7 @@ from bespoke.targets.report_format import area_unit, fixed, format_area, format_
 # one colour per layer, in layer order (the per-layer bars and the critical path share them)
 _LAYER_COLOURS = ["#1d4e89", "#2a9d8f", "#e9c46a", "#e76f51", "#7c3aed", "#0ea5e9", "#84cc16", "#db2777",
                   "#f97316", "#64748b"]
-_LEAK, _DYN, _HW, _FLOAT, _IDLE = "#9aa5b1", "#1d4e89", "#e76f51", "#1d4e89", "#c0392b"
+_HW, _FLOAT, _IDLE = "#e76f51", "#1d4e89", "#c0392b"
 
 _EXTRA_CSS = """
 pre{background:#f9fafb;border:1px solid #e5e7eb;border-radius:6px;padding:10px;font-size:12px;overflow-x:auto}
@@ -83,14 +83,18 @@ def _layers_figure(rep: dict) -> str:
         ax_a.set_title("area per layer", loc="left")
         leak = [p["leakage_w"] / pdiv for p in parts]
         dyn = [p["dynamic_w"] / pdiv for p in parts]
-        ax_p.barh(ys, leak, color=_LEAK, height=0.62, label="leakage")
-        ax_p.barh(ys, dyn, left=leak, color=_DYN, height=0.62, label="dynamic")
+        colours = [_colour(k) for k in ys]  # the layer's colour: leakage pale, dynamic full
+        ax_p.barh(ys, leak, color=colours, alpha=0.4, height=0.62)
+        ax_p.barh(ys, dyn, left=leak, color=colours, height=0.62)
         for y, lv, dv in zip(ys, leak, dyn):
             ax_p.text(lv + dv, y, f"  {fixed(lv + dv)} {punit}", va="center", fontsize=8.5, color="#374151")
         ax_p.set_xlim(0, max([lv + dv for lv, dv in zip(leak, dyn)] + [1e-30]) * 1.4)
         ax_p.set_xlabel(f"power ({punit})")
         ax_p.set_title("power per layer", loc="left")
-        ax_p.legend(loc="lower right", frameon=False)
+        from matplotlib.patches import Patch
+
+        ax_p.legend(handles=[Patch(facecolor="#6b7280", alpha=0.4, label="leakage"),
+                             Patch(facecolor="#6b7280", label="dynamic")], loc="lower right", frameon=False)
         for ax in (ax_a, ax_p):
             ax.grid(axis="y", visible=False)
         return png(fig)
