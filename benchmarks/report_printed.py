@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clock", default="5Hz")
     parser.add_argument("--target", default="egfet")
-    parser.add_argument("--out", type=Path, help="keep each build and its report.json/report.md here")
+    parser.add_argument("--out", type=Path, help="keep each build and its report.<target>.json/.md/.html here")
     args = parser.parse_args()
     clock = parse_clock(args.clock)
     head = (f"{'model':15s} {'topology':10s} {'vectors':>7s} {'report s':>8s} {'area cm2':>8s} {'published':>9s} "

@@ -36,6 +36,7 @@ from bespoke.hdl.netlist import Netlist
 BUILD_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SOURCE_MODEL = "model.onnx"  # the user's model, for simulate's check against its reference execution
+WAVE_VECTORS = 16  # vectors a waveform records by default: every signal of every layer, so keep it short
 
 
 @dataclass
@@ -54,6 +55,8 @@ class SimReport:
     latency_min: int | None = None  # the smallest measured; equal to latency_cycles when fixed
     latency_claimed: int | None = None  # what the design's layout promises
     problems: list[str] = field(default_factory=list)  # e.g. a latency off its claim, a failed test
+    wave: Path | None = None  # the waveform written (simulate(wave=...)), of the first wave_vectors vectors
+    wave_vectors: int = 0
     reference: dict | None = None  # the golden model against the ONNX model's own execution (ReferenceCheck)
 
     @property
@@ -116,10 +119,18 @@ class CompiledModel:
 
     # -- RTL simulation
     def simulate(self, data, labels=None, simulator: str = "verilator", build_dir: str | Path | None = None,
-                 max_vectors: int | None = None) -> SimReport:
-        """Drive every vector through the RTL and compare each output with the golden model."""
+                 max_vectors: int | None = None, wave: str | Path | None = None,
+                 wave_vectors: int = WAVE_VECTORS) -> SimReport:
+        """Drive every vector through the RTL and compare each output with the golden model.
+        wave: also record the first `wave_vectors` vectors' waveform to this .vcd or .fst file (a
+        second, traced run: every signal, each layer under its instance u_<layer>)."""
+        from bespoke.sim.runner import record_wave, wave_format
         from bespoke.sim.runner import simulate as run_rtl
 
+        if wave is not None:
+            wave_format(wave, simulator)  # a bad name fails before the simulation, not after
+            if not isinstance(wave_vectors, int) or wave_vectors < 1:
+                raise BespokeError(f"wave_vectors must be a positive number of vectors, got {wave_vectors!r}")
         x, y = self._data(data, labels)
         if max_vectors is not None:
             x, y = x[:max_vectors], (None if y is None else y[:max_vectors])
@@ -132,14 +143,18 @@ class CompiledModel:
             vfile.write_text(self.verilog)
         reference = self.check_reference(x, codes)
         result = run_rtl([vfile], self.layout, codes, expected, work / simulator, simulator=simulator)
+        waved = None
+        if wave is not None:
+            n = min(wave_vectors, len(codes))
+            waved = record_wave([vfile], self.layout, codes[:n], expected[:n], work / simulator, wave, simulator).vcd
         hw_acc = fl_acc = None
         if y is not None and isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
             hw_acc = float(np.mean(self._to_labels(expected) == y))
             fl_acc = float(np.mean(self.predict_float(x) == y))
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
                          simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
-                         result.latency_min, result.latency_claimed, list(result.problems),
-                         None if reference is None else reference.to_dict())
+                         result.latency_min, result.latency_claimed, list(result.problems), waved,
+                         0 if waved is None else min(wave_vectors, len(codes)), None if reference is None else reference.to_dict())
 
     def check_reference(self, x: np.ndarray, codes: np.ndarray | None = None):
         """The golden model against the user's ONNX model run by its reference engine on the real
@@ -156,11 +171,25 @@ class CompiledModel:
 
     # -- area, power, timing
     def report(self, target: str, data=None, clock_hz: float | None = None, verbose: bool = False,
-               timeout: float | None = None) -> dict:
+               timeout: float | None = None, layers: bool = False) -> dict:
         """Synthesis report on `target` (see bespoke.targets), switching activity from `data` (a CSV
-        path or real features) when given; nothing is written to the build directory."""
+        path or real features) when given, and per layer with `layers`; nothing is written to the
+        build directory."""
         vectors = None if data is None else self.encode(self._data(data)[0])
-        return flow.report(self.hardware, target, vectors=vectors, clock_hz=clock_hz, verbose=verbose, timeout=timeout)
+        return flow.report(self.hardware, target, vectors=vectors, clock_hz=clock_hz, verbose=verbose, timeout=timeout,
+                           layers=layers)
+
+    def accuracy(self, x_real: np.ndarray, labels: np.ndarray, source: str) -> dict | None:
+        """The report's `accuracy` section: hardware (golden model, bit-exact with the RTL) against the
+        float model on labelled data, overall and per class; None for models without an ArgMax."""
+        if not isinstance(self.ir.layer(self.ir.output_node()), ArgMax):
+            return None
+        y = np.asarray(labels)
+        hw, fl = self.predict(x_real) == y, self.predict_float(x_real) == y
+        per_class = [{"label": str(c), "count": int(np.sum(y == c)), "hardware": float(np.mean(hw[y == c])),
+                      "float": float(np.mean(fl[y == c]))} for c in np.unique(y)]
+        return {"hardware": float(np.mean(hw)), "float": float(np.mean(fl)), "vectors": int(len(y)), "source": source,
+                "per_class": per_class}
 
     # -- persistence
     def save(self, out_dir: str | Path) -> Path:
@@ -277,6 +306,13 @@ def load_codes(out_dir: str | Path, csv_path: str | Path) -> np.ndarray:
     return model.encode(read_csv(csv_path, model.n_features)[0])
 
 
+def load_accuracy(out_dir: str | Path, csv_path: str | Path) -> dict | None:
+    """The report's accuracy section of a build directory on a labelled CSV (None without labels)."""
+    model = load_compiled(out_dir)
+    x, y = read_csv(csv_path, model.n_features)
+    return None if y is None else model.accuracy(x, y, f"golden model on {Path(csv_path).name}")
+
+
 def load_netlist(out_dir: str | Path) -> tuple[Netlist, str | None]:
     """A build directory's netlist, planned again from its IR and options (the netlist is not
     saved), and the threshold-gate library it was mapped with (None: the default)."""
@@ -355,10 +391,11 @@ class FlowResult:
 
 def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str, out_dir: str | Path, *,
              simulator: str = "verilator", max_vectors: int | None = None, clock_hz: float | None = None,
-             timeout: float | None = None, quiet: bool = True, **compile_options) -> FlowResult:
+             timeout: float | None = None, quiet: bool = True, layers: bool = True, **compile_options) -> FlowResult:
     """compile (saved to out_dir) -> simulate every row of `data` against the golden model ->
-    report on `target`, switching activity from the same rows; report.json/report.md written
-    to out_dir. `compile_options` are compile_model's; quiet=False shows each step's progress."""
+    report on `target`, switching activity from the same rows; report.<target>.json/.md/.html
+    written to out_dir, per layer unless layers=False (a second synthesis). `compile_options` are
+    compile_model's; quiet=False shows each step's progress."""
     from bespoke.progress import step
     from bespoke.targets.report import SYNTH_TIMEOUT_S, write_report
 
@@ -370,11 +407,14 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
         sim = compiled.simulate(data, simulator=simulator, max_vectors=max_vectors)
     seconds["simulate"], t0 = time.perf_counter() - t0, time.perf_counter()
     with step(f"report on {target} (Yosys synthesis)", quiet):
-        x = compiled._data(data)[0]
-        rep = compiled.report(target, data=x[:max_vectors] if max_vectors else x, clock_hz=clock_hz,
-                              timeout=timeout or SYNTH_TIMEOUT_S)
-        js, md = write_report(out_dir, rep)
+        x, y = compiled._data(data)
+        x, y = (x[:max_vectors], None if y is None else y[:max_vectors]) if max_vectors else (x, y)
+        rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=layers)
+        if y is not None:
+            rep["accuracy"] = compiled.accuracy(x, y, f"golden model on the {len(y):,} rows simulated, "
+                                                      f"{'the RTL equal on every one' if sim.passed else 'the RTL did NOT match it'}")
+        paths = write_report(out_dir, rep)
     seconds["report"] = time.perf_counter() - t0
     out = Path(out_dir)
-    files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, js, md]
+    files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, paths["json"], paths["md"], paths["html"]]
     return FlowResult(compiled, sim, rep, seconds, files)

@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
     s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
+    s.add_argument("--wave", type=Path, metavar="FILE", help="also record a waveform of the first vectors to FILE "
+                   "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
+    s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
 
     e = sub.add_parser("explore", help="search approximations for the smallest design within an accuracy budget",
                        description="NSGA-II over weight sets, per-connection input bits and argmax bits of a printed MLP; "
@@ -161,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     f.add_argument("--max-vectors", type=_positive, help="simulate and report only the first N rows")
     f.add_argument("--clock", help="clock / inference rate of the report, e.g. 5Hz or 50MHz (default: per target)")
+    f.add_argument("--no-layers", dest="layers", action="store_false",
+                   help="report without the per-layer breakdown (a second synthesis that keeps the layers apart)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
 
     g = sub.add_parser("train-gates", help="learn a logic-gate network (difflogic) for a tabular data set -> gates.json",
@@ -235,11 +240,14 @@ def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> Non
 
 
 def cmd_simulate(args) -> int:
-    from bespoke.api import load_compiled
+    from bespoke.api import WAVE_VECTORS, load_compiled
 
+    if args.wave_vectors is not None and args.wave is None:
+        raise BespokeError("--wave-vectors sets how many vectors --wave records; add --wave FILE")
     model = load_compiled(args.build)
     print(f"simulating {args.data} on {args.simulator} (the simulator is built once per design) ...", flush=True)
-    rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors)
+    rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors, wave=args.wave,
+                         wave_vectors=args.wave_vectors or WAVE_VECTORS)
     print(f"simulated {rep.vectors} vectors with {rep.simulator} (build {rep.seconds_build:.1f} s, run {rep.seconds_run:.1f} s)")
     print(f"mismatches against the golden model: {rep.mismatches}")
     for m in rep.first_mismatches:
@@ -251,6 +259,9 @@ def cmd_simulate(args) -> int:
         print(line)
     if rep.hardware_accuracy is not None:
         print(f"accuracy: hardware {100 * rep.hardware_accuracy:.2f} %, float model {100 * rep.float_accuracy:.2f} %")
+    if rep.wave is not None:
+        print(f"waveform of the first {rep.wave_vectors} vectors: {rep.wave} (open it with `gtkwave {rep.wave}` or "
+              f"`surfer {rep.wave}`)")
     print("PASS" if rep.passed else "FAIL")
     return 0 if rep.passed else 1
 
@@ -313,7 +324,7 @@ def cmd_flow(args) -> int:
 
     clock = targets_cli.parse_clock(args.clock) if args.clock else None
     result = run_flow(args.model, args.data, args.target, args.out, simulator=args.simulator, max_vectors=args.max_vectors,
-                      clock_hz=clock, quiet=args.quiet, **compile_options(args))
+                      clock_hz=clock, quiet=args.quiet, layers=args.layers, **compile_options(args))
     print(format_flow(result))
     return 0 if result.passed else 1
 
@@ -339,10 +350,11 @@ def format_flow(result) -> str:
 
 
 def cmd_report(args) -> int:
-    from bespoke.api import load_codes, load_netlist
+    from bespoke.api import load_accuracy, load_codes, load_netlist
 
-    # the model encodes a compiled directory's --data; the tlg target prices its re-planned netlist
-    return targets_cli.run(args, encode=load_codes, netlist=load_netlist)
+    # the model encodes a compiled directory's --data and measures its accuracy; the tlg target prices
+    # its re-planned netlist
+    return targets_cli.run(args, encode=load_codes, netlist=load_netlist, accuracy=load_accuracy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -202,13 +202,14 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
 
 
 def report(hw: Hardware, target: str, *, vectors: np.ndarray | None = None, clock_hz: float | None = None,
-           verbose: bool = False, timeout: float | None = None) -> dict:
+           verbose: bool = False, timeout: float | None = None, layers: bool = False) -> dict:
     """Area, power and timing of `hw` on `target` (see targets.report), power from the input codes
-    `vectors` when given. Synthesis reads files: the Verilog goes to a temporary directory."""
+    `vectors` when given; `layers`: also per layer (a second synthesis, targets.layers). Synthesis
+    reads files: the Verilog goes to a temporary directory."""
     from bespoke.targets.report import SYNTH_TIMEOUT_S, make_report
 
     with tempfile.TemporaryDirectory(prefix="bespoke-report-") as tmp:
         vfile = Path(tmp) / f"{hw.name}.v"
         vfile.write_text(hw.verilog)
         return make_report([vfile], hw.name, target, clock_hz=clock_hz, vectors=vectors, layout=hw.layout,
-                           verbose=verbose, timeout=timeout or SYNTH_TIMEOUT_S)
+                           verbose=verbose, timeout=timeout or SYNTH_TIMEOUT_S, layers=layers)

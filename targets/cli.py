@@ -1,7 +1,10 @@
 """`bespoke report`: area, power and timing of a compiled design or of any Verilog file.
 
     bespoke report OUT_DIR --target egfet [--clock 5Hz] [--data test.csv] [--verbose]
-    bespoke report design.v [--top TOP] --target sky130hd [--clock 50MHz] [--data ports.csv]
+    bespoke report design.v [more.v ...] [--top TOP] --target sky130hd [--clock 50MHz] [--data ports.csv] [--out DIR]
+
+Writes report.<target>.json, report.<target>.md and report.<target>.html: into --out, else into
+the compiled directory, else (Verilog files) into the current directory, never next to the input.
 
 A compiled output directory holds manifest.json (top, Verilog file, port layout); its --data is the
 model's CSV (x0..xN-1[,label]), encoded to integer codes by the model: the driver (`bespoke
@@ -48,15 +51,18 @@ def _seconds(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("design", type=Path, help="output directory of `bespoke compile`, or a Verilog file")
-    parser.add_argument("--top", help="top module (default: the manifest's, or the file's only module)")
+    parser.add_argument("design", type=Path, nargs="+",
+                        help="output directory of `bespoke compile`, or one or more Verilog files")
+    parser.add_argument("--top", help="top module (default: the manifest's, or the files' only module)")
     parser.add_argument("--target", required=True, choices=sorted(TARGETS), help="technology target")
     parser.add_argument("--clock", help="clock / inference rate, e.g. 5Hz or 50MHz (default: per target)")
     parser.add_argument("--data", type=Path, help="CSV of input data for switching activity (see below)")
-    parser.add_argument("--out", type=Path, help="where to write report.json and report.md "
-                        "(default: the compiled directory, or the Verilog file's directory)")
+    parser.add_argument("--out", type=Path, help="where to write report.<target>.json/.md/.html "
+                        "(default: the compiled directory; for Verilog files the current directory)")
     parser.add_argument("--timeout", type=_seconds, default=SYNTH_TIMEOUT_S, metavar="SECONDS",
                         help=f"time each synthesis or place-and-route run may take (default {SYNTH_TIMEOUT_S})")
+    parser.add_argument("--no-layers", dest="layers", action="store_false",
+                        help="skip the per-layer breakdown (a second synthesis that keeps the layers apart)")
     parser.add_argument("--verbose", action="store_true", help="show progress and the synthesis scripts")
     parser.epilog = __doc__.split("\n\n", 1)[1].rstrip() + "\n\n"
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -85,51 +91,65 @@ def _port_csv(path: Path) -> dict[str, np.ndarray]:
     return {h: data[:, k] for k, h in enumerate(header)}
 
 
-def load_design(path: Path, top: str | None, data: Path | None, encode=None):
-    """(verilog files, top, layout, vectors, default output directory) for a directory or a file;
-    `encode(directory, csv)` gives the input codes of a compiled directory's data."""
-    if path.is_dir():
-        manifest_path = path / "manifest.json"
-        if not manifest_path.is_file():
-            raise BespokeError(f"{path} is not a compiled output directory (no manifest.json)")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            verilog, layout = path / manifest["verilog"], manifest.get("layout")
-            top = top or manifest["top"]
-        except (ValueError, KeyError) as e:
-            raise BespokeError(f"{manifest_path}: unreadable manifest ({e})") from None
-        vectors = None
-        if data is not None:
-            if not data.is_file():
-                raise BespokeError(f"data file not found: {data}")
-            if encode is None:
-                raise BespokeError("--data of a compiled directory is encoded by its model; run `bespoke report`")
-            vectors = np.asarray(encode(path, data))
-        return [verilog], top, layout, vectors, path
-    if path.is_file():
-        if top is None:
-            mods = _modules(path)
-            if len(mods) != 1:
-                raise BespokeError(f"{path} defines {len(mods)} modules ({', '.join(mods) or 'none'}); "
-                                   "choose one with --top")
-            top = mods[0]
-        vectors = _port_csv(data) if data is not None else None
-        return [path], top, None, vectors, path.parent
-    raise BespokeError(f"no such file or directory: {path}")
+def load_design(paths: list[Path] | Path, top: str | None, data: Path | None, encode=None):
+    """(verilog files, top, layout, vectors, default output directory) for a compiled directory or
+    for Verilog files; `encode(directory, csv)` gives the input codes of a compiled directory's data.
+    Reports of Verilog files go to the current directory: never next to someone else's sources."""
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if any(p.is_dir() for p in paths):
+        if len(paths) > 1:
+            raise BespokeError("give one compiled output directory, or Verilog files, not both or several directories")
+        return _load_build(paths[0], top, data, encode)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise BespokeError(f"no such file or directory: {', '.join(missing)}")
+    if top is None:
+        mods = [m for p in paths for m in _modules(p)]
+        if len(mods) != 1:
+            where = paths[0].name if len(paths) == 1 else ", ".join(p.name for p in paths)
+            raise BespokeError(f"{where} define{'s' if len(paths) == 1 else ''} {len(mods)} modules "
+                               f"({', '.join(mods) or 'none'}); choose one with --top")
+        top = mods[0]
+    vectors = _port_csv(data) if data is not None else None
+    return paths, top, None, vectors, Path.cwd()
 
 
-def run(args, encode=None, netlist=None) -> int:
+def _load_build(path: Path, top: str | None, data: Path | None, encode):
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise BespokeError(f"{path} is not a compiled output directory (no manifest.json)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        verilog, layout = path / manifest["verilog"], manifest.get("layout")
+        top = top or manifest["top"]
+    except (ValueError, KeyError) as e:
+        raise BespokeError(f"{manifest_path}: unreadable manifest ({e})") from None
+    vectors = None
+    if data is not None:
+        if not data.is_file():
+            raise BespokeError(f"data file not found: {data}")
+        if encode is None:
+            raise BespokeError("--data of a compiled directory is encoded by its model; run `bespoke report`")
+        vectors = np.asarray(encode(path, data))
+    return [verilog], top, layout, vectors, path
+
+
+def run(args, encode=None, netlist=None, accuracy=None) -> int:
     """Report the design of parsed `args` (see add_arguments); `encode` as in load_design;
-    `netlist(directory)` gives a compiled directory's (netlist, tlg library), which target tlg prices."""
-    files, top, layout, vectors, out = load_design(Path(args.design), args.top, args.data, encode)
+    `netlist(directory)` gives a compiled directory's (netlist, tlg library), which target tlg prices;
+    `accuracy(directory, csv)` the report's `accuracy` section (hardware vs float) of labelled data."""
+    files, top, layout, vectors, out = load_design(args.design, args.top, args.data, encode)
+    build = Path(args.design[0]) if Path(args.design[0]).is_dir() else None  # a compiled directory
     clock = parse_clock(args.clock) if args.clock else None
-    nl, library = netlist(Path(args.design)) if netlist is not None and args.target == "tlg" and Path(args.design).is_dir() else (None, None)
+    nl, library = netlist(build) if netlist is not None and args.target == "tlg" and build else (None, None)
     report = make_report(files, top, args.target, clock_hz=clock, vectors=vectors, layout=layout,
-                         verbose=args.verbose, timeout=args.timeout, netlist=nl, tlg_library=library)
-    js, md = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts
+                         verbose=args.verbose, timeout=args.timeout, netlist=nl, tlg_library=library, layers=args.layers)
+    if accuracy is not None and build is not None and args.data is not None:
+        report["accuracy"] = accuracy(build, args.data)
+    paths = write_report(args.out or out, report)  # with --verbose, make_report showed the scripts
     print(format_table(report))
     rt = report["runtime_s"]
-    print(f"wrote {js} and {md.name} in {format_si(rt['total'], 's')}")
+    print(f"wrote {paths['json']}, {paths['md'].name} and {paths['html'].name} in {format_si(rt['total'], 's')}")
     return 0
 
 

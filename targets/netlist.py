@@ -60,6 +60,7 @@ class Netlist:
     clock_cells: set[int] = field(default_factory=set)  # combinational cells on clock nets
     driver: dict[int, tuple[int, str]] = field(default_factory=dict)  # net -> (instance, pin)
     sinks: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # net -> a public name from the netlist ("l0_n1_7[5]")
 
     @property
     def flops(self) -> list[int]:
@@ -107,9 +108,21 @@ def from_yosys(netlist_json: dict, top: str, lib: Library) -> Netlist:
             elif pin in lc.outputs:
                 outs[pin] = net
         instances.append(Instance(name, cell["type"], ins, outs))
-    nl = Netlist(top, inputs, outputs, instances, n_nets, lib)
+    nl = Netlist(top, inputs, outputs, instances, n_nets, lib, names=_public_names(mod.get("netnames", {})))
     _analyse(nl)
     return nl
+
+
+def _public_names(netnames: dict) -> dict[int, str]:
+    """A name per net from Yosys' netnames: public names only (not `$...`), the shortest path first,
+    so a net between two flattened modules is named as in their parent."""
+    names: dict[int, str] = {}
+    for name in sorted((n for n in netnames if not n.startswith("$")), key=lambda n: (n.count("."), n)):
+        bits = netnames[name]["bits"]
+        for k, b in enumerate(bits):
+            if isinstance(b, int) and b not in names:
+                names[b] = name if len(bits) == 1 else f"{name}[{k}]"
+    return names
 
 
 def _analyse(nl: Netlist) -> None:

@@ -165,6 +165,8 @@ class PowerResult:
     cycles: int
     mean_toggle_rate: float  # transitions per logic net per cycle
     clock_share: float  # fraction of dynamic energy spent on clock nets
+    net_energy_j: np.ndarray | None = None  # switching energy per cycle of each net (clock nets included)
+    toggle_rates: np.ndarray | None = None  # transitions per cycle of each logic net (the histogram's data)
 
     @property
     def total_w(self) -> float:
@@ -195,11 +197,39 @@ def analyse(nl: Netlist, stim: Stimulus, clock_hz: float) -> PowerResult:
     used[list(nl.driver) + list(nl.sinks) + [n for ns in nl.inputs.values() for n in ns]] = True
     logic &= used
     cycles = T - 1
-    e_logic = float((toggles * per_toggle)[logic].sum())
+    net_energy = np.where(logic, toggles * per_toggle, 0.0)
     # clocks: two transitions per cycle on every clock net, plus clock-pin energy of each flip-flop
-    e_clock = 2 * cycles * float(per_toggle[clock].sum())
+    net_energy[clock] = 2 * cycles * per_toggle[clock]
+    e_logic = float(net_energy[logic].sum())
+    e_clock = float(net_energy[clock].sum())
     e_clock += 2 * cycles * sum(lib.cells[nl.instances[i].type].clock_energy for i in nl.flops)
     e_cycle = (e_logic + e_clock) / cycles
-    rate = float(toggles[logic].sum() / max(1, logic.sum()) / cycles)
+    rates = toggles[logic] / cycles
+    rate = float(rates.sum() / max(1, logic.sum()))
     return PowerResult(clock_hz, leakage(nl), e_cycle * clock_hz, e_cycle, cycles, rate,
-                       e_clock / (e_logic + e_clock) if e_logic + e_clock else 0.0)
+                       e_clock / (e_logic + e_clock) if e_logic + e_clock else 0.0, net_energy / cycles, rates)
+
+
+def instance_energy(nl: Netlist, pr: PowerResult) -> np.ndarray:
+    """Switching energy per cycle of each instance: the nets it drives, and a flip-flop's clock pin.
+    Nets no cell drives (input ports, the clock tree's root) belong to no instance."""
+    e = np.zeros(len(nl.instances))
+    for net, (i, _) in nl.driver.items():
+        e[i] += pr.net_energy_j[net]
+    for i in nl.flops:
+        e[i] += 2 * nl.lib.cells[nl.instances[i].type].clock_energy
+    return e
+
+
+ACTIVITY_BINS = 20  # the histogram's bins over 0..1 transitions per cycle
+
+
+def activity_histogram(pr: PowerResult) -> dict:
+    """How many logic nets switch how often: `idle` never toggled, `counts[k]` toggled (at least once)
+    at a rate in [edges[k], edges[k+1]) transitions per cycle, the last bin including 1."""
+    rates = pr.toggle_rates
+    edges = np.linspace(0.0, 1.0, ACTIVITY_BINS + 1)
+    moving = rates[rates > 0]
+    counts = np.histogram(np.minimum(moving, 1.0), bins=edges)[0] if len(moving) else np.zeros(ACTIVITY_BINS, int)
+    return {"idle": int(len(rates) - len(moving)), "edges": [round(float(v), 6) for v in edges],
+            "counts": [int(c) for c in counts]}

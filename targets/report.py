@@ -1,7 +1,8 @@
 """Area, power and timing reports: `make_report`, `write_report`, `format_table`.
 
 The report is a plain dict with a versioned schema (targets/REPORT_SCHEMA.md); `write_report`
-saves it as report.json (stable: the same inputs give the same bytes) and report.md.
+saves it as report.<target>.json (stable: the same inputs give the same bytes), report.<target>.md
+and report.<target>.html (targets.report_html).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.targets import fpga, liberty, netlist, power, synth, timing, yosys
+from bespoke.targets import fpga, layers as layer_breakdown, liberty, netlist, power, synth, timing, yosys
+from bespoke.targets.html_page import write_atomically
+from bespoke.targets.report_format import area_unit, fixed, format_area, format_si, utilisation_text  # noqa: F401 (format_si, fixed: re-exported)
+from bespoke.targets.report_html import report_html
 
 SCHEMA = "bespoke-report"
 SCHEMA_VERSION = 1
@@ -95,7 +99,7 @@ def _check_layout(nl: netlist.Netlist, layout: dict) -> None:
 
 def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: float | None = None,
                 vectors: np.ndarray | dict | None = None, layout: dict | None = None, verbose: bool = False,
-                timeout: float = SYNTH_TIMEOUT_S, netlist=None, tlg_library=None) -> dict:
+                timeout: float = SYNTH_TIMEOUT_S, netlist=None, tlg_library=None, layers: bool = False) -> dict:
     """Synthesise `top` for `target` and estimate area, timing and (standard cells) power.
 
     vectors: compiled designs (with `layout`): (N, n_in) integer input codes, one inference each.
@@ -104,6 +108,8 @@ def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: floa
     timeout: seconds each Yosys or nextpnr run may take before the report fails.
     netlist: the design's hdl netlist, which target "tlg" prices with the cost model
     (targets.estimate, threshold-gate cells from `tlg_library`) instead of synthesising.
+    layers: (standard cells) also break area, power and the critical path down by layer, from a second,
+    hierarchical synthesis (targets.layers); the report's `layers` section, else null.
     """
     if target not in TARGETS:
         raise BespokeError(f"unknown target {target!r}; supported: {', '.join(TARGETS)}")
@@ -117,7 +123,9 @@ def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: floa
     elif tgt.kind == "fpga":
         rep = _fpga_report(verilog_files, top, tgt, clock_hz, layout, verbose, timeout)
     else:
-        rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose, timeout)
+        rep = _cells_report(verilog_files, top, tgt, clock_hz, vectors, layout, verbose, timeout, layers)
+    rep.setdefault("layers", None)
+    rep["accuracy"] = None  # the driver fills it in: only it can run the model
     rep["runtime_s"]["total"] = time.perf_counter() - t0
     return rep
 
@@ -125,13 +133,13 @@ def make_report(verilog_files: list[Path], top: str, target: str, clock_hz: floa
 def _header(tgt: Target, clock_hz: float | None) -> dict:
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
             "generator": {"bespoke": _version(), "yosys": yosys.version()},
-            "target": {"name": tgt.name, "kind": tgt.kind, "description": tgt.description,
+            "target": {"name": tgt.name, "kind": tgt.kind, "description": tgt.description, "printed": tgt.printed,
                        "clock_hz": clock_hz if clock_hz is not None else tgt.default_clock_hz,
                        "clock_source": "given" if clock_hz is not None else
                        ("default" if tgt.default_clock_hz else "none")}}
 
 
-def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, verbose, timeout) -> dict:
+def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, verbose, timeout, layers=False) -> dict:
     lib = liberty.load(tgt.library)
     rep = _header(tgt, clock_hz)
     clock = rep["target"]["clock_hz"]
@@ -182,19 +190,7 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
                         f"{format_si(tr.max_clock_hz, 'Hz')} (critical path {format_si(tr.critical_path_s, 's')})")
 
     # power
-    if layout is not None and not isinstance(vectors, dict):
-        stim = power.layout_stimulus(nl, layout, vectors)
-    else:
-        if isinstance(vectors, dict):
-            ports = list(nl.data_inputs())
-            missing = [p for p in ports if p not in vectors]
-            extra = [p for p in vectors if p not in ports]
-            if missing or extra:
-                raise BespokeError(f"input data columns must be the data input ports {', '.join(ports)}"
-                                   + (f"; missing {', '.join(missing)}" if missing else "")
-                                   + (f"; unknown {', '.join(extra)}" if extra else ""))
-            vectors = np.stack([np.asarray(vectors[p]) for p in ports], axis=1)
-        stim = power.port_stimulus(nl, vectors)
+    stim = _stimulus(nl, layout, vectors)
     _say(verbose, f"simulating {stim.inferences} vectors on {len(nl.instances)} cells for switching activity")
     pr = power.analyse(nl, stim, clock)
     cpi = stim.cycles_per_inference
@@ -204,7 +200,8 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
         "dynamic_energy_per_inference_j": pr.energy_per_cycle_j * cpi,
         "cycles_per_inference": cpi, "inferences_per_s": clock / cpi,
         "activity": {"source": stim.source, "vectors": stim.inferences, "cycles": pr.cycles,
-                     "mean_toggle_rate": pr.mean_toggle_rate, "clock_share": pr.clock_share, "note": stim.note},
+                     "mean_toggle_rate": pr.mean_toggle_rate, "clock_share": pr.clock_share, "note": stim.note,
+                     "histogram": power.activity_histogram(pr)},
         "method": POWER_MODEL,
     }
     if stim.source == "random" or stim.capped:
@@ -216,7 +213,29 @@ def _cells_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, ve
     rep["fpga"] = None
     rep["warnings"], rep["notes"] = warnings, notes
     rep["runtime_s"] = {"synthesis": res.seconds, "analysis": time.perf_counter() - t1}
+    if layers:
+        _say(verbose, "per-layer breakdown: synthesis with the hierarchy kept")
+        t2 = time.perf_counter()
+        rep["layers"] = layer_breakdown.breakdown(verilog_files, top, lib, lambda h: _stimulus(h, layout, vectors),
+                                                  clock, timeout, area, tr.critical_path_s if tr.path else None)
+        rep["runtime_s"]["layers"] = time.perf_counter() - t2
     return rep
+
+
+def _stimulus(nl: netlist.Netlist, layout: dict | None, vectors) -> power.Stimulus:
+    """The power simulation's input cycles: a compiled design's codes by its layout, else per port."""
+    if layout is not None and not isinstance(vectors, dict):
+        return power.layout_stimulus(nl, layout, vectors)
+    if isinstance(vectors, dict):
+        ports = list(nl.data_inputs())
+        missing = [p for p in ports if p not in vectors]
+        extra = [p for p in vectors if p not in ports]
+        if missing or extra:
+            raise BespokeError(f"input data columns must be the data input ports {', '.join(ports)}"
+                               + (f"; missing {', '.join(missing)}" if missing else "")
+                               + (f"; unknown {', '.join(extra)}" if extra else ""))
+        vectors = np.stack([np.asarray(vectors[p]) for p in ports], axis=1)
+    return power.port_stimulus(nl, vectors)
 
 
 def _tlg_report(verilog_files, top, tgt: Target, clock_hz, vectors, layout, nl, tlg_library) -> dict:
@@ -285,7 +304,8 @@ def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose, tim
                         "abc_script": None}
     rep["area"] = None
     section = {"family": tgt.family, "device": fpga.DEVICE[tgt.family], "resources": counts["by_category"],
-               "cells_by_type": counts["by_type"], "fits": None, "fmax_hz": None, "place_and_route": None}
+               "cells_by_type": counts["by_type"], "fits": None, "fmax_hz": None, "place_and_route": None,
+               "capacity": dict(fpga.UP5K) if tgt.family == "ice40" else None}
     rep["timing"] = {"critical_path_s": None, "max_clock_hz": None, "logic_depth": None, "startpoint": None,
                      "endpoint": None, "path": [], "method": "not measured for this family (no open "
                      "place-and-route installed by pip); resource counts only"}
@@ -324,27 +344,6 @@ def _fpga_report(verilog_files, top, tgt: Target, clock_hz, layout, verbose, tim
 
 # --------------------------------------------------------------------------- output
 
-_PREFIX = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"),
-           (1e-15, "f")]
-
-
-def format_si(value: float | None, unit: str, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return f"0 {unit}"
-    for scale, p in _PREFIX:
-        if abs(value) >= scale * 0.9995:
-            return f"{value / scale:.{digits}g} {p}{unit}"
-    return f"{value:.{digits}g} {unit}"
-
-
-def format_area(area: dict, printed: bool) -> str:
-    if printed:
-        return f"{area['cm2']:.3g} cm² ({area['mm2']:.4g} mm²)"
-    return f"{area['um2']:.4g} µm² ({area['mm2']:.3g} mm²)"
-
-
 def _summary_rows(rep: dict) -> list[tuple[str, str]]:
     printed = TARGETS[rep["target"]["name"]].printed
     rows = [("design", f"{rep['design']['top']} ({'sequential' if rep['design']['sequential'] else 'combinational'})"),
@@ -352,8 +351,8 @@ def _summary_rows(rep: dict) -> list[tuple[str, str]]:
     if rep["area"]:
         a = rep["area"]
         rows.append(("area", format_area(a, printed)))
-        tr = f", ~{a['transistors']} transistors" if a["transistors"] else ""
-        rows.append(("cells", f"{a['cells']} ({a['gates']} gates, {a['flip_flops']} flip-flops{tr})"))
+        tr = f", ~{a['transistors']:,} transistors" if a["transistors"] else ""
+        rows.append(("cells", f"{a['cells']:,} ({a['gates']:,} gates, {a['flip_flops']:,} flip-flops{tr})"))
     t = rep["timing"]
     if t["critical_path_s"] is not None:
         rows.append(("critical path", f"{format_si(t['critical_path_s'], 's')}"
@@ -361,7 +360,12 @@ def _summary_rows(rep: dict) -> list[tuple[str, str]]:
     rows.append(("max clock", format_si(t["max_clock_hz"], "Hz")))
     if rep["fpga"]:
         r = rep["fpga"]["resources"]
-        rows.append(("resources", ", ".join(f"{v} {k.upper()}" for k, v in r.items() if v)))
+        rows.append(("resources", ", ".join(f"{v:,} {k.upper()}" for k, v in r.items() if v)))
+        util = utilisation_text(rep["fpga"])
+        if util:
+            rows.append(("utilisation", f"{rep['fpga']['device']}: {util}"))
+        if rep["fpga"].get("fits") is not None:
+            rows.append(("fits", "yes" if rep["fpga"]["fits"] else "no"))
     if rep["power"]:
         p = rep["power"]
         rows.append(("clock", format_si(p["clock_hz"], "Hz")))
@@ -397,12 +401,33 @@ def to_markdown(rep: dict) -> str:
     if rep["warnings"] or rep["notes"]:
         out += [f"- **warning:** {m}" for m in rep["warnings"]] + [f"- {m}" for m in rep["notes"]] + [""]
     if rep["area"]:
-        out += ["## Cells", "", "| cell | count | area µm² |", "|---|---:|---:|"]
-        out += [f"| {k} | {v['count']} | {v['area_um2']:.6g} |" for k, v in rep["area"]["histogram"].items()]
+        scale, unit = area_unit(TARGETS[rep["target"]["name"]].printed, rep["area"]["um2"])
+        out += ["## Cells", "", f"| cell | count | area {unit} |", "|---|---:|---:|"]
+        out += [f"| {k} | {v['count']:,} | {fixed(v['area_um2'] / scale)} |" for k, v in rep["area"]["histogram"].items()]
         out.append("")
+    if rep.get("layers"):
+        lay = rep["layers"]
+        scale, unit = area_unit(TARGETS[rep["target"]["name"]].printed, lay["area_um2"])
+        out += ["## Layers", "", "From " + lay["method"] + f"; total {fixed(lay['area_um2'] / scale)} {unit} "
+                f"(flat synthesis {fixed(lay['flat_area_um2'] / scale)} {unit}).", "",
+                f"| layer | cells | area {unit} | leakage | dynamic |", "|---|---:|---:|---:|---:|"]
+        out += [f"| {p['name']} | {p['cells']:,} | {fixed(p['area_um2'] / scale)} | {format_si(p['leakage_w'], 'W')} | "
+                f"{format_si(p['dynamic_w'], 'W')} |" for p in lay["parts"]]
+        out.append("")
+        if lay["critical_path"]:
+            out += [f"Critical path of this synthesis ({format_si(lay['critical_path_s'], 's')}) by layer:", "",
+                    "| layer | cells | from | to | leaves on |", "|---|---:|---:|---:|---|"]
+            out += [f"| {g['layer']} | {g['cells']} | {format_si(g['start_s'], 's')} | {format_si(g['end_s'], 's')} | "
+                    f"{('`' + g['exit_net'] + '`') if g['exit_net'] else ''}{(' (' + g['neuron'] + ')') if g['neuron'] else ''} |"
+                    for g in lay["critical_path"]]
+            out.append("")
+    if rep.get("accuracy"):
+        acc = rep["accuracy"]
+        out += ["## Accuracy", "", f"Hardware {100 * acc['hardware']:.2f} %, float model {100 * acc['float']:.2f} % "
+                f"on {acc['vectors']:,} labelled vectors ({acc['source']}).", ""]
     if rep["fpga"]:
         out += ["## FPGA cells", "", "| cell | count |", "|---|---:|"]
-        out += [f"| {k} | {v} |" for k, v in rep["fpga"]["cells_by_type"].items()] + [""]
+        out += [f"| {k} | {v:,} |" for k, v in rep["fpga"]["cells_by_type"].items()] + [""]
         pnr = rep["fpga"]["place_and_route"]
         if pnr:
             out += [f"Place and route: {pnr['tool']}. {pnr['wrapper']}", ""]
@@ -430,11 +455,19 @@ def _stable(rep: dict) -> dict:
     return {k: v for k, v in rep.items() if k != "runtime_s"}
 
 
-def write_report(out_dir: Path | str, report: dict) -> tuple[Path, Path]:
+def report_files(target: str) -> dict[str, str]:
+    """The file names of a report on `target`: one set per target, so reports on several targets
+    of one design sit side by side (report.egfet.json, report.egfet.md, report.egfet.html)."""
+    return {kind: f"report.{target}.{kind}" for kind in ("json", "md", "html")}
+
+
+def write_report(out_dir: Path | str, report: dict) -> dict[str, Path]:
+    """report.<target>.json, .md and .html in `out_dir`, each written whole (temporary file, then
+    renamed); returns {"json": path, "md": path, "html": path}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stable = _stable(report)
-    js, md = out / "report.json", out / "report.md"
-    js.write_text(json.dumps(stable, indent=1, sort_keys=True) + "\n")
-    md.write_text(to_markdown(stable))
-    return js, md
+    texts = {"json": json.dumps(stable, indent=1, sort_keys=True) + "\n", "md": to_markdown(stable),
+             "html": report_html(stable)}
+    names = report_files(report["target"]["name"])
+    return write_atomically(out, {kind: (names[kind], texts[kind]) for kind in texts})

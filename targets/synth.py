@@ -62,8 +62,14 @@ def check_top(top: str) -> None:
 
 
 def synth_cells(verilog_files: list[Path], top: str, lib: liberty.Library, timeout: float = 1800,
-                keep_dir: Path | None = None) -> SynthResult:
-    """Map the design to the cells of `lib`; returns the flat mapped netlist and Yosys' statistics."""
+                keep_dir: Path | None = None, hierarchical: bool = False) -> SynthResult:
+    """Map the design to the cells of `lib`; returns the flat mapped netlist and Yosys' statistics.
+
+    hierarchical: every module is optimised and mapped on its own and the mapped design flattened
+    only at the end, so each cell's name starts with the instance path of the module it came from
+    (`u_MatMul.$abc$...`) and the nets between modules keep their names: the per-layer breakdown
+    (targets.layers). Logic is not optimised across module boundaries, so its area can be a little
+    larger than the flat synthesis'."""
     check_top(top)
     with tempfile.TemporaryDirectory(prefix="bespoke-synth-") as tmp:
         work = Path(keep_dir) if keep_dir else Path(tmp)
@@ -74,7 +80,7 @@ def synth_cells(verilog_files: list[Path], top: str, lib: liberty.Library, timeo
         abc_script.write_text(ABC_AREA_SCRIPT.replace("; ", "\n") + "\n")
         libpath = yosys.quote(lib.path.resolve())
         cmds = read_commands(verilog_files, top) + [
-            f"synth -top {top} -flatten -noabc",
+            f"synth -top {top} -noabc" if hierarchical else f"synth -top {top} -flatten -noabc",
             f"dfflibmap -liberty {libpath}",
             "opt -fast",
             f"abc -genlib {genlib.name} -script {abc_script.name}",
@@ -84,9 +90,9 @@ def synth_cells(verilog_files: list[Path], top: str, lib: liberty.Library, timeo
         if lib.buffer() is None:
             (work / "buffer_map.v").write_text(liberty.buffer_techmap(lib))
             cmds.append("techmap -map buffer_map.v")
+        # hierarchical: flatten the mapped modules; opt_clean without -purge keeps the names of the nets between them
+        cmds += ["flatten -noscopeinfo", "setundef -zero", "opt_clean"] if hierarchical else ["setundef -zero", "opt_clean -purge"]
         cmds += [
-            "setundef -zero",
-            "opt_clean -purge",
             f"read_liberty -lib {libpath}",
             "check -assert",
             f"tee -q -o stat.json stat -json -liberty {libpath}",

@@ -19,7 +19,7 @@ class TimingResult:
     logic_depth: int
     startpoint: str
     endpoint: str
-    path: list[dict]  # [{"instance", "cell", "arrival_s"}] from start to end
+    path: list[dict]  # [{"instance", "cell", "arrival_s", "net"}] from start to end; net: its output's name or None
 
 
 def analyse(nl: Netlist) -> TimingResult:
@@ -70,7 +70,7 @@ def analyse(nl: Netlist) -> TimingResult:
             break
         i, via = pred[net]
         inst = nl.instances[i]
-        path.append({"instance": inst.name, "cell": inst.type, "arrival_s": arrival[net]})
+        path.append({"instance": inst.name, "cell": inst.type, "arrival_s": arrival[net], "net": nl.names.get(net)})
         if via is None:
             start = f"{inst.name} ({inst.type})" if lib.cells[inst.type].ff else "constant"
             break

@@ -69,7 +69,7 @@ def test_report_in_memory_writes_nothing_to_the_build(tmp_path):
     assert rep["power"]["activity"]["vectors"] == 20 and rep["area"]["cells"] > 0
     assert rep == {**report(model.hardware, "egfet", vectors=model.encode(x)), "runtime_s": rep["runtime_s"]}
     model.save(tmp_path / "b")
-    assert not (tmp_path / "b" / "report.json").exists()
+    assert not list((tmp_path / "b").glob("report*"))
 
 
 def test_report_data_of_a_build_needs_the_driver(tmp_path, capsys):
@@ -81,7 +81,7 @@ def test_report_data_of_a_build_needs_the_driver(tmp_path, capsys):
     assert targets_cli.main([str(tmp_path / "b"), "--target", "egfet", "--data", str(data)]) == 2
     assert "run `bespoke report`" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "b"), "--target", "egfet", "--data", str(data)]) == 0
-    assert "report.json" in capsys.readouterr().out and (tmp_path / "b" / "report.json").is_file()
+    assert "report.egfet.json" in capsys.readouterr().out and (tmp_path / "b" / "report.egfet.json").is_file()
 
 
 def test_import_bespoke_stays_cheap_and_exports_the_steps():
@@ -102,7 +102,7 @@ def test_flow_command_compiles_simulates_and_reports(tmp_path, capsys):
     assert [s.split()[0] for s in steps] == ["compile", "simulate", "report"]
     assert "flow seeds: PASS" in out and "0 mismatches against the golden model" in out
     assert "accuracy            hardware" in out and "area" in out and "cm²" in out
-    assert {"seeds.v", "manifest.json", "report.json", "report.md"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"seeds.v", "manifest.json", "report.egfet.json", "report.egfet.md", "report.egfet.html"} <= {p.name for p in (tmp_path / "out").iterdir()}
 
 
 def test_flow_quiet_prints_only_the_summary(tmp_path, capsys):

@@ -142,7 +142,7 @@ def test_compile_and_tlg_report(tiny_onnx, tmp_path, capsys):
     assert options["map"] == "tlg" and options["tlg_fanin"] == 5 and options["tlg_max_weight"] == 2
     code, text, _ = cli(capsys, "report", out, "--target", "tlg", "--data", csv)
     assert code == 0, text
-    rep = json.loads((out / "report.json").read_text())
+    rep = json.loads((out / "report.tlg.json").read_text())
     assert rep["area"]["threshold_gates"] > 0 and rep["power"]["energy_per_inference_j"] > 0
     assert "Threshold Logic in a Flash" in rep["target"]["library_source"]
     code, _, err = cli(capsys, "report", out / "tiny.v", "--top", "tiny", "--target", "tlg")

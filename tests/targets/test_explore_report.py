@@ -11,7 +11,7 @@ import re
 import pytest
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.targets import explore_report
+from bespoke.targets import html_page
 from bespoke.targets.explore_report import write_explore_report
 
 LAYERS = ("MatMul", "Relu_q", "MatMul1", "ArgMax")
@@ -185,7 +185,7 @@ def test_failed_write_leaves_no_temporary_files(tmp_path, monkeypatch):
             raise OSError("disk full")
         os.rename(src, dst)
 
-    monkeypatch.setattr(explore_report.os, "replace", failing_replace)
+    monkeypatch.setattr(html_page.os, "replace", failing_replace)
     with pytest.raises(OSError):
         write_explore_report(tmp_path, result())
     assert all(not name.endswith(".tmp") for name in os.listdir(tmp_path))

@@ -106,7 +106,9 @@ def test_clock_faster_than_the_critical_path_warns(small_mlp, mlp_files, egfet_r
 
 
 def test_report_files_are_deterministic_and_readable(egfet_report, tmp_path):
-    js, md = write_report(tmp_path / "a", egfet_report)
+    paths = write_report(tmp_path / "a", egfet_report)
+    js, md = paths["json"], paths["md"]
+    assert [p.name for p in paths.values()] == ["report.egfet.json", "report.egfet.md", "report.egfet.html"]
     data = json.loads(js.read_text())
     assert data["schema"] == "bespoke-report" and data["schema_version"] == 1 and "runtime_s" not in data
     assert data["synthesis"]["abc_script"] == synth.ABC_AREA_SCRIPT and "abc -genlib" in data["synthesis"]["script"]
@@ -118,9 +120,9 @@ def test_report_files_are_deterministic_and_readable(egfet_report, tmp_path):
 
 def test_same_inputs_give_byte_identical_report_json(small_mlp, mlp_files, codes, egfet_report, tmp_path):
     rerun = make_report([mlp_files["comb"]], "mlp", "egfet", clock_hz=5.0, vectors=codes, layout=small_mlp.layout())
-    a, _ = write_report(tmp_path / "a", egfet_report)
-    b, _ = write_report(tmp_path / "b", rerun)
-    assert a.read_bytes() == b.read_bytes()
+    a, b = write_report(tmp_path / "a", egfet_report), write_report(tmp_path / "b", rerun)
+    for kind in ("json", "md", "html"):
+        assert a[kind].read_bytes() == b[kind].read_bytes(), kind
 
 
 def _doc_keys() -> set[str]:
@@ -156,7 +158,7 @@ def test_schema_document_lists_every_key(egfet_report):
     undocumented = {p for p in got if p not in doc and not any(p.startswith(d + ".") or d.startswith(p + ".")
                                                                for d in doc)}
     assert not undocumented
-    cells_sections = {p for p in doc if not p.startswith(("fpga.", "target.device"))}
+    cells_sections = {p for p in doc if not p.startswith(("fpga.", "target.device", "layers.", "accuracy."))}
     assert cells_sections <= got | {"fpga"}
 
 
@@ -180,14 +182,14 @@ def test_cli_reports_a_third_party_file(fir3, tmp_path, capsys):
     data.write_text("gain,x,rst\n" + "\n".join(rows) + "\n")
     assert cli.main([str(fir3), "--target", "egfet", "--clock", "10Hz", "--data", str(data),
                      "--out", str(tmp_path / "rep")]) == 0
-    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    rep = json.loads((tmp_path / "rep" / "report.egfet.json").read_text())
     assert rep["design"]["top"] == "fir3" and rep["design"]["sequential"]
     assert 16 < rep["area"]["flip_flops"] <= 8 + 8 + 16 and rep["area"]["cm2"] > 0  # equal sign bits merge
     assert rep["power"]["clock_hz"] == 10 and rep["power"]["activity"]["source"] == "vectors"
     assert rep["power"]["activity"]["clock_share"] > 0
     assert rep["timing"]["endpoint"] and rep["timing"]["max_clock_hz"] > 0
     out = capsys.readouterr().out
-    assert "area" in out and "report.json" in out
+    assert "area" in out and "report.egfet.json" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -222,10 +224,10 @@ def test_cli_on_a_compiled_directory(small_mlp, tmp_path, capsys):
     layout = small_mlp.layout(pipelined=True)
     (out / "manifest.json").write_text(json.dumps({"top": "mlp", "verilog": "mlp.v", "layout": layout}))
     assert cli.main([str(out), "--target", "sky130hd", "--clock", "20MHz"]) == 0
-    rep = json.loads((out / "report.json").read_text())
+    rep = json.loads((out / "report.sky130hd.json").read_text())
     assert rep["design"]["layout"] == layout and rep["design"]["sequential"]
     assert rep["target"]["clock_source"] == "given" and rep["power"]["clock_hz"] == 20e6
-    assert rep["area"]["flip_flops"] > 0 and (out / "report.md").is_file()
+    assert rep["area"]["flip_flops"] > 0 and (out / "report.sky130hd.md").is_file()
 
 
 @pytest.mark.skipif(not (EXAMPLES / "cardio" / "cardio.onnx").is_file(), reason="no cardio example")
@@ -236,7 +238,7 @@ def test_compiled_cardio_with_its_test_data(tmp_path):
     ex = EXAMPLES / "cardio"
     compile_model(ex / "cardio.onnx", tmp_path / "cardio", calibration=ex / "train.csv")
     assert main(["report", str(tmp_path / "cardio"), "--target", "egfet", "--data", str(ex / "test.csv")]) == 0
-    rep = json.loads((tmp_path / "cardio" / "report.json").read_text())
+    rep = json.loads((tmp_path / "cardio" / "report.egfet.json").read_text())
     rows = len((ex / "test.csv").read_text().strip().splitlines()) - 1
     assert rep["power"]["activity"] == {**rep["power"]["activity"], "source": "vectors", "vectors": rows}
     assert rep["power"]["leakage_w"] > 10 * rep["power"]["dynamic_w"]  # printed: leakage dominates at 5 Hz
@@ -264,12 +266,13 @@ def test_pendigits_report_with_its_test_set_takes_under_a_minute(tmp_path):
     assert rep["power"]["activity"]["vectors"] == len(codes) > 1000
 
 
-def test_report_timeout_is_an_option_and_a_clear_error(tmp_path, capsys):
+def test_report_timeout_is_an_option_and_a_clear_error(tmp_path, capsys, monkeypatch):
     from bespoke.cli import main
 
+    monkeypatch.chdir(tmp_path)  # a Verilog file's report goes to the current directory
     v = tmp_path / "mul.v"
     v.write_text("module mul(input [31:0] a, b, output [63:0] y);\n  assign y = a * b;\nendmodule\n")
     assert main(["report", str(v), "--target", "nangate45", "--timeout", "0.2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bespoke: error: synthesis did not finish within 0.2 s") and "\n" not in err
-    assert not (tmp_path / "report.json").exists()
+    assert not list(tmp_path.glob("report*"))
