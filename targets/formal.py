@@ -32,7 +32,7 @@ from bespoke.targets.reference_verilog import input_constraint, reference_verilo
 
 EXHAUSTIVE_MAX_BITS = 28  # 2^28 vectors: about a minute of numpy on the printed examples' miters
 RANDOM_WORDS = 64  # 4,096 random vectors before any proof
-CHUNK_BITS = 18  # vectors simulated at once in the exhaustive sweep (2^18: 4,096 words per node)
+CHUNK_BITS = 20  # vectors simulated at once in the exhaustive sweep (2^20: 16,384 words per node)
 REFERENCE = "bespoke_reference"
 MITER = "bespoke_miter"
 
