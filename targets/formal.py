@@ -85,7 +85,13 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bespoke-formal-") as tmp:
         work = Path(tmp)
-        aig = Aig.read(build_miter(verilog, ir, layout, work, timeout))
+        try:
+            aig = Aig.read(build_miter(verilog, ir, layout, work, timeout))
+        except BespokeError:
+            if time.perf_counter() - t0 < timeout:
+                raise
+            return FormalResult("undecided", "Yosys", f"building the miter did not finish within the time limit of "
+                                f"{timeout:g} s", time.perf_counter() - t0, layout["n_in"] * layout["in_width"], 0)
         port = _input_bits(work / "miter.map", aig.n_inputs)
         done = lambda verdict, method, detail, cex=None: FormalResult(  # noqa: E731
             verdict, method, detail, time.perf_counter() - t0, len(port), aig.n_ands, cex)
@@ -95,11 +101,14 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
         if cex is not None:
             return done("counterexample", "random simulation", "outputs differ", _port_word(cex, port))
         if aig.n_inputs <= EXHAUSTIVE_MAX_BITS:
-            cex = aig.exhaustive()
-            if cex is None:
-                return done("proven", f"exhaustive simulation of all 2^{aig.n_inputs} inputs",
-                            "equal for every input (every input word enumerated)")
-            return done("counterexample", "exhaustive simulation", "outputs differ", _port_word(cex, port))
+            method = f"exhaustive simulation of all 2^{aig.n_inputs} inputs"
+            cex, swept = aig.exhaustive(deadline=t0 + timeout)
+            if cex is not None:
+                return done("counterexample", "exhaustive simulation", "outputs differ", _port_word(cex, port))
+            if swept < 1 << aig.n_inputs:
+                return done("undecided", method, f"the time limit of {timeout:g} s was hit after {swept:,} of "
+                            f"{1 << aig.n_inputs:,} input vectors (all of them equal)")
+            return done("proven", method, "equal for every input (every input word enumerated)")
         verdict, last, cex = _iprove(work, aig, max(1.0, timeout - (time.perf_counter() - t0)))
         if verdict == "counterexample" and cex is not None:
             return done(verdict, "SAT (ABC iprove)", last, _port_word(cex, port))
@@ -225,20 +234,23 @@ class Aig:
         bit = (int(out[word]) & -int(out[word])).bit_length() - 1
         return [int(inputs[k, word]) >> bit & 1 for k in range(self.n_inputs)]
 
-    def exhaustive(self) -> list[int] | None:
-        """The first input vector (in counting order) whose output is 1, or None for none at all."""
+    def exhaustive(self, deadline: float | None = None) -> tuple[list[int] | None, int]:
+        """(the first input vector, in counting order, whose output is 1, or None; how many vectors
+        were swept). Stops early at `deadline` (time.perf_counter()) having swept fewer than 2^n."""
         n = self.n_inputs
         chunk = min(n, CHUNK_BITS)
         base = _counting_words(chunk)  # the low `chunk` input bits count through one chunk
         for high in range(1 << (n - chunk)):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None, high << chunk
             inputs = np.empty((n, base.shape[1]), dtype=np.uint64)
             inputs[:chunk] = base
             for k in range(chunk, n):
                 inputs[k] = np.uint64(0xFFFFFFFFFFFFFFFF) if high >> (k - chunk) & 1 else np.uint64(0)
             cex = self.find(inputs)
             if cex is not None:
-                return cex
-        return None
+                return cex, (high + 1) << chunk
+        return None, 1 << n
 
 
 def _counting_words(bits: int) -> np.ndarray:

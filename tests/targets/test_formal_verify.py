@@ -117,7 +117,8 @@ def test_exhaustive_search_finds_the_one_differing_vector(tmp_path):
         ands.append((lhs, prev, 2 * (k + 1)))
         prev = lhs
     aig = Aig(n, np.array(ands, dtype=np.int64), prev)
-    assert aig.exhaustive() == [1] * n
+    assert aig.exhaustive() == ([1] * n, 1 << n)
+    assert aig.exhaustive(deadline=0.0) == (None, 0)  # a deadline already passed: undecided, nothing swept
     verdict, _, cex = _iprove(tmp_path, aig, 60)
     assert verdict == "counterexample" and cex == [1] * n
     negated = Aig(n, aig.ands, 0)
@@ -136,3 +137,11 @@ def test_errors_are_one_line(balance, tmp_path, capsys):
     assert_user_error(*cli(capsys, "verify", other, "--formal")[::2], "has no balance.v")
     compile_model(BALANCE / "balance.onnx", tmp_path / "piped", calibration=BALANCE / "train.csv", pipeline=True)
     assert_user_error(*cli(capsys, "verify", tmp_path / "piped", "--formal")[::2], "pipelined")
+
+
+def test_time_limit_gives_undecided_with_the_limit_hit(capsys, tmp_path):
+    seeds = ROOT / "examples" / "seeds"
+    compile_model(seeds / "seeds.onnx", tmp_path / "seeds", calibration=seeds / "train.csv")
+    code, out, err = cli(capsys, "verify", tmp_path / "seeds", "--formal", "--timeout", "8")
+    assert code == 3, out + err
+    assert "UNDECIDED" in out and "the time limit of 8 s was hit after" in out and "of 268,435,456 input vectors" in out
