@@ -19,7 +19,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +49,33 @@ class FormalResult:
 
 
 def miter_verilog(ir: IR, layout: dict) -> str:
-    """The miter of the emitted top and the reference: trigger = in range and outputs differ."""
+    """The miter of the emitted top and the reference: trigger = in range and outputs differ.
+
+    For a pipelined top (latency L), the reference reads x delayed by L registers and the
+    design's in_valid is a free input; trigger then compares y with the reference of x L cycles
+    earlier."""
     n_in, n_out = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
+    latency = int(layout.get("latency") or 0) if layout.get("pipelined") else 0
     ok = input_constraint(ir, layout) or "1'b1"
+    ports, lines = "x, trigger", [f"  input [{n_in - 1}:0] x;"]
+    gate = f"  {layout['top']} u_gate(.x(x), .y(y_gate));"
+    xr = "x"
+    if layout.get("pipelined"):
+        ports = "clk, rst, in_valid, x, trigger"
+        lines += ["  input clk, rst, in_valid;"] + [f"  reg [{n_in - 1}:0] x_d{k};" for k in range(1, latency + 1)]
+        lines += [f"  always @(posedge clk) x_d{k} <= {'x' if k == 1 else f'x_d{k - 1}'};" for k in range(1, latency + 1)]
+        gate = f"  {layout['top']} u_gate(.clk(clk), .rst(rst), .in_valid(in_valid), .x(x), .y(y_gate), .out_valid());"
+        xr = f"x_d{latency}" if latency else "x"
     return "\n".join([
-        f"module {MITER}(x, trigger);", f"  input [{n_in - 1}:0] x;", "  output trigger;",
-        f"  wire [{n_out - 1}:0] y_ref, y_gate;", f"  {REFERENCE} u_ref(.x(x), .y(y_ref));",
-        f"  {layout['top']} u_gate(.x(x), .y(y_gate));", f"  assign trigger = ({ok}) && (y_ref != y_gate);", "endmodule", ""])
+        f"module {MITER}({ports});", *lines, "  output trigger;", f"  wire [{n_out - 1}:0] y_ref, y_gate;",
+        f"  {REFERENCE} u_ref(.x({xr}), .y(y_ref));", gate,
+        f"  assign trigger = ({ok.replace('x[', xr + '[')}) && (y_ref != y_gate);", "endmodule", ""])
 
 
 def check_layout(layout: dict) -> None:
-    if layout.get("pipelined") or layout.get("handshake") or "latency" in layout and layout["latency"]:
-        kind = "ready/valid (folded)" if layout.get("handshake") else "pipelined"
-        raise BespokeError(f"this build is {kind}: formal verification covers combinational designs (compile "
-                           f"with --arch unrolled and without --pipeline); simulate this one with `bespoke simulate`")
+    if layout.get("handshake"):
+        raise BespokeError("this build is a ready/valid (folded) engine: formal verification covers combinational and "
+                           "pipelined unrolled designs; simulate this one with `bespoke simulate`")
 
 
 def build_miter(verilog: str, ir: IR, layout: dict, work: Path, timeout: float) -> Path:
@@ -73,7 +86,7 @@ def build_miter(verilog: str, ir: IR, layout: dict, work: Path, timeout: float) 
     cmds = [f"read_verilog -sv {yosys.quote(work / f)}" for f in ("design.v", "reference.v", "miter.v")]
     # ROMs become logic, undefined bits 0 (as targets.equiv); the miter is then one AIG
     cmds += [f"hierarchy -check -top {MITER}", "proc", "memory", "setundef -zero", "flatten", "opt_clean", "techmap",
-             "opt -fast", "aigmap", "write_aiger -ascii -map miter.map miter.aag"]
+             "opt -fast", "dffunmap", "aigmap", "write_aiger -ascii -map miter.map miter.aag"]
     yosys.run(cmds, work, timeout=timeout)
     return work / "miter.aag"
 
@@ -92,11 +105,18 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
                 raise
             return FormalResult("undecided", "Yosys", f"building the miter did not finish within the time limit of "
                                 f"{timeout:g} s", time.perf_counter() - t0, layout["n_in"] * layout["in_width"], 0)
-        port = _input_bits(work / "miter.map", aig.n_inputs)
+        timing = "for every input"
+        if aig.latches:  # a pipelined design: proven as a delayed combinational function, if it is one
+            latency = int(layout.get("latency") or 0)
+            aig = aig.transparent(latency)
+            timing = (f"for every input sequence, at every cycle t >= {latency}: y(t) equals the reference of x(t - "
+                      f"{latency}) (every path from x to y crosses exactly {latency} registers, checked; out_valid is not "
+                      f"part of the proof)")
+        port = _input_bits(work / "miter.map", aig.input_ids or list(range(aig.n_inputs)))
         done = lambda verdict, method, detail, cex=None: FormalResult(  # noqa: E731
             verdict, method, detail, time.perf_counter() - t0, len(port), aig.n_ands, cex)
         if aig.constant_output() == 0:
-            return done("proven", "Yosys simplification", "the miter output is the constant 0: equal for every input")
+            return done("proven", "Yosys simplification", f"the miter output is the constant 0: equal {timing}")
         cex = aig.find(np.random.default_rng(seed).integers(0, 2**63, size=(aig.n_inputs, RANDOM_WORDS), dtype=np.uint64))
         if cex is not None:
             return done("counterexample", "random simulation", "outputs differ", _port_word(cex, port))
@@ -108,12 +128,12 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
             if swept < 1 << aig.n_inputs:
                 return done("undecided", method, f"the time limit of {timeout:g} s was hit after {swept:,} of "
                             f"{1 << aig.n_inputs:,} input vectors (all of them equal)")
-            return done("proven", method, "equal for every input (every input word enumerated)")
+            return done("proven", method, f"equal {timing} (every input word enumerated)")
         verdict, last, cex = _iprove(work, aig, max(1.0, timeout - (time.perf_counter() - t0)))
         if verdict == "counterexample" and cex is not None:
             return done(verdict, "SAT (ABC iprove)", last, _port_word(cex, port))
         if verdict == "proven":
-            return done(verdict, "SAT sweeping (ABC iprove)", "equal for every input")
+            return done(verdict, "SAT sweeping (ABC iprove)", f"equal {timing}")
         return done("undecided", "SAT sweeping (ABC iprove)", last)
 
 
@@ -133,15 +153,17 @@ def _iprove(work: Path, aig: Aig, timeout: float) -> tuple[str, str, list[int] |
     return verdict, last, cex
 
 
-def _input_bits(map_file: Path, n_inputs: int) -> list[int]:
-    """For each AIG input, the bit of port x it stands for (Yosys' AIGER map: 'input k bit name')."""
-    port = [-1] * n_inputs
+def _input_bits(map_file: Path, ids: list[int]) -> list[int]:
+    """For each AIG input (its index in the AIGER file), the bit of port x it stands for (Yosys'
+    AIGER map: 'input index bit name')."""
+    x_bits = {}
     for line in map_file.read_text().splitlines():
         kind, index, bit, name = line.split(maxsplit=3)
         if kind == "input" and name == "x":
-            port[int(index)] = int(bit)
+            x_bits[int(index)] = int(bit)
+    port = [x_bits.get(i, -1) for i in ids]
     if -1 in port:
-        raise BespokeError("the miter has inputs other than x: the emitted design is not combinational")
+        raise BespokeError("the design's y depends on inputs other than x (in_valid, rst?): it is not a pure datapath")
     return port
 
 
@@ -154,11 +176,14 @@ def _port_word(bits: list[int], port: list[int]) -> int:
 
 @dataclass
 class Aig:
-    """A combinational AIG with one output (AIGER literals: 2 * variable + negation)."""
+    """An AIG with one output (AIGER literals: 2 * variable + negation); inputs are variables
+    1..n_inputs, latches (current-state literal, next-state literal) any others."""
 
     n_inputs: int
     ands: np.ndarray  # [n_ands, 3] literals: lhs, rhs0, rhs1, in topological order
     output: int
+    latches: list[tuple[int, int]] = field(default_factory=list)
+    input_ids: list[int] | None = None  # the input's index in the AIGER file it was read from (None: k)
 
     @property
     def n_ands(self) -> int:
@@ -166,14 +191,79 @@ class Aig:
 
     @classmethod
     def read(cls, path: Path) -> Aig:
+        """An ASCII AIGER file ('aag M I L O A') with one output."""
         lines = path.read_text().split("\n")
-        _, m, i, latches, o, a = lines[0].split()[:6]
-        if int(latches) or int(o) != 1:
-            raise BespokeError(f"the miter has {latches} latches and {o} outputs; expected a combinational one-output miter")
-        i, a = int(i), int(a)
-        output = int(lines[1 + i])
-        ands = np.array([ln.split() for ln in lines[2 + i:2 + i + a]], dtype=np.int64).reshape(a, 3)
-        return cls(i, ands, output)
+        _, m, i, n_latches, o, a = lines[0].split()[:6]
+        i, n_latches, a = int(i), int(n_latches), int(a)
+        if int(o) != 1:
+            raise BespokeError(f"the miter has {o} outputs; expected one")
+        if [int(v) for v in lines[1:1 + i]] != list(range(2, 2 * i + 1, 2)):
+            raise BespokeError("the miter's AIGER inputs are not numbered 1..I")
+        latches = [tuple(int(v) for v in ln.split()[:2]) for ln in lines[1 + i:1 + i + n_latches]]
+        output = int(lines[1 + i + n_latches])
+        start = 2 + i + n_latches
+        ands = np.array([ln.split() for ln in lines[start:start + a]], dtype=np.int64).reshape(a, 3)
+        return cls(i, ands, output, latches)
+
+    def transparent(self, latency: int) -> Aig:
+        """The combinational AIG with every latch replaced by its next-state function, after
+        checking that the output is a function of the inputs exactly `latency` latches back: every
+        path from an input to the output crosses that many latches, and no latch feeds back."""
+        deps = {lhs >> 1: (r0, r1) for lhs, r0, r1 in self.ands.tolist()}
+        nxt = {cur >> 1: n for cur, n in self.latches}
+        order, depth, state = [], {0: None, **{v: 0 for v in range(1, self.n_inputs + 1)}}, {}
+        for root in [self.output >> 1, *deps, *nxt]:
+            stack = [root]
+            while stack:  # iterative depth-first topological order (designs are deep)
+                v = stack[-1]
+                if v in depth:
+                    stack.pop()
+                    continue
+                kids = [r >> 1 for r in deps[v]] if v in deps else [nxt[v] >> 1]
+                todo = [k for k in kids if k not in depth]
+                if state.get(v) and todo:
+                    raise BespokeError("a register feeds back into its own input: not a feed-forward pipeline")
+                if todo:
+                    state[v] = True
+                    stack.extend(todo)
+                    continue
+                stack.pop()
+                ds = {depth[k] for k in kids} - {None}
+                if len(ds) > 1:
+                    raise BespokeError(f"paths through {sorted(ds)} registers meet: the pipeline is not balanced")
+                d = next(iter(ds), None)
+                depth[v] = d if v in deps or d is None else d + 1
+                order.append(v)
+        if depth[self.output >> 1] not in (None, latency):
+            raise BespokeError(f"y is {depth[self.output >> 1]} registers behind x, the design claims latency {latency}")
+        lit = {0: 0, **{v: 2 * v for v in range(1, self.n_inputs + 1)}}
+        ands = []
+        for v in order:
+            if v in deps:
+                r0, r1 = deps[v]
+                lit[v] = 2 * (self.n_inputs + len(ands) + 1)
+                ands.append((lit[v], lit[r0 >> 1] ^ (r0 & 1), lit[r1 >> 1] ^ (r1 & 1)))
+            elif v in nxt:
+                n = nxt[v]
+                lit[v] = lit[n >> 1] ^ (n & 1)
+        out = lit[self.output >> 1] ^ (self.output & 1)
+        return Aig(self.n_inputs, np.array(ands, dtype=np.int64).reshape(-1, 3), out).without_unused_inputs()
+
+    def without_unused_inputs(self) -> Aig:
+        """The same function of only the inputs it reads (a pipeline's clk, rst, in_valid drop out)."""
+        used = sorted({r >> 1 for r in self.ands[:, 1:].ravel().tolist()} | {self.output >> 1})
+        kept = [v for v in used if 1 <= v <= self.n_inputs]
+        new = {0: 0, **{v: k + 1 for k, v in enumerate(kept)}}
+        shift = self.n_inputs - len(kept)
+        for lhs in self.ands[:, 0].tolist():
+            new[lhs >> 1] = (lhs >> 1) - shift
+
+        def relit(x: int) -> int:
+            return 2 * new[x >> 1] + (x & 1)
+
+        ands = np.array([[relit(x) for x in row] for row in self.ands.tolist()], dtype=np.int64).reshape(-1, 3)
+        ids = self.input_ids or list(range(self.n_inputs))
+        return Aig(len(kept), ands, relit(self.output), input_ids=[ids[v - 1] for v in kept])
 
     def constant_output(self) -> int | None:
         return self.output if self.output in (0, 1) else None

@@ -1,9 +1,10 @@
 """`bespoke verify OUT --formal`: the emitted Verilog against a reference written from its integer IR.
 
-PROVEN on a printed MLP, an approximated one, a small BNN and a learned gate network (all with
-input ports of at most 28 bits, so the proof is exhaustive); COUNTEREXAMPLE on a design with one
-weight changed in its Verilog, confirmed by RTL simulation and replayed by `bespoke simulate`;
-one-line errors for builds that cannot be checked.
+PROVEN on a printed MLP (combinational and pipelined), an approximated one, a small BNN and a
+learned gate network (all with input ports of at most 28 bits, so the proof is exhaustive);
+COUNTEREXAMPLE on designs with one weight changed in their Verilog, confirmed by RTL simulation
+and replayed by `bespoke simulate`; UNDECIDED at the time limit; one-line errors for builds that
+cannot be checked.
 """
 
 from __future__ import annotations
@@ -135,8 +136,20 @@ def test_errors_are_one_line(balance, tmp_path, capsys):
     assert_user_error(*cli(capsys, "verify", other, "--formal")[::2], "not of the same build")
     (other / "balance.v").unlink()
     assert_user_error(*cli(capsys, "verify", other, "--formal")[::2], "has no balance.v")
+    layers, _ = tiny_mlp(np.random.default_rng(4), sizes=(5, 7, 6, 3), bits=4, n=40)
+    compile_model(export(layers, 4, (5,)), tmp_path / "folded", arch="folded", pe=2, simd=2)
+    assert_user_error(*cli(capsys, "verify", tmp_path / "folded", "--formal")[::2], "ready/valid (folded)")
+
+
+def test_pipelined_design_is_proven_over_its_latency_and_a_broken_one_is_caught(tmp_path, capsys):
     compile_model(BALANCE / "balance.onnx", tmp_path / "piped", calibration=BALANCE / "train.csv", pipeline=True)
-    assert_user_error(*cli(capsys, "verify", tmp_path / "piped", "--formal")[::2], "pipelined")
+    code, out, err = cli(capsys, "verify", tmp_path / "piped", "--formal")
+    assert code == 0, out + err
+    assert "PROVEN" in out and "at every cycle t >= 4: y(t) equals the reference of x(t - 4)" in out
+    shutil.copytree(tmp_path / "piped", tmp_path / "bad")
+    change_one_weight(tmp_path / "bad" / "balance.v")
+    code, out, err = cli(capsys, "verify", tmp_path / "bad", "--formal")
+    assert code == 1 and "a mismatch: confirmed" in out, out + err
 
 
 def test_time_limit_gives_undecided_with_the_limit_hit(capsys, tmp_path):
