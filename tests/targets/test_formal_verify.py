@@ -20,14 +20,14 @@ import pytest
 
 from bespoke.api import compile_model, verify_formal
 from bespoke.cli import main
-from bespoke.compiler.ir import Dense, Threshold, XnorPopcount
+from bespoke.compiler.ir import Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount
 from bespoke.targets.formal import Aig, _iprove
 
 ROOT = Path(__file__).resolve().parents[2]
 BALANCE = ROOT / "examples" / "balance"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bnn_builders import export, tiny_mlp  # noqa: E402
+from bnn_builders import export, tiny_cnn, tiny_mlp  # noqa: E402
 from gates_builders import random_network  # noqa: E402
 
 
@@ -158,3 +158,13 @@ def test_time_limit_gives_undecided_with_the_limit_hit(capsys, tmp_path):
     code, out, err = cli(capsys, "verify", tmp_path / "seeds", "--formal", "--timeout", "8")
     assert code == 3, out + err
     assert "UNDECIDED" in out and "the time limit of 8 s was hit after" in out and "of 268,435,456 input vectors" in out
+
+
+def test_binarized_cnn_reference_agrees_on_random_vectors(tmp_path):
+    """Conv2d (integer and XNOR) and MaxPool2d in the reference: a tiny CNN's 128 input bits are
+    too many to enumerate, but 4,096 random vectors must agree before the SAT step runs."""
+    layers, _ = tiny_cnn(np.random.default_rng(2), size=8, channels=(2, 3), n_classes=3, bits=2, n=30)
+    model = compile_model(export(layers, 2, (1, 8, 8)), tmp_path / "cnn")
+    assert {Conv2d, MaxPool2d} <= {type(model.ir.layer(n)) for n in model.ir.graph}
+    rep = verify_formal(tmp_path / "cnn", timeout=6)
+    assert rep.verdict in ("proven", "undecided") and rep.result.input_bits == 128, rep.result
