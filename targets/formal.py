@@ -12,6 +12,13 @@ range, the two designs' outputs differ; it bit-blasts the miter to an AIG. Then,
 Verdicts: "proven" (equal for every input), "counterexample" (with the input port word that
 shows it), "undecided" (the limit that was hit). Equivalence of differently structured adder
 trees is hard for SAT, so wide designs may stay undecided; the result names the method.
+
+A pipelined design (registers between layers, latency L) is compared with the reference of x
+delayed by L registers. Its AIG is then checked to be a feed-forward pipeline whose every path
+from x to the output crosses exactly L registers; replacing each register by its input then
+gives a combinational miter, and its proof means y(t) = reference(x(t - L)) for every t >= L
+and every input sequence, whatever the registers held at the start. The valid chain (in_valid
+to out_valid) is not part of the proof; simulation measures it.
 """
 
 from __future__ import annotations

@@ -146,12 +146,14 @@ def _xnor_popcount(w: _Writer, layer: XnorPopcount, x: _Tensor) -> _Tensor:
 
 
 def _threshold(w: _Writer, layer: Threshold, x: _Tensor) -> _Tensor:
+    """#{k : x[j] >= thresholds[j, k]}: a sum of comparison bits."""
     k = layer.thresholds.shape[1]
-    width = max(width_for(k), width_for(x.bound) + 1)
+    width = width_for(k)
     names = []
     for n, row in zip(x.names, layer.thresholds.astype(object)):
-        terms = [_bit(f"{n} >= {const(t, width_for(max(abs(int(t)), x.bound)) + 1)}") for t in row]
-        names.append(w.wire(width_for(k), _sum(terms, width_for(k)), "thr"))
+        # the literal wide enough for the threshold and the input (the comparison takes the wider)
+        terms = [_bit(f"{n} >= {const(t, width_for(max(abs(int(t)), x.bound)))}") for t in row]
+        names.append(w.wire(width, _sum(terms, width), "thr"))
     return _Tensor(names, k)
 
 
