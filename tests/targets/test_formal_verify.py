@@ -20,7 +20,9 @@ import pytest
 
 from bespoke.api import compile_model, verify_formal
 from bespoke.cli import main
-from bespoke.compiler.ir import Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Requant, Threshold, XnorPopcount
+from bespoke.compiler.passes.ranges import InferRanges
+from bespoke.flow import hardware
 from bespoke.targets.formal import Aig, _iprove
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +170,30 @@ def test_binarized_cnn_reference_agrees_on_random_vectors(tmp_path):
     assert {Conv2d, MaxPool2d} <= {type(model.ir.layer(n)) for n in model.ir.graph}
     rep = verify_formal(tmp_path / "cnn", timeout=6)
     assert rep.verdict in ("proven", "undecided") and rep.result.input_bits == 128, rep.result
+
+
+def hand_ir(hi: int) -> IR:
+    """Codes 0..hi on 4-bit ports, a dense layer, a half-even requant with a negative multiplier
+    and a zero point, a second dense layer and an argmax."""
+    rng = np.random.default_rng(1)
+    ir = IR("hand")
+    ir.add("x", Input(size=3, lo=0, hi=hi))
+    ir.add("d0", Dense(weight=rng.integers(-40, 40, (4, 3)), bias=rng.integers(-50, 50, 4)), ["x"])
+    ir.add("rq", Requant(mult=np.array([3, -5, 1, 7]), shift=np.array([2, 3, 0, 4]), zero_point=np.array([1, 0, -2, 3]),
+                         qmin=-20, qmax=40, rounding="half_even"), ["d0"])
+    ir.add("d1", Dense(weight=rng.integers(-9, 9, (3, 4)), bias=rng.integers(-5, 5, 3)), ["rq"])
+    ir.add("am", ArgMax(), ["d1"])
+    ir, _ = InferRanges()(ir)
+    ir.verify()
+    return ir
+
+
+def test_hand_built_ir_with_half_even_requant_and_a_partial_code_range_is_proven(tmp_path):
+    from bespoke.api import CompiledModel
+
+    for hi in (15, 9):  # 9: codes 10..15 fit the port but are no inputs; the miter leaves them out
+        ir = hand_ir(hi)
+        hw = hardware(ir, "hand")
+        CompiledModel("hand", ir, ir, hw.verilog, hw.layout, hw.summary).save(tmp_path / f"hand{hi}")
+        rep = verify_formal(tmp_path / f"hand{hi}")
+        assert rep.verdict == "proven" and rep.result.input_bits == 12, (hi, rep.result)
