@@ -120,8 +120,10 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
                       f"{latency}) (every path from x to y crosses exactly {latency} registers, checked; out_valid is not "
                       f"part of the proof)")
         port = _input_bits(work / "miter.map", aig.input_ids or list(range(aig.n_inputs)))
-        done = lambda verdict, method, detail, cex=None: FormalResult(  # noqa: E731
-            verdict, method, detail, time.perf_counter() - t0, len(port), aig.n_ands, cex)
+
+        def done(verdict: str, method: str, detail: str, cex: int | None = None) -> FormalResult:
+            return FormalResult(verdict, method, detail, time.perf_counter() - t0, len(port), aig.n_ands, cex)
+
         if aig.constant_output() == 0:
             return done("proven", "Yosys simplification", f"the miter output is the constant 0: equal {timing}")
         cex = aig.find(np.random.default_rng(seed).integers(0, 2**63, size=(aig.n_inputs, RANDOM_WORDS), dtype=np.uint64))
@@ -141,6 +143,8 @@ def prove_reference(verilog: str, ir: IR, layout: dict, timeout: float = 300, se
             return done(verdict, "SAT (ABC iprove)", last, _port_word(cex, port))
         if verdict == "proven":
             return done(verdict, "SAT sweeping (ABC iprove)", f"equal {timing}")
+        if verdict == "counterexample":  # ABC says they differ but wrote no readable vector
+            last = f"ABC reports a difference ({last}) but its input vector could not be read"
         return done("undecided", "SAT sweeping (ABC iprove)", last)
 
 
