@@ -294,6 +294,9 @@ def load_compiled(out_dir: str | Path) -> CompiledModel:
         raise BespokeError(f"{out}: not a bespoke build directory (no readable {MANIFEST}); run `bespoke compile` first") from None
     if manifest.get("format") != "bespoke-build" or manifest.get("version") != BUILD_FORMAT_VERSION:
         raise BespokeError(f"{out}: build format {manifest.get('version')} is not {BUILD_FORMAT_VERSION}; recompile the model")
+    for f in (manifest["verilog"], "ir.json", "float_ir.json"):
+        if not (out / f).is_file():
+            raise BespokeError(f"{out}: the build has no {f}; run `bespoke compile` again")
     source = onnx.load(str(out / SOURCE_MODEL)) if (out / SOURCE_MODEL).is_file() else None
     return CompiledModel(manifest["name"], IR.from_json((out / "ir.json").read_text()), IR.from_json((out / "float_ir.json").read_text()),
                          (out / manifest["verilog"]).read_text(), manifest["layout"], manifest["summary"], manifest["options"], out,
@@ -326,6 +329,67 @@ def load_netlist(out_dir: str | Path) -> tuple[Netlist, str | None]:
                          o.get("tlg_library"), o.get("tlg_integer"))
     nl = plan_unrolled(model.ir, registers=bool(o.get("pipeline")), sharing=o.get("sharing", True), tlg=tlg)
     return nl, o.get("tlg_library")
+
+
+@dataclass
+class FormalReport:
+    """What `verify_formal` found: the proof's result and, for a counterexample, its input codes,
+    the golden model's output and the circuit's (from an RTL simulation of that one vector)."""
+
+    result: object  # bespoke.targets.formal.FormalResult
+    codes: list[int] | None = None
+    expected: list[int] | None = None
+    circuit: list[int] | None = None  # None: not simulated
+    csv: Path | None = None  # the counterexample as a data file `bespoke simulate` replays
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+
+def verify_formal(out_dir: str | Path, timeout: float = 300, simulate: bool = True,
+                  simulator: str = "verilator") -> FormalReport:
+    """Prove a build's Verilog equal, for every input, to a reference written from its ir.json
+    (bespoke.targets.formal). A counterexample is decoded to input codes, run through the golden
+    model and (simulate=True) the RTL simulator, and written to OUT/counterexample.csv."""
+    from bespoke.sim.golden import run
+    from bespoke.sim.vectors import unpack
+    from bespoke.targets.formal import prove_reference
+
+    model = load_compiled(out_dir)
+    result = prove_reference(model.verilog, model.ir, model.layout, timeout=timeout)
+    report = FormalReport(result)
+    if result.counterexample is None:
+        return report
+    lay = model.layout
+    codes = np.array([unpack(result.counterexample, lay["n_in"], lay["in_width"], lay["in_signed"])], dtype=np.int64)
+    expected = run(model.ir, codes)
+    report.codes, report.expected = codes[0].tolist(), expected[0].tolist()
+    if simulate:
+        from bespoke.sim.runner import simulate as run_rtl
+
+        work = model.out_dir / "sim_build"
+        work.mkdir(parents=True, exist_ok=True)
+        vfile = work / f"{model.name}.v"
+        vfile.write_text(model.verilog)
+        sim = run_rtl([vfile], lay, codes, expected, work / simulator, simulator=simulator)
+        report.circuit = sim.first_mismatches[0]["got"] if sim.first_mismatches else report.expected
+    report.csv = _write_codes_csv(model, codes, model.out_dir / "counterexample.csv")
+    return report
+
+
+def _write_codes_csv(model: CompiledModel, codes: np.ndarray, path: Path) -> Path | None:
+    """Input codes as real features (scale * code + offset) that encode back to the same codes,
+    so `bespoke simulate OUT --data path` drives exactly these vectors; None when they do not."""
+    info = model.ir.out(model.ir.input_node())
+    if info.scale is None:
+        return None
+    x = codes * info.scale + info.offset
+    if not np.array_equal(model.encode(x), codes):
+        return None
+    header = ",".join(f"x{i}" for i in range(codes.shape[1]))
+    path.write_text(header + "\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in x) + "\n")
+    return path
 
 
 def format_summary(model: CompiledModel) -> str:

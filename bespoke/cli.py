@@ -1,4 +1,5 @@
-"""The `bespoke` command line: compile, simulate, flow (all three at once), explore, report, train-gates.
+"""The `bespoke` command line: compile, simulate, verify --formal, flow (compile, simulate, report at once),
+explore, report, train-gates.
 
 User errors (bad model, unsupported operator, bad data, bad option) print one line and exit 2.
 """
@@ -129,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wave", type=Path, metavar="FILE", help="also record a waveform of the first vectors to FILE "
                    "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
     s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
+
+    v = sub.add_parser("verify", help="formal equivalence of the Verilog to a reference of its integer IR, all inputs",
+                       description="Proves the build's combinational Verilog equal to a behavioural reference written "
+                                   "from ir.json, for every input: exit 0 PROVEN, 1 COUNTEREXAMPLE (written to "
+                                   "OUT/counterexample.csv and confirmed by simulation), 3 UNDECIDED, 2 bad input.")
+    v.add_argument("build", type=Path, help="output directory of `bespoke compile`")
+    v.add_argument("--formal", action="store_true", help="run the formal check (the one check verify has)")
+    v.add_argument("--timeout", type=float, default=300, help="seconds for the whole check (default 300)")
+    v.add_argument("--no-simulate", dest="simulate", action="store_false",
+                   help="do not confirm a counterexample by RTL simulation")
+    v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
 
     e = sub.add_parser("explore", help="search approximations for the smallest design within an accuracy budget",
                        description="NSGA-II over weight sets, per-connection input bits and argmax bits of a printed MLP; "
@@ -293,6 +305,30 @@ def _latency_text(rep) -> str:
     return f"{measured} cycles" + ("" if rep.latency_claimed in (None, high) else f" (design claims {rep.latency_claimed})")
 
 
+VERIFY_EXIT = {"proven": 0, "counterexample": 1, "undecided": 3}
+
+
+def cmd_verify(args) -> int:
+    from bespoke.api import verify_formal
+
+    if not args.formal:
+        raise BespokeError("bespoke verify runs the formal check: add --formal")
+    print(f"proving {args.build} equal to the reference of its ir.json, for every input ...", flush=True)
+    rep = verify_formal(args.build, timeout=args.timeout, simulate=args.simulate, simulator=args.simulator)
+    r = rep.result
+    print(f"miter: {r.input_bits} input bits, {r.and_gates} AND gates")
+    print(f"{r.verdict.upper()} in {r.seconds:.1f} s by {r.method}: {r.detail}")
+    if rep.codes is not None:
+        print(f"  input codes: {rep.codes}")
+        print(f"  golden model (ir.json): {rep.expected}")
+        if rep.circuit is not None:
+            same = "the same: NOT confirmed" if rep.circuit == rep.expected else "a mismatch: confirmed"
+            print(f"  circuit ({args.simulator} simulation of this vector): {rep.circuit} -- {same}")
+        if rep.csv is not None:
+            print(f"  wrote {rep.csv} (replay: bespoke simulate {args.build} --data {rep.csv})")
+    return VERIFY_EXIT[r.verdict]
+
+
 def cmd_explore(args) -> int:
     from bespoke.explore import run_explore
 
@@ -360,7 +396,7 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "explore": cmd_explore, "flow": cmd_flow,
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "verify": cmd_verify, "explore": cmd_explore, "flow": cmd_flow,
                 "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
