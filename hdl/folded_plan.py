@@ -285,6 +285,11 @@ def chain_groups(ir: IR) -> tuple[list[list[str]], str | None]:
             argmax = node
         elif groups and extends(ir, groups[-1], layer):
             groups[-1].append(node)
+        elif isinstance(layer, Threshold) and not groups:
+            raise BespokeError(f"node {node}: a threshold directly on the input codes has no place in the folded engine yet "
+                               "(FINN runs it as a standalone thresholding layer); compile with --arch unrolled, or give the "
+                               "model float features without the input's integer datatype annotation, so the threshold becomes "
+                               "the input binariser")
         else:
             raise BespokeError(f"node {node}: {layer.op} cannot be placed in the folded architecture here; "
                                f"it takes a chain of {SUPPORTED}")

@@ -140,7 +140,13 @@ def test_bad_irs_are_user_errors():
         ir.add("t2", Threshold(thresholds=np.full((8, 1), 5)), ["fc2"])
         ir.graph.add_edge("t2", "x3", port=0)
 
+    def threshold_on_input(ir):  # FINN's form: a thresholding layer on the integer input codes
+        ir.graph.remove_edge("x", "fc1")
+        ir.add("t0", Threshold(thresholds=np.full((12, 1), 4)), ["x"])
+        ir.graph.add_edge("t0", "fc1", port=0)
+
     cases = [(non_binary, "node x3 (xnor_popcount): weight 2 is not a bit"),
+             (threshold_on_input, "node t0: a threshold directly on the input codes has no place in the folded engine yet"),
              (relu, "node r: relu cannot be placed in the folded architecture here"),
              (xnor_on_counts, "node fc2 (xnor_popcount): its input t1 is not binary (range [0, 3])")]
     for edit, message in cases:
