@@ -11,16 +11,19 @@ def _init(name, array):
     return numpy_helper.from_array(np.asarray(array), name)
 
 
-def qdq_mlp(n_in=6, n_hidden=5, n_out=4, seed=0, per_channel=True, argmax=False) -> onnx.ModelProto:
+def qdq_mlp(n_in=6, n_hidden=5, n_out=4, seed=0, per_channel=True, argmax=False, float_scales=False) -> onnx.ModelProto:
     """A QDQ int8 MLP as onnxruntime's quantiser writes them: Q/DQ around every activation,
     DQ on int8 weights (per output channel) and int32 biases, power-of-two scales (so the
-    integer semantics are exact). Output: int8 codes of the last layer, or their ArgMax."""
+    integer semantics are exact), or with float_scales each scale moved off its power of two by
+    a random factor in [0.7, 1.3] (float32 values, bias scales s_x * s_w as quantisers write
+    them). Output: int8 codes of the last layer, or their ArgMax."""
     rng = np.random.default_rng(seed)
-    s_x, s_h, s_y = 2.0**-4, 2.0**-3, 2.0**-2
+    jitter = (lambda a: (np.asarray(a) * rng.uniform(0.7, 1.3, np.shape(a))).astype(np.float32).astype(np.float64)) if float_scales else np.asarray
+    s_x, s_h, s_y = (float(jitter(2.0**-k)) for k in (4, 3, 2))
     w1 = rng.integers(-127, 128, (n_in, n_hidden)).astype(np.int8)
     w2 = rng.integers(-127, 128, (n_hidden, n_out)).astype(np.int8)
-    sw1 = (2.0 ** -rng.integers(6, 9, n_hidden)) if per_channel else np.array(2.0**-7)
-    sw2 = (2.0 ** -rng.integers(6, 9, n_out)) if per_channel else np.array(2.0**-7)
+    sw1 = jitter((2.0 ** -rng.integers(6, 9, n_hidden)) if per_channel else np.array(2.0**-7))
+    sw2 = jitter((2.0 ** -rng.integers(6, 9, n_out)) if per_channel else np.array(2.0**-7))
     b1 = rng.integers(-2000, 2000, n_hidden).astype(np.int32)
     b2 = rng.integers(-2000, 2000, n_out).astype(np.int32)
     inits = [

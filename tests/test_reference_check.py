@@ -147,3 +147,20 @@ def test_onnxruntime_quantize_static_models_agree_on_every_class(tmp_path, seed)
     check = compile_model(tmp_path / "q.onnx").check_reference(rng.random((3000, 6)))
     assert not check.exact and any("requantisation" in why for why in check.why_inexact)
     assert check.agree == 3000
+
+
+def test_qdq_models_with_float_scales_equal_onnxruntime_on_every_vector():
+    """Issue 14 part 4: with ordinary float scales the float64 input encoder differed from
+    onnxruntime on inputs halfway between two steps; encoded in float32 as QuantizeLinear
+    computes, 20 random QDQ MLPs agree on every output code of every vector."""
+    from onnx_builders import qdq_mlp
+
+    for seed in range(20):
+        model = qdq_mlp(seed=seed, per_channel=bool(seed % 2), float_scales=True)
+        compiled = compile_model(model)
+        rng = np.random.default_rng(100 + seed)
+        s_x = float(numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "s_x")))
+        # grid points and exact halves of the input step (ties), and values beyond the range
+        x = (rng.integers(-80, 1200, (2000, 6)) / 2 * s_x).astype(np.float32)
+        check = check_against_model(compiled.ir, model, x, compiled.encode(x))
+        assert check.agree == 2000, (seed, check.first_disagreements)
