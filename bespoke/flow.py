@@ -22,7 +22,7 @@ import onnx
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR
-from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx
+from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx, repair_opsets
 from bespoke.compiler.passes import PassManager
 from bespoke.hdl.netlist import Netlist
 
@@ -48,6 +48,7 @@ def read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     """A checked, shape-inferred ModelProto from a path or from one already in memory."""
     if not isinstance(model, onnx.ModelProto):
         return load_onnx(model)
+    model = repair_opsets(model)
     try:
         onnx.checker.check_model(model)
         return onnx.shape_inference.infer_shapes(model)

@@ -78,6 +78,7 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf raises several types for garbage
         raise BespokeError(f"{path}: not a readable ONNX model ({type(e).__name__}: {_first_line(e)})") from None
+    model = repair_opsets(model)
     try:
         onnx.checker.check_model(model)
     except Exception as e:
@@ -87,6 +88,19 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     except Exception as e:
         raise BespokeError(f"{path}: ONNX shape inference failed: {_first_line(e)}") from None
     return model
+
+
+def repair_opsets(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model, or a copy with the opset import of each QONNX/FINN custom domain its nodes use
+    but it lacks: qonnx's model merge (FINN's pre-processing step) drops it, and the checker then
+    refuses the model."""
+    missing = sorted(d for d in {n.domain for n in model.graph.node} - {o.domain for o in model.opset_import} if d in QONNX_DOMAINS)
+    if not missing:
+        return model
+    repaired = onnx.ModelProto()
+    repaired.CopyFrom(model)
+    repaired.opset_import.extend(onnx.helper.make_opsetid(d, 1) for d in missing)
+    return repaired
 
 
 def _first_line(e: Exception) -> str:

@@ -118,3 +118,18 @@ def test_the_verilog_header_states_the_thresholds():
     nodes, inits = CASES["affine before a BipolarQuant (input binariser)"]
     compiled = compile_model(_input_stage(_base(), [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes], inits))
     assert "code = number of thresholds t with (2 x feature) - 1 >= t, t in 0 (float32" in compiled.verilog
+
+
+def test_a_model_whose_custom_opset_import_was_dropped_is_repaired(tmp_path):
+    """qonnx's model merge (FINN's pre-processing) drops the custom domain's opset import."""
+    model = _base()
+    del model.opset_import[:]
+    model.opset_import.extend([helper.make_opsetid("", 13)])
+    onnx.save(model, tmp_path / "merged.onnx")
+    with pytest.raises(onnx.checker.ValidationError, match="No opset import for domain"):
+        onnx.checker.check_model(onnx.load(tmp_path / "merged.onnx"))
+    compiled = compile_model(tmp_path / "merged.onnx")
+    x = np.random.default_rng(2).integers(0, 256, (100, 20)).astype(float)
+    assert compiled.check_reference(x).agree == 100
+    assert len(model.opset_import) == 1  # the caller's model is left as it was
+    assert compile_model(model).n_features == 20 and len(model.opset_import) == 1
