@@ -482,3 +482,48 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
     out = Path(out_dir)
     files = [out / f"{compiled.name}.v", out / "ir.json", out / MANIFEST, paths["json"], paths["md"], paths["html"]]
     return FlowResult(compiled, sim, rep, seconds, files)
+
+
+@dataclass
+class TinyTapeoutExport:
+    """What `export_tinytapeout` wrote and how the wrapper's simulation went."""
+
+    directory: Path
+    files: list[Path]
+    sim: object  # sim.runner.SimResult of the host + wrapper + design against the golden model
+    bytes_in: int
+    bytes_out: int
+
+
+def export_tinytapeout(out_dir: str | Path, dest: str | Path | None = None, data=None, vectors: int = 200,
+                       tiles: str = "1x1", clock_hz: int = 10_000_000, simulator: str = "verilator") -> TinyTapeoutExport:
+    """A TinyTapeout project (info.yaml, src/project.v with the tt_um_ wrapper, src/<design>.v,
+    test/tt_host.v) for a combinational build, and the wrapper simulated against the golden model:
+    the vectors of `data` (CSV or real features), else `vectors` random input codes."""
+    from bespoke.sim.runner import simulate as run_rtl
+    from bespoke.targets import tinytapeout as tt
+
+    model = load_compiled(out_dir)
+    lay = model.layout
+    tt.check_exportable(lay)
+    if not re.fullmatch(r"\d+x\d+", tiles):
+        raise BespokeError(f"--tiles {tiles!r}: expected ROWSxCOLUMNS, e.g. 1x2")
+    dest = Path(dest) if dest else model.out_dir / "tinytapeout"
+    if dest.exists() and not (dest / "info.yaml").is_file():
+        raise BespokeError(f"{dest}: exists and is not a TinyTapeout project written by bespoke; refusing to overwrite it")
+    (dest / "src").mkdir(parents=True, exist_ok=True)
+    (dest / "test").mkdir(exist_ok=True)
+    files = {dest / "info.yaml": tt.info_yaml(lay, model.name, tiles, clock_hz), dest / "src" / "project.v": tt.project_verilog(lay),
+             dest / "src" / f"{lay['top']}.v": model.verilog, dest / "test" / "tt_host.v": tt.host_verilog(lay)}
+    for path, text in files.items():
+        path.write_text(text)
+    if data is not None:
+        codes = model.encode(model._data(data)[0])
+    else:
+        lo, hi = (int(v) for v in (model.ir.layer(model.ir.input_node()).lo, model.ir.layer(model.ir.input_node()).hi))
+        codes = np.random.default_rng(0).integers(lo, hi + 1, (vectors, lay["n_in"]))
+    work = model.out_dir / "sim_build"
+    sources = [dest / "test" / "tt_host.v", dest / "src" / "project.v", dest / "src" / f"{lay['top']}.v"]
+    sim = run_rtl(sources, tt.host_layout(lay), codes, model.predict_codes(codes), work / f"tinytapeout-{simulator}",
+                  simulator=simulator)
+    return TinyTapeoutExport(dest, list(files), sim, *tt.byte_counts(lay))

@@ -131,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
     s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
 
+    x = sub.add_parser("export", help="a TinyTapeout project of a combinational build, its wrapper simulated against the golden model",
+                       description="Example: bespoke export out/ --tinytapeout --data examples/seeds/test.csv. Writes info.yaml, "
+                                   "src/project.v (the tt_um_ wrapper: input bytes shifted in on ui_in with uio_in[0], the result "
+                                   "byte chosen by uio_in[7:1] on uo_out), src/<design>.v and test/tt_host.v, then simulates host, "
+                                   "wrapper and design against the golden model.")
+    x.add_argument("build", type=Path, help="output directory of `bespoke compile` (unrolled, not pipelined)")
+    x.add_argument("--tinytapeout", action="store_true", required=True, help="write a TinyTapeout project")
+    x.add_argument("-o", "--out", type=Path, help="project directory (default BUILD/tinytapeout)")
+    x.add_argument("--data", type=Path, help="CSV whose rows the wrapper is simulated on (default: 200 random input codes)")
+    x.add_argument("--tiles", default="1x1", help="TinyTapeout tiles for info.yaml (default 1x1; check the sky130hd report)")
+    x.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+
     v = sub.add_parser("verify", help="formal equivalence of the Verilog to a reference of its integer IR, all inputs",
                        description="Proves the build's combinational Verilog equal to a behavioural reference written "
                                    "from ir.json, for every input: exit 0 PROVEN, 1 COUNTEREXAMPLE (written to "
@@ -249,6 +261,22 @@ def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> Non
     if fl - hw > limit:
         print(f"warning: the quantised design is {100 * (fl - hw):.1f} points less accurate than the float model on "
               f"{calibration} ({100 * hw:.1f} % vs {100 * fl:.1f} %); try more --input-bits, or `bespoke explore`")
+
+
+def cmd_export(args) -> int:
+    from bespoke.api import export_tinytapeout
+
+    r = export_tinytapeout(args.build, args.out, data=args.data, tiles=args.tiles, simulator=args.simulator)
+    sim = r.sim
+    print(f"wrote {r.directory}: " + ", ".join(str(p.relative_to(r.directory)) for p in r.files))
+    print(f"tt_um_ wrapper: {r.bytes_in} input bytes shifted in, {r.bytes_out} result bytes read back; "
+          f"{sim.latency_cycles} cycles per vector with the test host")
+    print(f"simulated {sim.vectors} vectors through host, wrapper and design ({sim.simulator}): "
+          f"{sim.mismatches} mismatches against the golden model")
+    for problem in sim.problems:
+        print(f"problem: {problem}")
+    print("PASS" if sim.ok else "FAIL")
+    return 0 if sim.ok else 1
 
 
 def cmd_simulate(args) -> int:
@@ -397,7 +425,7 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "verify": cmd_verify, "explore": cmd_explore, "flow": cmd_flow,
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "explore": cmd_explore, "flow": cmd_flow,
                 "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {e}", file=sys.stderr)
