@@ -30,6 +30,13 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
         table = np.array(body, dtype=np.float64)
     except ValueError:
         raise BespokeError(f"{path}: non-numeric values in the data rows") from None
+    if table.size == 0:
+        raise BespokeError(f"{path}: no data rows")
+    bad = ~np.isfinite(table)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise BespokeError(f"{path}: {int(bad.sum())} values are NaN or infinite (first: row {row + 1 + bool(header)}, "
+                           f"column {col + 1}); every feature needs a finite number")
     if label_col is None and header is None and n_features is not None and table.shape[1] == n_features + 1:
         label_col = table.shape[1] - 1  # headerless file with a trailing label column
     labels = None

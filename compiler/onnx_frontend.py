@@ -68,6 +68,11 @@ SUPPORTED_OPS = (
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas")
 QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")
 
+# Versions of the default ONNX domain lowered here: opsets before 7 have other Gemm/Add
+# broadcasting rules, opsets after the installed onnx package's newest are unknown to it.
+MIN_OPSET = 7
+MAX_QUANT_BITS = 32  # a QONNX quantiser's bit width; the integer IR computes in int64
+
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Read, check and shape-infer a model; every failure is a one-line BespokeError."""
@@ -107,9 +112,11 @@ class _Lowering:
 
     # -- driver
     def run(self) -> IR:
+        _check_opsets(self.model)
+        _check_names(self.graph)
         self.datatypes = _datatype_annotations(self.graph)
         for init in self.graph.initializer:
-            self.values[init.name] = self._annotated_const(init.name, numpy_helper.to_array(init))
+            self.values[init.name] = self._annotated_const(init.name, _to_array(init, f"initializer {init.name!r}"))
         self._add_input()
         for node in self.graph.node:
             self._lower_node(node)
@@ -131,6 +138,8 @@ class _Lowering:
             shape = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
             raise BespokeError(f"model input {inp.name!r} has no static feature size (shape {shape}); export it with a fixed number of features")
         size = int(np.prod(dims[1:])) if len(dims) > 1 else dims[0]
+        if size < 1:
+            raise BespokeError(f"model input {inp.name!r} has no features (shape {['N', *dims[1:]]})")
         self.ir.meta["input_name"] = inp.name
         node = self.ir.add("input", Input(size=size))
         shape = tuple(dims[1:]) if len(dims) > 2 else None
@@ -169,8 +178,11 @@ class _Lowering:
     def _select_output(self):
         outs = [(o.name, self.values.get(o.name)) for o in self.graph.output]
         for kind in OUTPUT_PREFERENCE:
-            for name, v in outs:
-                if isinstance(v, Act) and v.kind == kind:
+            found = [(name, v) for name, v in outs if isinstance(v, Act) and v.kind == kind]
+            if len(found) > 1:  # which one to build would depend on the order in the file
+                raise BespokeError(f"model has {len(found)} outputs of the same kind ({kind}: "
+                                   f"{', '.join(n for n, _ in found)}); exactly one is compiled: remove the others")
+            for name, v in found:
                     if v.labels is not None:
                         self.ir.meta["labels"] = [_plain(x) for x in v.labels]
                     self.ir.meta["output_name"] = name
@@ -305,7 +317,7 @@ class _Lowering:
         value = attrs.get("value")
         if value is None:
             raise self._err(node, "only the 'value' attribute of Constant is supported")
-        return Const(numpy_helper.to_array(value))
+        return Const(_to_array(value, f"node {node.name!r} (Constant)"))
 
     def _passthrough(self, node, args, attrs):
         return args[0]
@@ -357,6 +369,8 @@ class _Lowering:
             raise self._err(node, f"expects a flat input, got per-sample shape {list(self._shape(x))}; add a Flatten")
         if weight.shape[1] != self._size(x):
             raise self._err(node, f"weight has {weight.shape[1]} inputs, the activation has {self._size(x)}")
+        if weight.size == 0:
+            raise self._err(node, f"weight of shape {list(weight.shape)} is empty: a layer without outputs")
         weight = np.asarray(weight, dtype=np.float64)
         bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
         weight_scale = None
@@ -491,6 +505,7 @@ class _Lowering:
             raise self._err(node, "scale and zero point must be constants")
         if np.asarray(scale.value).size != 1:
             raise self._err(node, "only per-tensor activation quantisation is supported")
+        self._check_qparams(node, scale, zp)
         zp_arr = np.asarray(zp.value) if zp is not None else np.array(0, dtype=np.uint8)
         info = np.iinfo(zp_arr.dtype)
         if isinstance(x, Const):
@@ -504,6 +519,7 @@ class _Lowering:
         x, scale, zp = args[0], args[1], args[2] if len(args) > 2 else None
         if not isinstance(scale, Const) or (zp is not None and not isinstance(zp, Const)):
             raise self._err(node, "scale and zero point must be constants")
+        self._check_qparams(node, scale, zp)
         if isinstance(x, Act):
             if x.kind != QCODE:
                 raise self._err(node, "expects the output of a QuantizeLinear")
@@ -524,6 +540,14 @@ class _Lowering:
         real = (ints.astype(np.int64) - z) * s
         return Const(real, quantized=(ints.astype(np.int64) - z, s, z))
 
+
+    def _check_qparams(self, node, scale: Const, zp: Const | None) -> None:
+        """ONNX's rule for Q/DQ parameters: a positive finite float scale, an integer zero point."""
+        s = np.asarray(scale.value)
+        if not np.issubdtype(s.dtype, np.floating) or not (np.all(np.isfinite(s)) and np.all(s > 0)):
+            raise self._err(node, f"the scale must be positive finite floats, got {s.dtype} {s.ravel()[:4].tolist()}")
+        if zp is not None and not np.issubdtype(np.asarray(zp.value).dtype, np.integer):
+            raise self._err(node, f"the zero point must be an integer tensor, got {np.asarray(zp.value).dtype}")
 
     # -- convolutional layers
     def _op_Conv(self, node, args, attrs):
@@ -572,8 +596,10 @@ class _Lowering:
             raise self._err(node, "scale, zero point and bit width must be constants")
         bit_width = float(np.asarray(bits.value).ravel()[0])
         rounding = _text(attrs.get("rounding_mode", "ROUND")).upper()
-        if np.asarray(bits.value).size != 1 or bit_width != int(bit_width) or bit_width < 1:
+        if np.asarray(bits.value).size != 1 or not np.isfinite(bit_width) or bit_width != int(bit_width) or bit_width < 1:
             raise self._err(node, f"bit width {np.asarray(bits.value).ravel().tolist()} is not one positive integer")
+        if bit_width > MAX_QUANT_BITS:
+            raise self._err(node, f"bit width {bit_width:g} is above the supported {MAX_QUANT_BITS}")
         if rounding not in IntQuant.ROUNDINGS:
             raise self._err(node, f"rounding mode {rounding} is not supported; supported: {', '.join(IntQuant.ROUNDINGS)}")
         params = dict(bit_width=int(bit_width), signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 0)), rounding=rounding)
@@ -624,6 +650,37 @@ class _Lowering:
         rows = np.repeat(np.arange(shape[0]), int(np.prod(shape[1:]))) if t.shape[0] > 1 else np.zeros(self._size(x), np.int64)
         layer = MultiThreshold(thresholds=t[rows], out_scale=float(attrs.get("out_scale", 1.0)), out_bias=float(attrs.get("out_bias", 0.0)))
         return self._emit(node, layer, x.node, shape=x.shape)
+
+
+def _check_opsets(model: onnx.ModelProto) -> None:
+    newest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not MIN_OPSET <= o.version <= newest:
+            raise BespokeError(f"model uses ONNX opset {o.version}; supported: opsets {MIN_OPSET} to {newest} "
+                               "(convert it with onnx.version_converter)")
+
+
+def _check_names(graph) -> None:
+    """Names that are not valid UTF-8 come out of protobuf as bytes: refuse them once, here."""
+    items = [("node", n.name) for n in graph.node] + [("tensor", t) for n in graph.node for t in [*n.input, *n.output]]
+    items += [("tensor", v.name) for v in [*graph.input, *graph.output, *graph.initializer]]
+    for what, name in items:
+        if not isinstance(name, str):
+            raise BespokeError(f"a {what} name is not valid UTF-8 text ({bytes(name)[:40]!r})")
+
+
+def _to_array(tensor, what: str) -> np.ndarray:
+    """A TensorProto's values; an unknown data type or data that does not match the shape, and
+    NaN or infinite values, are user errors naming the tensor."""
+    try:
+        value = numpy_helper.to_array(tensor)
+    except Exception as e:  # numpy_helper raises KeyError, ValueError, TypeError, ... on corrupt tensors
+        raise BespokeError(f"{what}: unreadable tensor data ({type(e).__name__}: {_first_line(e)})") from None
+    if np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating):
+        bad = int(np.sum(~np.isfinite(value)))
+        if bad:
+            raise BespokeError(f"{what}: {bad} of {value.size} values are NaN or infinite")
+    return value
 
 
 def _datatype_annotations(graph) -> dict[str, str]:
