@@ -22,6 +22,8 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
         raise BespokeError(f"{path}: empty data file")
     header = rows[0] if not _numeric(rows[0]) else None
     body = rows[1:] if header else rows
+    if not body:
+        raise BespokeError(f"{path}: no data rows")
     label_col = header.index("label") if header and "label" in header else None
     widths = {len(r) for r in body}
     if len(widths) != 1:
@@ -30,8 +32,6 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
         table = np.array(body, dtype=np.float64)
     except ValueError:
         raise BespokeError(f"{path}: non-numeric values in the data rows") from None
-    if table.size == 0:
-        raise BespokeError(f"{path}: no data rows")
     bad = ~np.isfinite(table)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])

@@ -183,11 +183,13 @@ class _Lowering:
                 raise BespokeError(f"model has {len(found)} outputs of the same kind ({kind}: "
                                    f"{', '.join(n for n, _ in found)}); exactly one is compiled: remove the others")
             for name, v in found:
-                    if v.labels is not None:
-                        self.ir.meta["labels"] = [_plain(x) for x in v.labels]
-                    self.ir.meta["output_name"] = name
-                    self._prune_to(v.node)
-                    return
+                if isinstance(self.ir.layer(v.node), Input):
+                    raise BespokeError(f"model output {name!r} is its input: the model computes nothing")
+                if v.labels is not None:
+                    self.ir.meta["labels"] = [_plain(x) for x in v.labels]
+                self.ir.meta["output_name"] = name
+                self._prune_to(v.node)
+                return
         kinds = ", ".join(f"{n}: {v.kind if isinstance(v, Act) else 'constant'}" for n, v in outs)
         raise BespokeError(
             f"no model output can be compiled ({kinds}); supported outputs are a class label, an ArgMax index, "

@@ -139,7 +139,9 @@ class _Walk:
         else:
             raise BespokeError("quantising a float model needs calibration data (--calibration CSV) or declared input ranges (--input-range LO:HI)")
         what = "declared input range" if "input_range" in self.ctx else "calibration data"
-        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(np.isfinite(hi - lo))):
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(np.isfinite(hi - lo))
+        if not finite:
             raise BespokeError(f"{what}: feature ranges must be finite numbers whose span fits a float, got "
                                f"[{np.min(lo):g}, {np.max(hi):g}]")
         if np.any(hi < lo):
