@@ -28,6 +28,8 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
     widths = {len(r) for r in body}
     if len(widths) != 1:
         raise BespokeError(f"{path}: rows have different numbers of columns ({sorted(widths)})")
+    if header and len(header) != len(body[0]):
+        raise BespokeError(f"{path}: the header names {len(header)} columns, the rows have {len(body[0])}")
     try:
         table = np.array(body, dtype=np.float64)
     except ValueError:
@@ -43,7 +45,7 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
     if label_col is not None:
         labels = table[:, label_col]
         table = np.delete(table, label_col, axis=1)
-        if np.all(labels == np.rint(labels)):
+        if np.all(labels == np.rint(labels)) and np.all(np.abs(labels) < 2.0**62):
             labels = labels.astype(np.int64)
     if n_features is not None and table.shape[1] != n_features:
         raise BespokeError(f"{path}: {table.shape[1]} feature columns, the model takes {n_features}")

@@ -356,6 +356,9 @@ class _Lowering:
             raise self._err(node, "transA=1 is not supported")
         if not isinstance(b, Const) or (c is not None and not isinstance(c, Const)):
             raise self._err(node, "weights and bias must be constants")
+        if np.ndim(b.value) != 2 or (c is not None and np.ndim(c.value) > 2):
+            raise self._err(node, f"weights must be a 2-D matrix and the bias at most 2-D, got shapes {list(np.shape(b.value))}"
+                            + ("" if c is None else f" and {list(np.shape(c.value))}"))
         x = self._act(node, x)
         weight = b.value if attrs.get("transB", 0) else b.value.T
         weight = weight * attrs.get("alpha", 1.0)
@@ -535,10 +538,14 @@ class _Lowering:
         s = np.asarray(scale.value, dtype=np.float64)
         z = np.asarray(zp.value, dtype=np.int64) if zp is not None else np.zeros_like(s, dtype=np.int64)
         axis = attrs.get("axis", 1)
+        if z.size not in (1, s.size):
+            raise self._err(node, f"{z.size} zero points for {s.size} scales")
+        if s.size > 1 and not (-ints.ndim <= axis < ints.ndim and ints.shape[axis] == s.size):
+            raise self._err(node, f"{s.size} per-axis scales do not match axis {axis} of a tensor of shape {list(ints.shape)}")
         if s.size > 1:  # per-axis: reshape for broadcasting along `axis`
             shape = [1] * ints.ndim
             shape[axis] = s.size
-            s, z = s.reshape(shape), z.reshape(shape)
+            s, z = s.reshape(shape), np.broadcast_to(z.ravel(), (s.size,)).reshape(shape)
         real = (ints.astype(np.int64) - z) * s
         return Const(real, quantized=(ints.astype(np.int64) - z, s, z))
 
