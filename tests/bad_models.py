@@ -78,3 +78,11 @@ def bnn_digits_with_bits(bits) -> onnx.ModelProto:
     """The bnn_digits example with its input Quant's bit width replaced."""
     model = onnx.load(str(ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"))
     return with_initializer(model, "in_bits_3", np.float32(bits))
+
+
+def bnn_digits_with_head_offset(value: float) -> onnx.ModelProto:
+    """The bnn_digits example with one class's batch-norm shift before the ArgMax set to `value`."""
+    model = onnx.load(str(ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"))
+    beta = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == "beta_32").copy()
+    beta[0] = value
+    return with_initializer(model, "beta_32", beta)

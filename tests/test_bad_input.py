@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from bad_models import ROOT, bnn_digits_with_bits, cycle, empty_graph, external_data, mlp, weights_with, with_initializer
+from bad_models import ROOT, bnn_digits_with_bits, bnn_digits_with_head_offset, cycle, empty_graph, external_data, mlp, weights_with, with_initializer
 from onnx_builders import qdq_mlp
 
 from bespoke.cli import main
@@ -130,7 +130,9 @@ CASES = {
     "QDQ output scale 1e-20": (compile_of(_qdq("s_y", np.float32(1e-20)), "--input-bits", "4"), "is outside the supported 2^-38 .. 2^24"),
     "Quant of 64 bits": (compile_of(lambda: bnn_digits_with_bits(64), "--input-bits", "4"), "(Quant): bit width 64 is above the supported 32"),
     "Quant of 1e38 bits": (compile_of(lambda: bnn_digits_with_bits(1e38), "--input-bits", "4"), "bit width 1e+38 is above the supported 32"),
-    # --- beyond the list
+    # --- beyond the list (the last of them found by tests/test_fuzz_frontend.py)
+    "ArgMax head offset 1e30": (compile_of(lambda: bnn_digits_with_head_offset(1e30), "--input-bits", "4"),
+                                "the integer scores before ArgMax would need more than 62 bits"),
     "empty model file": (raw_file(b""), "invalid ONNX model"),
     "garbage model file": (raw_file(b"\x08\x07garbage\xff\xfe" * 50), "m.onnx: not a readable ONNX model"),
     "truncated model file": (lambda tmp, build: ["compile", write(tmp, "m.onnx", mlp().SerializeToString()[:-37]), *RANGE,

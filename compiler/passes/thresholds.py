@@ -93,7 +93,11 @@ def argmax_head(alpha, beta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
             continue
         if all(_int_beaten_up_to(m[i], c[i], m[j], c[j], lo[i], hi[i], lo[j], hi[j]) == real[i, j] for (i, j) in real):
             g = math.gcd(*m, *c)
-            return np.array([v // g for v in m], dtype=np.int64), np.array([v // g for v in c], dtype=np.int64)
+            m, c = [v // g for v in m], [v // g for v in c]
+            if max(map(abs, m + c)).bit_length() > 62:  # scales or offsets out of all proportion (e.g. 1e38)
+                raise BespokeError("the integer scores before ArgMax would need more than 62 bits: the per-class scales "
+                                   "and offsets differ by too many orders of magnitude")
+            return np.array(m, dtype=np.int64), np.array(c, dtype=np.int64)
     raise BespokeError(f"cannot realise the per-class score scales before ArgMax with integers of up to {_MAX_HEAD_BITS} "
                        "fractional bits; use one positive scale for all classes")
 
