@@ -413,6 +413,11 @@ class _Lowering:
 
     def _affine(self, node, x: Act, scale, offset) -> Act:
         n = self._size(x)
+        with np.errstate(all="ignore"):
+            finite = np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))
+        if not finite:
+            raise self._err(node, "its constants give a NaN or infinite scale or offset (a batch-norm variance of 0 or "
+                            "below, a division by 0, or values beyond float range)")
         layer = Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy())
         return self._emit(node, layer, x.node, shape=x.shape)
 
@@ -448,15 +453,21 @@ class _Lowering:
         if not x_first:
             raise self._err(node, "division of a constant by an activation is not supported")
         x = self._act(node, x)
-        return self._affine(node, x, 1.0 / self._elementwise(node, c, x), 0.0)
+        with np.errstate(divide="ignore", over="ignore"):  # x / 0 is refused by _affine
+            scale = 1.0 / self._elementwise(node, c, x)
+        return self._affine(node, x, scale, 0.0)
 
     def _op_BatchNormalization(self, node, args, attrs):
         x = self._act(node, args[0])
         if not all(isinstance(a, Const) for a in args[1:5]):
             raise self._err(node, "batch-norm parameters must be constants")
         gamma, beta, mean, var = (self._per_channel(node, a, x) for a in args[1:5])
-        s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
-        return self._affine(node, x, s, beta - mean * s)
+        if not np.all(var + attrs.get("epsilon", 1e-5) > 0):
+            raise self._err(node, "variance + epsilon must be positive")
+        with np.errstate(all="ignore"):  # overflow is refused by _affine
+            s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+            offset = beta - mean * s
+        return self._affine(node, x, s, offset)
 
     def _op_Scaler(self, node, args, attrs):
         x = self._act(node, args[0])
@@ -734,7 +745,7 @@ def _square(values) -> int | None:
 
 
 def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)  # a garbled attribute is refused by its check
 
 
 def _safe(name: str) -> str:

@@ -86,3 +86,19 @@ def bnn_digits_with_head_offset(value: float) -> onnx.ModelProto:
     beta = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == "beta_32").copy()
     beta[0] = value
     return with_initializer(model, "beta_32", beta)
+
+
+def bnn_digits_with(name: str, value: float) -> onnx.ModelProto:
+    """The bnn_digits example with element 0 of initializer `name` set to `value`."""
+    model = onnx.load(str(ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"))
+    arr = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == name).copy()
+    arr.flat[0] = value
+    return with_initializer(model, name, arr)
+
+
+def bnn_digits_rounding(mode: bytes) -> onnx.ModelProto:
+    """The bnn_digits example with its input Quant's rounding_mode attribute set to raw bytes."""
+    model = onnx.load(str(ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"))
+    attr = next(a for a in model.graph.node[0].attribute if a.name == "rounding_mode")
+    attr.s = mode
+    return model

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from bad_models import ROOT, bnn_digits_with_bits, bnn_digits_with_head_offset, cycle, empty_graph, external_data, mlp, weights_with, with_initializer
+from bad_models import ROOT, bnn_digits_rounding, bnn_digits_with, bnn_digits_with_bits, bnn_digits_with_head_offset, cycle, empty_graph, external_data, mlp, weights_with, with_initializer
 from onnx_builders import qdq_mlp
 
 from bespoke.cli import main
@@ -131,6 +131,10 @@ CASES = {
     "Quant of 64 bits": (compile_of(lambda: bnn_digits_with_bits(64), "--input-bits", "4"), "(Quant): bit width 64 is above the supported 32"),
     "Quant of 1e38 bits": (compile_of(lambda: bnn_digits_with_bits(1e38), "--input-bits", "4"), "bit width 1e+38 is above the supported 32"),
     # --- beyond the list (the last of them found by tests/test_fuzz_frontend.py)
+    "negative batch-norm variance": (compile_of(lambda: bnn_digits_with("var_12", -1.0), "--input-bits", "4"),
+                                     "(BatchNormalization): variance + epsilon must be positive"),
+    "non-UTF-8 rounding mode": (compile_of(lambda: bnn_digits_rounding(b"\x80\xff"), "--input-bits", "4"),
+                                "(Quant): rounding mode"),
     "ArgMax head offset 1e30": (compile_of(lambda: bnn_digits_with_head_offset(1e30), "--input-bits", "4"),
                                 "the integer scores before ArgMax would need more than 62 bits"),
     "empty model file": (raw_file(b""), "invalid ONNX model"),

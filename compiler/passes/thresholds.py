@@ -23,6 +23,9 @@ _MAX_HEAD_WORK = 5_000_000
 def exact(values) -> np.ndarray:
     """Float (or int) values -> object array of Fractions, exactly."""
     arr = np.asarray(values)
+    if arr.dtype != object and np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise BespokeError("the model's constants combine to NaN or infinite scales or offsets (values beyond float "
+                           "range); check its batch-norm, scale and quantiser parameters")
     out = np.empty(arr.shape, dtype=object)
     flat = out.reshape(-1)
     for k, v in enumerate(arr.reshape(-1)):
