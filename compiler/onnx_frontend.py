@@ -214,6 +214,13 @@ class _Lowering:
             raise self._err(node, f"input {name!r} is not produced by any supported node")
         return self.values[name]
 
+    def _args(self, node) -> list:
+        """The node's inputs (None for omitted optional ones); a missing first input is a user error."""
+        args = [self._arg(node, k) for k in range(len(node.input))]
+        if node.op_type != "Constant" and (not args or args[0] is None):
+            raise self._err(node, "its first input is missing")
+        return args
+
     def _attrs(self, node) -> dict:
         return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
@@ -224,7 +231,7 @@ class _Lowering:
 
     def _act(self, node, v, allowed=(ACT,)) -> Act:
         if not isinstance(v, Act) or v.kind not in allowed:
-            got = "a constant" if isinstance(v, Const) else f"a {v.kind} tensor"
+            got = "a constant" if isinstance(v, Const) else "no input" if v is None else f"a {v.kind} tensor"
             raise self._err(node, f"expects an activation input, got {got}")
         return v
 
@@ -281,7 +288,7 @@ class _Lowering:
         if handler is None or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
             raise self._err(node, f"unsupported operator (domain {node.domain or 'ai.onnx'!r}); supported: {', '.join(SUPPORTED_OPS)}; "
                             f"QONNX: {', '.join(QONNX_OPS)}")
-        args = [self._arg(node, k) for k in range(len(node.input))]
+        args = self._args(node)
         if all(isinstance(a, Const) or a is None for a in args) and op not in ("Constant", "DequantizeLinear", "QuantizeLinear"):
             result = self._fold_constant(node)
         else:
@@ -296,7 +303,9 @@ class _Lowering:
         handler = getattr(self, f"_qonnx_{node.op_type}", None)
         if handler is None:
             raise self._err(node, f"unsupported QONNX operator (domain {node.domain!r}); supported QONNX operators: {', '.join(QONNX_OPS)}")
-        args = [self._arg(node, k) for k in range(len(node.input))]
+        args = self._args(node)
+        if not node.output or not node.output[0]:
+            raise self._err(node, "has no output")
         self.values[node.output[0]] = handler(node, args, self._attrs(node))
 
     def _fold_constant(self, node):
@@ -335,6 +344,8 @@ class _Lowering:
     def _op_Reshape(self, node, args, attrs):
         x = args[0]
         if isinstance(x, Act) and x.kind in (ACT, QCODE, MONOTONE):
+            if len(args) < 2 or not isinstance(args[1], Const):
+                raise self._err(node, "the target shape must be a constant")
             target = [int(s) for s in np.asarray(args[1].value).ravel()]
             sample = _reshape_sample(target, self._size(x))
             if sample is None:
