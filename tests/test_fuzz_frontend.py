@@ -125,15 +125,26 @@ def test_mutated_bytes_compile_or_fail_in_one_line(case):
     compiles_or_user_error(data, **({"input_range": (0.0, 1.0)} if kind in NEEDS_RANGE else {}))
 
 
-CELLS = st.one_of(st.sampled_from(["", "0", "1", "-1", "0.5", "1e308", "-1e308", "nan", "NaN", "inf", "-inf", "x", "label",
-                                   "x0", " ", "1,2", "\"", "0x10", "1e-400", "2"]),
-                  st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**20, 10**20).map(str))
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**20, 10**20).map(str),
+                    st.sampled_from(["0", "1", "-1", "0.5", "2", "nan", "NaN", "inf", "-inf", "1e308", "-1e308", "1e-400"]))
+ODD = st.sampled_from(["", " ", "x", "label", "x0", "1,2", "\"", "0x10", "--1", "1e", "."])
+CELLS = st.one_of(NUMBERS, NUMBERS, NUMBERS, ODD)  # mostly numbers: tables that almost read
+HEADERS = st.sampled_from([None, "x0,x1,x2,x3", "x0,x1,x2,x3,label", "label,x0,x1,x2,x3", "x0,x1,x2", "a,b,c,d,e,f"])
+
+
+@st.composite
+def csv_texts(draw) -> str:
+    width = draw(st.integers(3, 6))
+    rows = draw(st.lists(st.lists(CELLS, min_size=width, max_size=width), max_size=6))
+    if rows and draw(st.booleans()):  # now and then a ragged row
+        rows[draw(st.integers(0, len(rows) - 1))].append(draw(CELLS))
+    header = draw(HEADERS)
+    return "\n".join(([header] if header else []) + [",".join(r) for r in rows])
 
 
 @FUZZ
-@given(st.lists(st.lists(CELLS, min_size=0, max_size=6), max_size=6))
-def test_random_csvs_read_or_fail_in_one_line(rows):
-    text = "\n".join(",".join(r) for r in rows)
+@given(csv_texts())
+def test_random_csvs_read_or_fail_in_one_line(text):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "d.csv"
         path.write_text(text)
