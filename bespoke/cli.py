@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_compile(args) -> int:
-    from bespoke.api import compile_model, format_summary
+    from bespoke.api import MANIFEST, compile_model, format_summary
+    from bespoke.builddir import check_output_dir
     from bespoke.flow import model_passes
 
     if args.print_passes:
@@ -216,6 +217,7 @@ def cmd_compile(args) -> int:
                                           act_bits=args.act_bits, per_channel=args.per_channel))
         return 0
     t0 = time.perf_counter()
+    check_output_dir(args.out, MANIFEST)  # before the work, not only when saving it
     model = compile_model(args.model, **compile_options(args))
     model.save(args.out)
     print(format_summary(model))
@@ -343,15 +345,14 @@ def format_flow(result) -> str:
 
 
 def cmd_report(args) -> int:
-    from bespoke.api import load_codes, load_netlist
+    from bespoke.api import load_compiled, load_netlist
+    from bespoke.compiler.data import read_csv
 
-    def encode(build, data):
-        from bespoke.api import load_compiled
-        from bespoke.compiler.data import read_csv
-
+    def encode(build, data):  # a compiled directory's --data as input codes, saying what is clamped
         model = load_compiled(build)
-        warn_clamped(model, read_csv(data, model.n_features)[0], data)
-        return load_codes(build, data)
+        x = read_csv(data, model.n_features)[0]
+        warn_clamped(model, x, data)
+        return model.encode(x)
 
     # the model encodes a compiled directory's --data; the tlg target prices its re-planned netlist
     return targets_cli.run(args, encode=encode, netlist=load_netlist)
