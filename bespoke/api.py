@@ -14,9 +14,7 @@ user can also call one by one.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +25,7 @@ import numpy as np
 import onnx
 
 from bespoke import flow
+from bespoke.builddir import check_output_dir, staging
 from bespoke.compiler.data import read_csv
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.gates_format import is_gates_file
@@ -193,12 +192,11 @@ class CompiledModel:
 
     # -- persistence
     def save(self, out_dir: str | Path) -> Path:
-        """Write the build to `out_dir` atomically: a directory that exists is complete."""
+        """Write the build to `out_dir` atomically (bespoke.builddir): at every instant the directory
+        is the previous complete build or this one."""
         out = Path(out_dir)
-        _check_replaceable(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        try:
+        check_output_dir(out, MANIFEST)
+        with staging(out) as tmp:
             (tmp / f"{self.name}.v").write_text(self.verilog)
             (tmp / "ir.json").write_text(self.ir.to_json())
             (tmp / "float_ir.json").write_text(self.float_ir.to_json())
@@ -208,19 +206,8 @@ class CompiledModel:
             manifest = {"format": "bespoke-build", "version": BUILD_FORMAT_VERSION, "name": self.name, "top": self.name,
                         "verilog": f"{self.name}.v", "layout": self.layout, "summary": self.summary, "options": self.options}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.out_dir = out
         return out
-
-
-def _check_replaceable(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
-        raise BespokeError(f"{out}: exists and is not a bespoke build directory; refusing to overwrite it")
 
 
 def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4,

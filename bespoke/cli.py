@@ -7,6 +7,7 @@ User errors (bad model, unsupported operator, bad data, bad option) print one li
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,9 +23,12 @@ def _input_range(text: str) -> tuple[float, float]:
     try:
         if not sep:
             raise ValueError
-        return float(lo), float(hi)
+        lo, hi = float(lo), float(hi)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(hi - lo)) or hi <= lo:
+        raise argparse.ArgumentTypeError(f"expected finite numbers LO < HI, got {text!r}")
+    return lo, hi
 
 
 def _positive(text: str) -> int:
@@ -49,7 +53,10 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _bits(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a bit width (an integer from 1 to 32), got {text!r}") from None
     if not 1 <= value <= 32:
         raise argparse.ArgumentTypeError(f"bit width {value} is not between 1 and 32")
     return value
@@ -110,8 +117,16 @@ def _version() -> str:
         return "(not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit code 2), like every other user error;
+    the subcommand parsers are made of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
+    parser = _Parser(prog="bespoke", description="Compile trained networks (ONNX) to verified bespoke hardware.")
     parser.add_argument("--version", action="version", version=f"bespoke {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -126,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("build", type=Path, help="output directory of `bespoke compile`")
     s.add_argument("--data", type=Path, required=True, help="CSV: x0..xN-1 feature columns [, label]")
     s.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
-    s.add_argument("--max-vectors", type=int, help="simulate only the first N rows")
+    s.add_argument("--max-vectors", type=_positive, help="simulate only the first N rows")
     s.add_argument("--wave", type=Path, metavar="FILE", help="also record a waveform of the first vectors to FILE "
                    "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
     s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
@@ -222,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_compile(args) -> int:
-    from bespoke.api import compile_model, format_summary
+    from bespoke.api import MANIFEST, compile_model, format_summary
+    from bespoke.builddir import check_output_dir
     from bespoke.flow import model_passes
 
     if args.print_passes:
@@ -230,6 +246,7 @@ def cmd_compile(args) -> int:
                                           act_bits=args.act_bits, per_channel=args.per_channel))
         return 0
     t0 = time.perf_counter()
+    check_output_dir(args.out, MANIFEST)  # before the work, not only when saving it
     model = compile_model(args.model, **compile_options(args))
     model.save(args.out)
     print(format_summary(model))
@@ -263,6 +280,15 @@ def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> Non
               f"{calibration} ({100 * hw:.1f} % vs {100 * fl:.1f} %); try more --input-bits, or `bespoke explore`")
 
 
+def warn_clamped(model, x, data: Path) -> None:
+    """A warning when data rows lie outside the input range the design was quantised for: the
+    ADC codes clamp there, so the hardware sees other values than the float model."""
+    rows, features = model.ir.clamped_inputs(x)
+    if rows:
+        print(f"warning: {rows} of {len(x)} rows of {data} have values outside the calibrated input range "
+              f"({features} of {model.n_features} features); they are clamped to the nearest input code")
+
+
 def cmd_export(args) -> int:
     from bespoke.api import export_tinytapeout
 
@@ -285,6 +311,7 @@ def cmd_simulate(args) -> int:
     if args.wave_vectors is not None and args.wave is None:
         raise BespokeError("--wave-vectors sets how many vectors --wave records; add --wave FILE")
     model = load_compiled(args.build)
+    warn_clamped(model, model._data(args.data)[0][:args.max_vectors], args.data)
     print(f"simulating {args.data} on {args.simulator} (the simulator is built once per design) ...", flush=True)
     rep = model.simulate(args.data, simulator=args.simulator, max_vectors=args.max_vectors, wave=args.wave,
                          wave_vectors=args.wave_vectors or WAVE_VECTORS)
@@ -391,6 +418,7 @@ def cmd_flow(args) -> int:
     result = run_flow(args.model, args.data, args.target, args.out, simulator=args.simulator, max_vectors=args.max_vectors,
                       clock_hz=clock, quiet=args.quiet, layers=args.layers, **compile_options(args))
     print(format_flow(result))
+    warn_clamped(result.model, result.model._data(args.data)[0][:args.max_vectors], args.data)
     return 0 if result.passed else 1
 
 
@@ -415,11 +443,18 @@ def format_flow(result) -> str:
 
 
 def cmd_report(args) -> int:
-    from bespoke.api import load_accuracy, load_codes, load_netlist
+    from bespoke.api import load_accuracy, load_compiled, load_netlist
+    from bespoke.compiler.data import read_csv
+
+    def encode(build, data):  # a compiled directory's --data as input codes, saying what is clamped
+        model = load_compiled(build)
+        x = read_csv(data, model.n_features)[0]
+        warn_clamped(model, x, data)
+        return model.encode(x)
 
     # the model encodes a compiled directory's --data and measures its accuracy; the tlg target prices
     # its re-planned netlist
-    return targets_cli.run(args, encode=load_codes, netlist=load_netlist, accuracy=load_accuracy)
+    return targets_cli.run(args, encode=encode, netlist=load_netlist, accuracy=load_accuracy)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,8 +463,21 @@ def main(argv: list[str] | None = None) -> int:
         return {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "explore": cmd_explore, "flow": cmd_flow,
                 "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
-        print(f"bespoke: error: {e}", file=sys.stderr)
+        print(f"bespoke: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bespoke: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not a user error: one line and a hint instead of a traceback
+        print(f"bespoke: internal error: {type(e).__name__}: {_one_line(str(e))} (please report it with the command "
+              "line; BESPOKE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        if os.environ.get("BESPOKE_TRACEBACK"):
+            raise
+        return 70
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
 
 
 if __name__ == "__main__":

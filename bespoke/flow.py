@@ -104,6 +104,9 @@ def run_passes(float_ir: IR, passes: str | None = None, *, calibration=None, inp
     ranges; input_range: (lo, hi) declared feature ranges instead.
     """
     ctx = {}
+    if calibration is not None and input_range is not None:
+        raise BespokeError("give either calibration data (--calibration) or a declared input range (--input-range), not both: "
+                           "both set the input quantiser")
     if calibration is not None:
         n = float_ir.out(float_ir.input_node()).size
         ctx["calibration"] = read_csv(calibration, n)[0] if isinstance(calibration, (str, Path)) else np.asarray(calibration, float)

@@ -22,21 +22,30 @@ def read_csv(path: str | Path, n_features: int | None = None) -> tuple[np.ndarra
         raise BespokeError(f"{path}: empty data file")
     header = rows[0] if not _numeric(rows[0]) else None
     body = rows[1:] if header else rows
+    if not body:
+        raise BespokeError(f"{path}: no data rows")
     label_col = header.index("label") if header and "label" in header else None
     widths = {len(r) for r in body}
     if len(widths) != 1:
         raise BespokeError(f"{path}: rows have different numbers of columns ({sorted(widths)})")
+    if header and len(header) != len(body[0]):
+        raise BespokeError(f"{path}: the header names {len(header)} columns, the rows have {len(body[0])}")
     try:
         table = np.array(body, dtype=np.float64)
     except ValueError:
         raise BespokeError(f"{path}: non-numeric values in the data rows") from None
+    bad = ~np.isfinite(table)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise BespokeError(f"{path}: {int(bad.sum())} values are NaN or infinite (first: row {row + 1 + bool(header)}, "
+                           f"column {col + 1}); every feature needs a finite number")
     if label_col is None and header is None and n_features is not None and table.shape[1] == n_features + 1:
         label_col = table.shape[1] - 1  # headerless file with a trailing label column
     labels = None
     if label_col is not None:
         labels = table[:, label_col]
         table = np.delete(table, label_col, axis=1)
-        if np.all(labels == np.rint(labels)):
+        if np.all(labels == np.rint(labels)) and np.all(np.abs(labels) < 2.0**62):
             labels = labels.astype(np.int64)
     if n_features is not None and table.shape[1] != n_features:
         raise BespokeError(f"{path}: {table.shape[1]} feature columns, the model takes {n_features}")

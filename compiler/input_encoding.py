@@ -49,6 +49,16 @@ def encode(program: dict, x: np.ndarray) -> np.ndarray:
         return ROUNDING_FUNCTIONS[q["rounding"]](y).astype(np.int64)
 
 
+def clamped(program: dict, x: np.ndarray) -> np.ndarray:
+    """Per element, whether the quantiser saturates it: its code would lie outside [lo, hi]
+    without the clip (a thresholding quantiser has no range to leave: never)."""
+    q = program["quantiser"]
+    if q["kind"] == "steps":
+        return np.zeros(np.shape(x), dtype=bool)
+    unclipped = encode({**program, "quantiser": {**q, "lo": -np.inf, "hi": np.inf}}, x)
+    return (unclipped < q["lo"]) | (unclipped > q["hi"])
+
+
 def describe(program: dict) -> str:
     """The encoding in words, for the Verilog header (element 0's constants)."""
     expr, bare = "feature", True  # bare: needs no parentheses

@@ -135,6 +135,18 @@ class IR:
         codes = np.rint((x - info.offset) / info.scale)
         return np.clip(codes, layer.lo, layer.hi).astype(np.int64)
 
+    def clamped_inputs(self, x_real: np.ndarray) -> tuple[int, int]:
+        """(rows, features) of real inputs that encode_inputs clamps: values outside the range the
+        input quantiser was calibrated or declared for."""
+        n = self.input_node()
+        layer, info = self.layer(n), self.out(n)
+        if "input_program" in self.meta:
+            bad = input_encoding.clamped(self.meta["input_program"], x_real)
+        else:
+            codes = np.rint((np.asarray(x_real, dtype=np.float64) - info.offset) / info.scale)
+            bad = (codes < layer.lo) | (codes > layer.hi)
+        return int(bad.any(axis=1).sum()), int(bad.any(axis=0).sum())
+
     def is_integer(self) -> bool:
         return all(self.layer(n).is_integer_valued() for n in self.graph)
 

@@ -68,6 +68,11 @@ SUPPORTED_OPS = (
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas")
 QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")
 
+# Versions of the default ONNX domain lowered here: opsets before 7 have other Gemm/Add
+# broadcasting rules, opsets after the installed onnx package's newest are unknown to it.
+MIN_OPSET = 7
+MAX_QUANT_BITS = 32  # a QONNX quantiser's bit width; the integer IR computes in int64
+
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Read, check and shape-infer a model; every failure is a one-line BespokeError."""
@@ -121,9 +126,11 @@ class _Lowering:
 
     # -- driver
     def run(self) -> IR:
+        _check_opsets(self.model)
+        _check_names(self.graph)
         self.datatypes = _datatype_annotations(self.graph)
         for init in self.graph.initializer:
-            self.values[init.name] = self._annotated_const(init.name, numpy_helper.to_array(init))
+            self.values[init.name] = self._annotated_const(init.name, _to_array(init, f"initializer {init.name!r}"))
         self._add_input()
         for node in self.graph.node:
             self._lower_node(node)
@@ -145,6 +152,8 @@ class _Lowering:
             shape = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
             raise BespokeError(f"model input {inp.name!r} has no static feature size (shape {shape}); export it with a fixed number of features")
         size = int(np.prod(dims[1:])) if len(dims) > 1 else dims[0]
+        if size < 1:
+            raise BespokeError(f"model input {inp.name!r} has no features (shape {['N', *dims[1:]]})")
         self.ir.meta["input_name"] = inp.name
         node = self.ir.add("input", Input(size=size))
         shape = tuple(dims[1:]) if len(dims) > 2 else None
@@ -183,13 +192,18 @@ class _Lowering:
     def _select_output(self):
         outs = [(o.name, self.values.get(o.name)) for o in self.graph.output]
         for kind in OUTPUT_PREFERENCE:
-            for name, v in outs:
-                if isinstance(v, Act) and v.kind == kind:
-                    if v.labels is not None:
-                        self.ir.meta["labels"] = [_plain(x) for x in v.labels]
-                    self.ir.meta["output_name"] = name
-                    self._prune_to(v.node)
-                    return
+            found = [(name, v) for name, v in outs if isinstance(v, Act) and v.kind == kind]
+            if len(found) > 1:  # which one to build would depend on the order in the file
+                raise BespokeError(f"model has {len(found)} outputs of the same kind ({kind}: "
+                                   f"{', '.join(n for n, _ in found)}); exactly one is compiled: remove the others")
+            for name, v in found:
+                if isinstance(self.ir.layer(v.node), Input):
+                    raise BespokeError(f"model output {name!r} is its input: the model computes nothing")
+                if v.labels is not None:
+                    self.ir.meta["labels"] = [_plain(x) for x in v.labels]
+                self.ir.meta["output_name"] = name
+                self._prune_to(v.node)
+                return
         kinds = ", ".join(f"{n}: {v.kind if isinstance(v, Act) else 'constant'}" for n, v in outs)
         raise BespokeError(
             f"no model output can be compiled ({kinds}); supported outputs are a class label, an ArgMax index, "
@@ -214,6 +228,13 @@ class _Lowering:
             raise self._err(node, f"input {name!r} is not produced by any supported node")
         return self.values[name]
 
+    def _args(self, node) -> list:
+        """The node's inputs (None for omitted optional ones); a missing first input is a user error."""
+        args = [self._arg(node, k) for k in range(len(node.input))]
+        if node.op_type != "Constant" and (not args or args[0] is None):
+            raise self._err(node, "its first input is missing")
+        return args
+
     def _attrs(self, node) -> dict:
         return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
@@ -224,7 +245,7 @@ class _Lowering:
 
     def _act(self, node, v, allowed=(ACT,)) -> Act:
         if not isinstance(v, Act) or v.kind not in allowed:
-            got = "a constant" if isinstance(v, Const) else f"a {v.kind} tensor"
+            got = "a constant" if isinstance(v, Const) else "no input" if v is None else f"a {v.kind} tensor"
             raise self._err(node, f"expects an activation input, got {got}")
         return v
 
@@ -281,7 +302,7 @@ class _Lowering:
         if handler is None or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
             raise self._err(node, f"unsupported operator (domain {node.domain or 'ai.onnx'!r}); supported: {', '.join(SUPPORTED_OPS)}; "
                             f"QONNX: {', '.join(QONNX_OPS)}")
-        args = [self._arg(node, k) for k in range(len(node.input))]
+        args = self._args(node)
         if all(isinstance(a, Const) or a is None for a in args) and op not in ("Constant", "DequantizeLinear", "QuantizeLinear"):
             result = self._fold_constant(node)
         else:
@@ -296,7 +317,9 @@ class _Lowering:
         handler = getattr(self, f"_qonnx_{node.op_type}", None)
         if handler is None:
             raise self._err(node, f"unsupported QONNX operator (domain {node.domain!r}); supported QONNX operators: {', '.join(QONNX_OPS)}")
-        args = [self._arg(node, k) for k in range(len(node.input))]
+        args = self._args(node)
+        if not node.output or not node.output[0]:
+            raise self._err(node, "has no output")
         self.values[node.output[0]] = handler(node, args, self._attrs(node))
 
     def _fold_constant(self, node):
@@ -319,7 +342,7 @@ class _Lowering:
         value = attrs.get("value")
         if value is None:
             raise self._err(node, "only the 'value' attribute of Constant is supported")
-        return Const(numpy_helper.to_array(value))
+        return Const(_to_array(value, f"node {node.name!r} (Constant)"))
 
     def _passthrough(self, node, args, attrs):
         return args[0]
@@ -335,6 +358,8 @@ class _Lowering:
     def _op_Reshape(self, node, args, attrs):
         x = args[0]
         if isinstance(x, Act) and x.kind in (ACT, QCODE, MONOTONE):
+            if len(args) < 2 or not isinstance(args[1], Const):
+                raise self._err(node, "the target shape must be a constant")
             target = [int(s) for s in np.asarray(args[1].value).ravel()]
             sample = _reshape_sample(target, self._size(x))
             if sample is None:
@@ -356,6 +381,9 @@ class _Lowering:
             raise self._err(node, "transA=1 is not supported")
         if not isinstance(b, Const) or (c is not None and not isinstance(c, Const)):
             raise self._err(node, "weights and bias must be constants")
+        if np.ndim(b.value) != 2 or (c is not None and np.ndim(c.value) > 2):
+            raise self._err(node, f"weights must be a 2-D matrix and the bias at most 2-D, got shapes {list(np.shape(b.value))}"
+                            + ("" if c is None else f" and {list(np.shape(c.value))}"))
         x = self._act(node, x)
         weight = b.value if attrs.get("transB", 0) else b.value.T
         weight = weight * attrs.get("alpha", 1.0)
@@ -371,6 +399,8 @@ class _Lowering:
             raise self._err(node, f"expects a flat input, got per-sample shape {list(self._shape(x))}; add a Flatten")
         if weight.shape[1] != self._size(x):
             raise self._err(node, f"weight has {weight.shape[1]} inputs, the activation has {self._size(x)}")
+        if weight.size == 0:
+            raise self._err(node, f"weight of shape {list(weight.shape)} is empty: a layer without outputs")
         weight = np.asarray(weight, dtype=np.float64)
         bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
         weight_scale = None
@@ -408,6 +438,11 @@ class _Lowering:
 
     def _affine(self, node, x: Act, scale, offset, divisor=None) -> Act:
         n = self._size(x)
+        with np.errstate(all="ignore"):
+            finite = np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))
+        if not finite:
+            raise self._err(node, "its constants give a NaN or infinite scale or offset (a batch-norm variance of 0 or "
+                            "below, a division by 0, or values beyond float range)")
         layer = Affine(scale=np.broadcast_to(scale, (n,)).astype(float).copy(), offset=np.broadcast_to(offset, (n,)).astype(float).copy(),
                        divisor=None if divisor is None else np.broadcast_to(divisor, (n,)).astype(float).copy())
         return self._emit(node, layer, x.node, shape=x.shape)
@@ -445,15 +480,21 @@ class _Lowering:
             raise self._err(node, "division of a constant by an activation is not supported")
         x = self._act(node, x)
         divisor = self._elementwise(node, c, x)
-        return self._affine(node, x, 1.0 / divisor, 0.0, divisor)
+        with np.errstate(divide="ignore", over="ignore"):  # x / 0 is refused by _affine
+            scale = 1.0 / divisor
+        return self._affine(node, x, scale, 0.0, divisor)
 
     def _op_BatchNormalization(self, node, args, attrs):
         x = self._act(node, args[0])
         if not all(isinstance(a, Const) for a in args[1:5]):
             raise self._err(node, "batch-norm parameters must be constants")
         gamma, beta, mean, var = (self._per_channel(node, a, x) for a in args[1:5])
-        s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
-        return self._affine(node, x, s, beta - mean * s)
+        if not np.all(var + attrs.get("epsilon", 1e-5) > 0):
+            raise self._err(node, "variance + epsilon must be positive")
+        with np.errstate(all="ignore"):  # overflow is refused by _affine
+            s = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+            offset = beta - mean * s
+        return self._affine(node, x, s, offset)
 
     def _op_Scaler(self, node, args, attrs):
         x = self._act(node, args[0])
@@ -507,6 +548,7 @@ class _Lowering:
             raise self._err(node, "scale and zero point must be constants")
         if np.asarray(scale.value).size != 1:
             raise self._err(node, "only per-tensor activation quantisation is supported")
+        self._check_qparams(node, scale, zp)
         zp_arr = np.asarray(zp.value) if zp is not None else np.array(0, dtype=np.uint8)
         info = np.iinfo(zp_arr.dtype)
         if isinstance(x, Const):
@@ -520,6 +562,7 @@ class _Lowering:
         x, scale, zp = args[0], args[1], args[2] if len(args) > 2 else None
         if not isinstance(scale, Const) or (zp is not None and not isinstance(zp, Const)):
             raise self._err(node, "scale and zero point must be constants")
+        self._check_qparams(node, scale, zp)
         if isinstance(x, Act):
             if x.kind != QCODE:
                 raise self._err(node, "expects the output of a QuantizeLinear")
@@ -533,13 +576,25 @@ class _Lowering:
         s = np.asarray(scale.value, dtype=np.float64)
         z = np.asarray(zp.value, dtype=np.int64) if zp is not None else np.zeros_like(s, dtype=np.int64)
         axis = attrs.get("axis", 1)
+        if z.size not in (1, s.size):
+            raise self._err(node, f"{z.size} zero points for {s.size} scales")
+        if s.size > 1 and not (-ints.ndim <= axis < ints.ndim and ints.shape[axis] == s.size):
+            raise self._err(node, f"{s.size} per-axis scales do not match axis {axis} of a tensor of shape {list(ints.shape)}")
         if s.size > 1:  # per-axis: reshape for broadcasting along `axis`
             shape = [1] * ints.ndim
             shape[axis] = s.size
-            s, z = s.reshape(shape), z.reshape(shape)
+            s, z = s.reshape(shape), np.broadcast_to(z.ravel(), (s.size,)).reshape(shape)
         real = (ints.astype(np.int64) - z) * s
         return Const(real, quantized=(ints.astype(np.int64) - z, s, z))
 
+
+    def _check_qparams(self, node, scale: Const, zp: Const | None) -> None:
+        """ONNX's rule for Q/DQ parameters: a positive finite float scale, an integer zero point."""
+        s = np.asarray(scale.value)
+        if not np.issubdtype(s.dtype, np.floating) or not (np.all(np.isfinite(s)) and np.all(s > 0)):
+            raise self._err(node, f"the scale must be positive finite floats, got {s.dtype} {s.ravel()[:4].tolist()}")
+        if zp is not None and not np.issubdtype(np.asarray(zp.value).dtype, np.integer):
+            raise self._err(node, f"the zero point must be an integer tensor, got {np.asarray(zp.value).dtype}")
 
     # -- convolutional layers
     def _op_Conv(self, node, args, attrs):
@@ -588,8 +643,10 @@ class _Lowering:
             raise self._err(node, "scale, zero point and bit width must be constants")
         bit_width = float(np.asarray(bits.value).ravel()[0])
         rounding = _text(attrs.get("rounding_mode", "ROUND")).upper()
-        if np.asarray(bits.value).size != 1 or bit_width != int(bit_width) or bit_width < 1:
+        if np.asarray(bits.value).size != 1 or not np.isfinite(bit_width) or bit_width != int(bit_width) or bit_width < 1:
             raise self._err(node, f"bit width {np.asarray(bits.value).ravel().tolist()} is not one positive integer")
+        if bit_width > MAX_QUANT_BITS:
+            raise self._err(node, f"bit width {bit_width:g} is above the supported {MAX_QUANT_BITS}")
         if rounding not in IntQuant.ROUNDINGS:
             raise self._err(node, f"rounding mode {rounding} is not supported; supported: {', '.join(IntQuant.ROUNDINGS)}")
         params = dict(bit_width=int(bit_width), signed=bool(attrs.get("signed", 1)), narrow=bool(attrs.get("narrow", 0)), rounding=rounding)
@@ -642,6 +699,37 @@ class _Lowering:
         return self._emit(node, layer, x.node, shape=x.shape)
 
 
+def _check_opsets(model: onnx.ModelProto) -> None:
+    newest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not MIN_OPSET <= o.version <= newest:
+            raise BespokeError(f"model uses ONNX opset {o.version}; supported: opsets {MIN_OPSET} to {newest} "
+                               "(convert it with onnx.version_converter)")
+
+
+def _check_names(graph) -> None:
+    """Names that are not valid UTF-8 come out of protobuf as bytes: refuse them once, here."""
+    items = [("node", n.name) for n in graph.node] + [("tensor", t) for n in graph.node for t in [*n.input, *n.output]]
+    items += [("tensor", v.name) for v in [*graph.input, *graph.output, *graph.initializer]]
+    for what, name in items:
+        if not isinstance(name, str):
+            raise BespokeError(f"a {what} name is not valid UTF-8 text ({bytes(name)[:40]!r})")
+
+
+def _to_array(tensor, what: str) -> np.ndarray:
+    """A TensorProto's values; an unknown data type or data that does not match the shape, and
+    NaN or infinite values, are user errors naming the tensor."""
+    try:
+        value = numpy_helper.to_array(tensor)
+    except Exception as e:  # numpy_helper raises KeyError, ValueError, TypeError, ... on corrupt tensors
+        raise BespokeError(f"{what}: unreadable tensor data ({type(e).__name__}: {_first_line(e)})") from None
+    if np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating):
+        bad = int(np.sum(~np.isfinite(value)))
+        if bad:
+            raise BespokeError(f"{what}: {bad} of {value.size} values are NaN or infinite")
+    return value
+
+
 def _datatype_annotations(graph) -> dict[str, str]:
     """FINN/QONNX tensor datatype annotations (graph.quantization_annotation, key finn_datatype)."""
     out = {}
@@ -684,7 +772,7 @@ def _square(values) -> int | None:
 
 
 def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
+    return v.decode(errors="replace") if isinstance(v, bytes) else str(v)  # a garbled attribute is refused by its check
 
 
 def _safe(name: str) -> str:

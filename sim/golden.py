@@ -14,8 +14,9 @@ import numpy as np
 from bespoke.compiler.ir import IR, Input
 from bespoke.compiler.ops import round_shift, windows  # noqa: F401  (the golden model's arithmetic, re-exported)
 
-# int64 must hold every intermediate value; refuse IRs whose proven ranges come near that.
-_INT64_SAFE_BITS = 62
+# int64 must hold every intermediate value; refuse IRs whose proven ranges come near that
+# (infer-ranges already refuses them as a user error).
+from bespoke.compiler.passes.ranges import INT64_SAFE_BITS as _INT64_SAFE_BITS  # noqa: E402
 
 
 def eval_layer(layer, args: list[np.ndarray]) -> np.ndarray:

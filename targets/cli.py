@@ -83,9 +83,13 @@ def _port_csv(path: Path) -> dict[str, np.ndarray]:
         raise BespokeError(f"{path}: need a header of port names and at least two rows of integers")
     header = [h.strip() for h in rows[0]]
     try:
-        data = np.array([[int(v, 0) for v in r] for r in rows[1:] if r], dtype=np.int64)
+        ints = [[int(v, 0) for v in r] for r in rows[1:] if r]
     except ValueError as e:
         raise BespokeError(f"{path}: values must be integers ({e})") from None
+    if len({len(r) for r in ints}) != 1:
+        raise BespokeError(f"{path}: rows have different numbers of values")
+    wide = any(not -(1 << 63) <= v < (1 << 63) for r in ints for v in r)
+    data = np.array(ints, dtype=object if wide else np.int64)  # values of ports wider than 63 bits stay Python ints
     if data.shape[1] != len(header):
         raise BespokeError(f"{path}: rows have {data.shape[1]} values but the header names {len(header)} ports")
     return {h: data[:, k] for k, h in enumerate(header)}
@@ -103,6 +107,10 @@ def load_design(paths: list[Path] | Path, top: str | None, data: Path | None, en
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise BespokeError(f"no such file or directory: {', '.join(missing)}")
+    onnx_files = [p for p in paths if p.suffix.lower() == ".onnx"]
+    if onnx_files:
+        raise BespokeError(f"{onnx_files[0]} is an ONNX model; compile it first (bespoke compile {onnx_files[0]} -o out/) and "
+                           "report the output directory, or use bespoke flow")
     if top is None:
         mods = [m for p in paths for m in _modules(p)]
         if len(mods) != 1:

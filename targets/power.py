@@ -37,9 +37,14 @@ class Stimulus:
 
 def _code_bits(codes: np.ndarray, width: int) -> np.ndarray:
     """(N, k) integer codes -> (N, k*width) bool, element i at bits [i*width, (i+1)*width), LSB first."""
-    codes = np.asarray(codes, dtype=np.int64) & ((1 << width) - 1)  # two's complement for signed codes
+    codes = np.asarray(codes)
+    if width > 62 or codes.dtype == object:  # ports wider than int64: Python ints, bit by bit
+        codes = codes.astype(object) & ((1 << width) - 1)
+        shifts = np.arange(width).astype(object)
+    else:
+        codes, shifts = codes.astype(np.int64) & ((1 << width) - 1), np.arange(width)  # two's complement for signed codes
     n, k = codes.shape
-    return ((codes[:, :, None] >> np.arange(width)) & 1).reshape(n, k * width).astype(bool)
+    return ((codes[:, :, None] >> shifts) & 1).reshape(n, k * width).astype(bool)
 
 
 def _random_codes(n: int, k: int, width: int, signed: bool, seed: int) -> np.ndarray:

@@ -23,9 +23,11 @@ import numpy as np
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
 from bespoke.compiler.passes import Pass, PassResult, register
+from bespoke.compiler.passes.ranges import check_int64_safe
 
 # An explicit requantisation multiplier is searched as m / 2^shift with m below this bound.
 _MULT_BITS = 24
+_MAX_SHIFT = 38  # with a _MULT_BITS multiplier the right shift stays below 62 (int64 shifts)
 
 
 @dataclass
@@ -95,8 +97,10 @@ class _Walk:
         if src is None:
             lo, hi = np.full(layer.size, layer.lo), np.full(layer.size, layer.hi)
             calib = None
-        else:
+        else:  # ranges in Python ints first: the calibration batch is evaluated in int64
+            check_int64_safe(name, layer, _peak(src.lo, src.hi), [(src.lo, src.hi)])
             lo, hi = layer.infer_range((src.lo, src.hi))
+            check_int64_safe(name, layer, _peak(lo, hi), [])
             calib = None if src.calib is None else layer.evaluate(src.calib)
         n_out = self.dst.out(name).size
         t = _Tensor(name, np.broadcast_to(scale, (n_out,)).astype(float), np.broadcast_to(offset, (n_out,)).astype(float),
@@ -141,6 +145,12 @@ class _Walk:
             lo, hi = data.min(axis=0), data.max(axis=0)
         else:
             raise BespokeError("quantising a float model needs calibration data (--calibration CSV) or declared input ranges (--input-range LO:HI)")
+        what = "declared input range" if "input_range" in self.ctx else "calibration data"
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(np.isfinite(hi - lo))
+        if not finite:
+            raise BespokeError(f"{what}: feature ranges must be finite numbers whose span fits a float, got "
+                               f"[{np.min(lo):g}, {np.max(hi):g}]")
         if np.any(hi < lo):
             raise BespokeError("declared input range has hi < lo")
         return lo.astype(float), hi.astype(float)
@@ -247,6 +257,10 @@ class _Walk:
         return next(src for src, tt in self.t.items() if tt is t)
 
 
+def _peak(lo, hi) -> int:
+    return max((abs(int(v)) for v in [*np.ravel(lo), *np.ravel(hi)]), default=0)
+
+
 def _shift_to_fit(peak: int, qmax: int) -> int:
     """Smallest s >= 0 with round_half_up(peak / 2^s) <= qmax."""
     s = 0
@@ -259,6 +273,9 @@ def _as_fraction(ratio: float, node: str) -> tuple[int, int]:
     """ratio as mult / 2^shift: exact when ratio is a dyadic fraction, else mult of _MULT_BITS bits."""
     if not ratio > 0:
         raise BespokeError(f"node {node!r} (QuantizeLinear): non-positive requantisation scale {ratio}")
+    if not 2.0**-_MAX_SHIFT <= ratio < 2.0**_MULT_BITS:
+        raise BespokeError(f"node {node!r} (QuantizeLinear): requantisation scale {ratio:g} (input scale / output scale) is "
+                           f"outside the supported 2^-{_MAX_SHIFT} .. 2^{_MULT_BITS}; check the model's quantisation scales")
     for shift in range(0, 63):
         m = ratio * 2.0**shift
         if m == int(m) and m < 2**_MULT_BITS:

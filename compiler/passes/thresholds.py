@@ -23,6 +23,9 @@ _MAX_HEAD_WORK = 5_000_000
 def exact(values) -> np.ndarray:
     """Float (or int) values -> object array of Fractions, exactly."""
     arr = np.asarray(values)
+    if arr.dtype != object and np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise BespokeError("the model's constants combine to NaN or infinite scales or offsets (values beyond float "
+                           "range); check its batch-norm, scale and quantiser parameters")
     out = np.empty(arr.shape, dtype=object)
     flat = out.reshape(-1)
     for k, v in enumerate(arr.reshape(-1)):
@@ -93,7 +96,11 @@ def argmax_head(alpha, beta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
             continue
         if all(_int_beaten_up_to(m[i], c[i], m[j], c[j], lo[i], hi[i], lo[j], hi[j]) == real[i, j] for (i, j) in real):
             g = math.gcd(*m, *c)
-            return np.array([v // g for v in m], dtype=np.int64), np.array([v // g for v in c], dtype=np.int64)
+            m, c = [v // g for v in m], [v // g for v in c]
+            if max(map(abs, m + c)).bit_length() > 62:  # scales or offsets out of all proportion (e.g. 1e38)
+                raise BespokeError("the integer scores before ArgMax would need more than 62 bits: the per-class scales "
+                                   "and offsets differ by too many orders of magnitude")
+            return np.array(m, dtype=np.int64), np.array(c, dtype=np.int64)
     raise BespokeError(f"cannot realise the per-class score scales before ArgMax with integers of up to {_MAX_HEAD_BITS} "
                        "fractional bits; use one positive scale for all classes")
 
