@@ -208,7 +208,7 @@ def test_a_failed_compile_leaves_the_previous_build(tmp_path, capsys):
 def test_a_compile_replaces_a_build(tmp_path, capsys):
     assert run_cli(capsys, ["compile", save(tmp_path, mlp()), *RANGE, "-o", tmp_path / "b"])[0] == 0
     assert run_cli(capsys, ["compile", save(tmp_path, mlp(name="other"), "other.onnx"), *RANGE, "-o", tmp_path / "b"])[0] == 0
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["float_ir.json", "ir.json", "manifest.json", "other.v", "summary.txt"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["float_ir.json", "ir.json", "manifest.json", "model.onnx", "other.v", "summary.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "m.onnx", "other.onnx"]
 
 

@@ -2,7 +2,7 @@
 and report, whatever the working directory, the output path's spelling and PYTHONHASHSEED.
 
 Each run is a fresh `bespoke` process (hash randomisation differs per process), started from its
-own working directory with a relative output path. The report files (report.json, report.md)
+own working directory with a relative output path. The report files (report.egfet.json/.md/.html)
 hold no run times and no paths: the runtime is printed, not written, so they are compared whole.
 """
 
@@ -54,7 +54,7 @@ def test_byte_identical_across_runs_directories_and_hash_seeds(case, tmp_path):
     names = sorted(first)
     assert any(n.endswith(".v") for n in names) and all(f"out/{f}" in names for f in BUILD_FILES)
     if report_argv:
-        assert {"out/report.json", "out/report.md"} <= set(names)
+        assert {"out/report.egfet.json", "out/report.egfet.md", "out/report.egfet.html"} <= set(names)
     differing = [n for n in names if first[n] != second[n]]
     assert differing == []
     for blob in first.values():  # nothing that depends on where it ran
