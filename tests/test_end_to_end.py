@@ -12,8 +12,8 @@ import onnx
 import pytest
 
 from bespoke.api import compile_model, load_compiled
-from bespoke.cli import main
 from bespoke.sim.onnx_reference import run_reference
+from cli_testing import assert_user_error, run_cli
 from onnx_builders import float_mlp_with, qdq_mlp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -26,12 +26,6 @@ def whole_dataset(name: str, tmp_path: Path) -> Path:
     path = tmp_path / f"{name}_all.csv"
     path.write_text("\n".join(train + test[1:]) + "\n")
     return path
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def compile_example(capsys, name, out, *extra):
@@ -120,12 +114,6 @@ def test_same_model_same_options_byte_identical(tmp_path, capsys):
 
 
 # -- user errors: one line on stderr, exit code 2, nothing that looks like a build
-
-
-def assert_user_error(code, err, needle):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bespoke: error:") and needle in lines[0], err
 
 
 def test_unsupported_operator(tmp_path, capsys):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from bespoke.api import compile_model
-from bespoke.cli import main
 from bespoke.hdl import interpret
 from bespoke.hdl.tlg_map import TlgOptions
 from bespoke.hdl.tlg_plan import ONE, ZERO, plan_neuron
@@ -24,6 +23,7 @@ from bespoke.sim import golden
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bnn_builders import export, tiny_cnn, tiny_mlp  # noqa: E402
 from test_unrolled_netlist import EXAMPLES, example, integer_ir  # noqa: E402
+from cli_testing import assert_user_error, run_cli as cli  # noqa: E402
 
 
 def run_plan(plan, x, fanin, max_weight):
@@ -89,18 +89,6 @@ def test_rtl_simulation(tmp_path):
 
 
 # -- CLI: options, errors, the tlg report target
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, needle):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bespoke: error:") and needle in lines[0], err
-
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):

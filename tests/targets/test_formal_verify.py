@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from bespoke.api import compile_model, verify_formal
-from bespoke.cli import main
 from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Requant, Threshold, XnorPopcount
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.flow import hardware
@@ -31,18 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bnn_builders import export, tiny_cnn, tiny_mlp  # noqa: E402
 from gates_builders import random_network  # noqa: E402
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, needle):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bespoke: error:") and needle in lines[0], err
+from cli_testing import assert_user_error, run_cli as cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
