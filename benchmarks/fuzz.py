@@ -1,0 +1,183 @@
+"""Differential fuzzing: random models through the golden model, the model's own reference
+execution, the netlist interpreter and the RTL.
+
+    python benchmarks/fuzz.py [--models 200] [--vectors 1000000] [--rtl-every 10] [--seed 0]
+
+Model kinds, in turn:
+- mlp: float Gemm MLPs (depth 1-3, widths 1-12, weights spanning 1e-3..1e3 with zero and
+  negative ones, with or without bias and ReLU, ArgMax or raw scores), quantised by bespoke from
+  random calibration data: the reference check measures agreement only (bespoke chose the
+  quantisation), every other comparison is exact;
+- qdq: QDQ int8 MLPs, power-of-two or float scales, int8 codes or ArgMax out: exact against
+  onnxruntime;
+- bnn: QONNX binarized MLPs (Quant input, BipolarQuant weights and activations, batch-norm):
+  exact against qonnx;
+- bnn_conv: QONNX binarized CNNs (conv, max-pool, dense): exact against qonnx.
+For each model: compile (unrolled), encode random features, then
+  golden model == netlist interpreter on every vector (exact),
+  golden model == reference execution on every vector (exact models; for models bespoke
+  quantised itself, the share of classes that agree is measured),
+  golden model == RTL (Verilator) on the first 200 vectors of every `--rtl-every`-th model.
+A disagreement saves the model and the first failing vector under benchmarks/results/fuzz_failures/
+(the model file and a CSV row: a regression test to add). Prints a table per kind and the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bespoke.api import compile_model  # noqa: E402
+from bespoke.hdl import interpret  # noqa: E402
+
+KINDS = ("mlp", "qdq", "bnn", "bnn_conv")
+RTL_VECTORS = 200
+
+
+def random_mlp(rng) -> tuple[onnx.ModelProto, int]:
+    n_in = int(rng.integers(1, 13))
+    widths = [n_in] + [int(rng.integers(1, 13)) for _ in range(int(rng.integers(1, 4)))]
+    nodes, inits, x = [], [], "x"
+    for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        w = rng.normal(size=(b, a)) * 10.0 ** rng.uniform(-3, 3)
+        w[rng.random(w.shape) < 0.2] = 0.0
+        inputs = [x, f"w{k}"]
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"w{k}"))
+        if rng.random() < 0.7:
+            inits.append(numpy_helper.from_array((rng.normal(size=b) * 10.0 ** rng.uniform(-2, 2)).astype(np.float32), f"b{k}"))
+            inputs.append(f"b{k}")
+        nodes.append(helper.make_node("Gemm", inputs, [f"h{k}"], transB=1))
+        x = f"h{k}"
+        if k < len(widths) - 2 and rng.random() < 0.8:
+            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
+            x = f"r{k}"
+    if rng.random() < 0.6:
+        nodes.append(helper.make_node("ArgMax", [x], ["cls"], axis=1, keepdims=1))
+        out = helper.make_tensor_value_info("cls", TensorProto.INT64, ["N", 1])
+    else:
+        out = helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", widths[-1]])
+    graph = helper.make_graph(nodes, "fuzz_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])], [out], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), n_in
+
+
+def make(kind: str, rng):
+    """(ONNX model, compile options, random real features of n rows)."""
+    if kind == "mlp":
+        model, n_in = random_mlp(rng)
+        lo, hi = rng.uniform(-5, 0, n_in), rng.uniform(0.1, 5, n_in)
+        calib = rng.uniform(lo, hi, (64, n_in))
+        options = {"calibration": calib, "input_bits": int(rng.integers(2, 7))}
+        return model, options, lambda n: rng.uniform(lo - 0.5, hi + 0.5, (n, n_in))  # some beyond the range: clamped
+    if kind == "qdq":
+        from onnx_builders import qdq_mlp
+
+        model = qdq_mlp(n_in=6, n_hidden=int(rng.integers(1, 9)), n_out=int(rng.integers(1, 6)), seed=int(rng.integers(1 << 30)),
+                        per_channel=bool(rng.random() < 0.5), argmax=bool(rng.random() < 0.5), float_scales=bool(rng.random() < 0.5))
+        s_x = float(numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "s_x")))
+        return model, {}, lambda n: (rng.integers(-80, 1200, (n, 6)) / 2 * s_x).astype(np.float32)
+    from bnn_builders import export, tiny_cnn, tiny_mlp
+
+    if kind == "bnn":
+        sizes = [int(rng.integers(2, 24))] + [int(rng.integers(2, 16)) for _ in range(int(rng.integers(1, 4)))]
+        bits = int(rng.integers(1, 9))
+        layers, _ = tiny_mlp(rng, sizes=tuple(sizes), bits=bits, head="bn" if rng.random() < 0.5 else "scale")
+        return export(layers, bits, (sizes[0],)), {}, lambda n: rng.integers(0, 2**bits, (n, sizes[0])).astype(float)
+    size = int(rng.integers(8, 12))
+    layers, _ = tiny_cnn(rng, size=size, bits=4)
+    return export(layers, 4, (1, size, size)), {}, lambda n: rng.integers(0, 16, (n, size * size)).astype(float)
+
+
+def fuzz_one(kind: str, rng, n_vectors: int, rtl: bool, work: Path, failures: Path, index: int) -> dict:
+    model, options, features = make(kind, rng)
+    compiled = compile_model(model, **options)
+    x = features(n_vectors)
+    codes = compiled.encode(x)
+    golden = compiled.predict_codes(codes)
+    found = {}
+    netlist = interpret.outputs(compiled.netlist, {"x": codes})["y"]
+    found["netlist"] = np.flatnonzero(np.any(netlist != golden, axis=1))
+    check = compiled.check_reference(x, codes)
+    row = {"kind": kind, "vectors": len(x), "exact": check.exact, "agree": check.agree, "ties": check.ties, "rtl": 0,
+           "classes": compiled.ir.layer(compiled.ir.output_node()).op == "argmax"}  # an inexact model's agreement means something for classes only
+    if check.error:
+        row["error"] = check.error
+    if check.failed:
+        found["reference"] = np.array([d["row"] for d in check.first_disagreements])
+    if rtl:
+        n = min(RTL_VECTORS, len(x))
+        sim = compiled.simulate(x[:n], build_dir=work / f"{kind}_{index}")
+        row["rtl"] = sim.vectors
+        if not sim.passed:
+            found["rtl"] = np.array([m["index"] for m in sim.first_mismatches] or [0])
+    row["mismatches"] = {k: len(v) for k, v in found.items() if len(v)}
+    if row["mismatches"]:
+        failures.mkdir(parents=True, exist_ok=True)
+        onnx.save(compiled.source, failures / f"{kind}_{index}.onnx")
+        first = int(min(int(v[0]) for v in found.values() if len(v)))
+        np.savetxt(failures / f"{kind}_{index}.csv", x[first:first + 1], delimiter=",")
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", type=int, default=200)
+    p.add_argument("--vectors", type=int, default=1_000_000, help="in all, spread evenly over the models")
+    p.add_argument("--rtl-every", type=int, default=10, help="simulate every N-th model in Verilator (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "fuzz.txt", help="where the table is written")
+    p.add_argument("--failures", type=Path, default=HERE / "results" / "fuzz_failures", help="where failing models go")
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    per_model = max(1, args.vectors // args.models)
+    work = Path(tempfile.mkdtemp(prefix="bespoke-fuzz-"))
+    failures = args.failures
+    rows, t0 = [], time.perf_counter()
+    for i in range(args.models):
+        kind = args.kinds[i % len(args.kinds)]
+        rtl = bool(args.rtl_every) and (i // len(args.kinds)) % args.rtl_every == 0  # every N-th model of each kind
+        row = fuzz_one(kind, rng, per_model, rtl, work, failures, i)
+        rows.append(row)
+        if not args.quiet:
+            ties = f" (+{row['ties']} ties)" if row["ties"] else ""
+            error = f", reference error: {row['error']}" if "error" in row else ""
+            print(f"{i:4d} {kind:9s} {row['vectors']:7d} vectors, reference {'exact' if row['exact'] else 'measured'} "
+                  f"{row['agree']}/{row['vectors']}{ties}, rtl {row['rtl']}, mismatches {row['mismatches'] or 0}{error}", flush=True)
+    text = summary(rows, time.perf_counter() - t0)
+    print(text)
+    args.out.write_text(f"python benchmarks/fuzz.py {' '.join(sys.argv[1:] if argv is None else argv)}\n\n{text}\n")
+    return 1 if any(r["mismatches"] for r in rows) else 0
+
+
+def summary(rows: list[dict], seconds: float) -> str:
+    lines = ["| kind | models | vectors | netlist mismatches | reference (exact kinds) | class agreement (inexact models) | RTL vectors | RTL mismatches |",
+             "|---|---|---|---|---|---|---|---|"]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        rs = [r for r in rows if r["kind"] == kind]
+        exact = [r for r in rs if r["exact"]]
+        measured = [r for r in rs if not r["exact"] and r["classes"]]
+        ref_exact = f"{sum(r['mismatches'].get('reference', 0) for r in exact)} disagreements in {sum(r['vectors'] for r in exact)}" if exact else "-"
+        agreement = f"{100 * sum(r['agree'] for r in measured) / max(1, sum(r['vectors'] for r in measured)):.2f} %" if measured else "-"
+        lines.append(f"| {kind} | {len(rs)} | {sum(r['vectors'] for r in rs)} | {sum(r['mismatches'].get('netlist', 0) for r in rs)} | "
+                     f"{ref_exact} | {agreement} | {sum(r['rtl'] for r in rs)} | {sum(r['mismatches'].get('rtl', 0) for r in rs)} |")
+    bad = sum(1 for r in rows if r["mismatches"])
+    lines.append(f"\n{len(rows)} models, {sum(r['vectors'] for r in rows)} vectors, {bad} models with a mismatch, "
+                 f"{sum(1 for r in rows if 'error' in r)} reference errors, {seconds:.0f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
