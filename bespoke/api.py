@@ -133,14 +133,17 @@ class CompiledModel:
         x, y = self._data(data, labels)
         if max_vectors is not None:
             x, y = x[:max_vectors], (None if y is None else y[:max_vectors])
+        from bespoke.sim.golden import run_all
+
         codes = self.encode(x)
-        expected = self.predict_codes(codes)
+        values = run_all(self.ir, codes)  # every node: the output is expected, the scores break reference ties
+        expected = values[self.ir.output_node()]
         work = Path(build_dir) if build_dir else (self.out_dir / "sim_build" if self.out_dir else Path(tempfile.mkdtemp(prefix="bespoke-sim-")))
         work.mkdir(parents=True, exist_ok=True)
         vfile = work / f"{self.name}.v"
         if not vfile.exists() or vfile.read_text() != self.verilog:
             vfile.write_text(self.verilog)
-        reference = self.check_reference(x, codes)
+        reference = self.check_reference(x, codes, values)
         result = run_rtl([vfile], self.layout, codes, expected, work / simulator, simulator=simulator)
         waved = None
         if wave is not None:
@@ -155,14 +158,15 @@ class CompiledModel:
                          result.latency_min, result.latency_claimed, list(result.problems), waved,
                          0 if waved is None else min(wave_vectors, len(codes)), None if reference is None else reference.to_dict())
 
-    def check_reference(self, x: np.ndarray, codes: np.ndarray | None = None):
+    def check_reference(self, x: np.ndarray, codes: np.ndarray | None = None, values: dict | None = None):
         """The golden model against the user's ONNX model run by its reference engine on the real
-        features `x` (sim.onnx_reference.ReferenceCheck), or None for a build without its model."""
+        features `x` (sim.onnx_reference.ReferenceCheck), or None for a build without its model;
+        `codes` (x encoded) and `values` (the golden model's node values) when already computed."""
         from bespoke.sim.onnx_reference import check_against_model
 
         if self.source is None:
             return None
-        return check_against_model(self.ir, self.source, x, self.encode(x) if codes is None else codes)
+        return check_against_model(self.ir, self.source, x, self.encode(x) if codes is None else codes, values)
 
     def _data(self, data, labels=None):
         """(features, labels or None) of a CSV path or an array."""
@@ -507,8 +511,8 @@ def export_tinytapeout(out_dir: str | Path, dest: str | Path | None = None, data
     if data is not None:
         codes = model.encode(model._data(data)[0])
     else:
-        lo, hi = (int(v) for v in (model.ir.layer(model.ir.input_node()).lo, model.ir.layer(model.ir.input_node()).hi))
-        codes = np.random.default_rng(0).integers(lo, hi + 1, (vectors, lay["n_in"]))
+        inp = model.ir.layer(model.ir.input_node())
+        codes = np.random.default_rng(0).integers(int(inp.lo), int(inp.hi) + 1, (vectors, lay["n_in"]))
     work = model.out_dir / "sim_build"
     sources = [dest / "test" / "tt_host.v", dest / "src" / "project.v", dest / "src" / f"{lay['top']}.v"]
     sim = run_rtl(sources, tt.host_layout(lay), codes, model.predict_codes(codes), work / f"tinytapeout-{simulator}",

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from bespoke.compiler.data import read_csv
-from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError, first_line
 from bespoke.compiler.ir import IR
 from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx, repair_opsets
 from bespoke.compiler.passes import PassManager
@@ -53,7 +53,7 @@ def read_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
         onnx.checker.check_model(model)
         return onnx.shape_inference.infer_shapes(model)
     except Exception as e:  # the checker and shape inference raise several types
-        raise BespokeError(f"model {model_name(model)!r}: invalid ONNX model: {str(e).strip().splitlines()[0]}") from None
+        raise BespokeError(f"model {model_name(model)!r}: invalid ONNX model: {first_line(e)}") from None
 
 
 def frontend(model: onnx.ModelProto | str | Path, name: str | None = None) -> IR:

@@ -132,20 +132,23 @@ class IR:
             return input_encoding.encode(self.meta["input_program"], x)
         if info.scale is None:
             raise ValueError("the IR has no input quantiser (it is not quantised)")
-        codes = np.rint((x - info.offset) / info.scale)
-        return np.clip(codes, layer.lo, layer.hi).astype(np.int64)
+        return np.clip(self._affine_codes(x), layer.lo, layer.hi).astype(np.int64)
 
     def clamped_inputs(self, x_real: np.ndarray) -> tuple[int, int]:
         """(rows, features) of real inputs that encode_inputs clamps: values outside the range the
         input quantiser was calibrated or declared for."""
-        n = self.input_node()
-        layer, info = self.layer(n), self.out(n)
+        layer = self.layer(self.input_node())
         if "input_program" in self.meta:
             bad = input_encoding.clamped(self.meta["input_program"], x_real)
         else:
-            codes = np.rint((np.asarray(x_real, dtype=np.float64) - info.offset) / info.scale)
+            codes = self._affine_codes(np.asarray(x_real, dtype=np.float64))
             bad = (codes < layer.lo) | (codes > layer.hi)
         return int(bad.any(axis=1).sum()), int(bad.any(axis=0).sum())
+
+    def _affine_codes(self, x: np.ndarray) -> np.ndarray:
+        """rint((x - offset) / scale) of the input's encoding, before the clip to its code range."""
+        info = self.out(self.input_node())
+        return np.rint((x - info.offset) / info.scale)
 
     def is_integer(self) -> bool:
         return all(self.layer(n).is_integer_valued() for n in self.graph)

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError, first_line
 from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
 
 # What a symbolic activation tensor means.
@@ -82,16 +82,16 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf raises several types for garbage
-        raise BespokeError(f"{path}: not a readable ONNX model ({type(e).__name__}: {_first_line(e)})") from None
+        raise BespokeError(f"{path}: not a readable ONNX model ({type(e).__name__}: {first_line(e)})") from None
     model = repair_opsets(model)
     try:
         onnx.checker.check_model(model)
     except Exception as e:
-        raise BespokeError(f"{path}: invalid ONNX model: {_first_line(e)}") from None
+        raise BespokeError(f"{path}: invalid ONNX model: {first_line(e)}") from None
     try:
         model = shape_inference.infer_shapes(model)
     except Exception as e:
-        raise BespokeError(f"{path}: ONNX shape inference failed: {_first_line(e)}") from None
+        raise BespokeError(f"{path}: ONNX shape inference failed: {first_line(e)}") from None
     return model
 
 
@@ -106,11 +106,6 @@ def repair_opsets(model: onnx.ModelProto) -> onnx.ModelProto:
     repaired.CopyFrom(model)
     repaired.opset_import.extend(onnx.helper.make_opsetid(d, 1) for d in missing)
     return repaired
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def lower_onnx(model: onnx.ModelProto, name: str = "model") -> IR:
@@ -335,7 +330,7 @@ class _Lowering:
         try:
             outs = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets)).run(None, {})
         except Exception as e:
-            raise self._err(node, f"cannot evaluate on constants: {_first_line(e)}") from None
+            raise self._err(node, f"cannot evaluate on constants: {first_line(e)}") from None
         return [Const(np.asarray(o)) for o in outs]
 
     def _op_Constant(self, node, args, attrs):
@@ -722,7 +717,7 @@ def _to_array(tensor, what: str) -> np.ndarray:
     try:
         value = numpy_helper.to_array(tensor)
     except Exception as e:  # numpy_helper raises KeyError, ValueError, TypeError, ... on corrupt tensors
-        raise BespokeError(f"{what}: unreadable tensor data ({type(e).__name__}: {_first_line(e)})") from None
+        raise BespokeError(f"{what}: unreadable tensor data ({type(e).__name__}: {first_line(e)})") from None
     if np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating):
         bad = int(np.sum(~np.isfinite(value)))
         if bad:

@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.errors import BespokeError, first_line
 from bespoke.compiler.ir import IR, ArgMax
 from bespoke.compiler.onnx_frontend import QONNX_DOMAINS
 from bespoke.sim.golden import run_all
@@ -130,17 +130,18 @@ class ReferenceCheck:
         return {**asdict(self), "failed": self.failed}
 
 
-def check_against_model(ir: IR, model: onnx.ModelProto, x: np.ndarray, codes: np.ndarray) -> ReferenceCheck:
-    """Run the golden model on `codes` (the encoding of the real features `x`) and the ONNX model
-    on `x`, and compare the output the IR was compiled from."""
-    values = run_all(ir, codes)
+def check_against_model(ir: IR, model: onnx.ModelProto, x: np.ndarray, codes: np.ndarray, values: dict | None = None) -> ReferenceCheck:
+    """Run the golden model on `codes` (the encoding of the real features `x`; or take its node
+    values `values`, sim.golden.run_all, when the caller has them) and the ONNX model on `x`, and
+    compare the output the IR was compiled from."""
+    values = run_all(ir, codes) if values is None else values
     engine, why = ("qonnx" if is_qonnx(model) else "onnxruntime"), list(ir.meta.get("inexact", []))
     try:
         ref = run_reference(model, x, ir.meta.get("output_name"))
     except BespokeError as e:
         return ReferenceCheck(engine, len(x), 0, not why, why, [], error=str(e))
     except Exception as e:  # the engine's own failure on this model: reported, not raised
-        return ReferenceCheck(engine, len(x), 0, not why, why, [], error=f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+        return ReferenceCheck(engine, len(x), 0, not why, why, [], error=f"{type(e).__name__}: {first_line(e)}")
     golden, same = _comparable(ir, values[ir.output_node()], ref)
     ties = _tied(ir, values, golden, ref, same)
     rows = np.flatnonzero(~(same | ties))
