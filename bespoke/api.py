@@ -491,7 +491,6 @@ def export_tinytapeout(out_dir: str | Path, dest: str | Path | None = None, data
     """A TinyTapeout project (info.yaml, src/project.v with the tt_um_ wrapper, src/<design>.v,
     test/tt_host.v) for a combinational build, and the wrapper simulated against the golden model:
     the vectors of `data` (CSV or real features), else `vectors` random input codes."""
-    from bespoke.sim.runner import simulate as run_rtl
     from bespoke.targets import tinytapeout as tt
 
     model = load_compiled(out_dir)
@@ -499,22 +498,94 @@ def export_tinytapeout(out_dir: str | Path, dest: str | Path | None = None, data
     tt.check_exportable(lay)
     if not re.fullmatch(r"\d+x\d+", tiles):
         raise BespokeError(f"--tiles {tiles!r}: expected ROWSxCOLUMNS, e.g. 1x2")
-    dest = Path(dest) if dest else model.out_dir / "tinytapeout"
-    if dest.exists() and not (dest / "info.yaml").is_file():
-        raise BespokeError(f"{dest}: exists and is not a TinyTapeout project written by bespoke; refusing to overwrite it")
-    (dest / "src").mkdir(parents=True, exist_ok=True)
-    (dest / "test").mkdir(exist_ok=True)
+    dest = _export_dest(model, dest, "tinytapeout", "info.yaml", "a TinyTapeout project")
     files = {dest / "info.yaml": tt.info_yaml(lay, model.name, tiles, clock_hz), dest / "src" / "project.v": tt.project_verilog(lay),
              dest / "src" / f"{lay['top']}.v": model.verilog, dest / "test" / "tt_host.v": tt.host_verilog(lay)}
+    _write_files(files)
+    sources = [dest / "test" / "tt_host.v", dest / "src" / "project.v", dest / "src" / f"{lay['top']}.v"]
+    sim = _simulate_host(model, sources, tt.host_layout(lay), data, vectors, f"tinytapeout-{simulator}", simulator)
+    return TinyTapeoutExport(dest, list(files), sim, *tt.byte_counts(lay))
+
+
+def _export_dest(model: CompiledModel, dest, default: str, marker: str, what: str) -> Path:
+    """The project directory: `dest`, else BUILD/<default>; an existing directory only when it is
+    such a project already (it holds `marker`), so a user's own files are never overwritten."""
+    dest = Path(dest) if dest else model.out_dir / default
+    if dest.exists() and not (dest / marker).is_file():
+        raise BespokeError(f"{dest}: exists and is not {what} written by bespoke; refusing to overwrite it")
+    return dest
+
+
+def _write_files(files: dict[Path, str]) -> None:
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+def _simulate_host(model: CompiledModel, sources: list[Path], layout: dict, data, vectors: int, run: str,
+                   simulator: str):
+    """An export's host + wrapper + design simulated against the golden model: on the rows of
+    `data` (CSV or real features), else on `vectors` random input codes."""
+    from bespoke.sim.runner import simulate as run_rtl
+
     if data is not None:
         codes = model.encode(model._data(data)[0])
     else:
         inp = model.ir.layer(model.ir.input_node())
-        codes = np.random.default_rng(0).integers(int(inp.lo), int(inp.hi) + 1, (vectors, lay["n_in"]))
-    work = model.out_dir / "sim_build"
-    sources = [dest / "test" / "tt_host.v", dest / "src" / "project.v", dest / "src" / f"{lay['top']}.v"]
-    sim = run_rtl(sources, tt.host_layout(lay), codes, model.predict_codes(codes), work / f"tinytapeout-{simulator}",
-                  simulator=simulator)
-    return TinyTapeoutExport(dest, list(files), sim, *tt.byte_counts(lay))
+        codes = np.random.default_rng(0).integers(int(inp.lo), int(inp.hi) + 1, (vectors, model.layout["n_in"]))
+    return run_rtl(sources, layout, codes, model.predict_codes(codes), model.out_dir / "sim_build" / run,
+                   simulator=simulator)
+
+
+@dataclass
+class Ice40Export:
+    """What `export_ice40` wrote, how the UART path's simulation went and the bitstream build."""
+
+    directory: Path
+    files: list[Path]
+    sim: object  # sim.runner.SimResult of host UART + board top + design against the golden model
+    bytes_in: int
+    bytes_out: int
+    build: object | None  # targets.ice40.Ice40Build of the files written, None with bitstream=False
+    attempts: list = field(default_factory=list)  # every Ice40Build tried, at falling clocks
+
+
+def export_ice40(out_dir: str | Path, dest: str | Path | None = None, data=None, vectors: int = 200,
+                 simulator: str = "verilator", bitstream: bool = True, clock_div: int | None = None,
+                 timeout: float = 1800, quiet: bool = True) -> Ice40Export:
+    """An iCEBreaker (iCE40 UP5K) project for any build: the UART top (src/bespoke_ice40_top.v),
+    the design, pin constraints, synth.ys + build.sh, test/ice40_host.v and host.py; the UART path
+    simulated against the golden model; then (bitstream=True) synthesis, nextpnr place and route and
+    icepack: build/top.bin. The board's clock is 12 MHz / 2^clock_div; clock_div=None tries 12 MHz
+    first and, when nextpnr's Fmax is short, the fastest divided clock it allows (files rewritten and
+    simulated again, so what is written is what was simulated and built)."""
+    from bespoke.progress import step
+    from bespoke.targets import ice40
+
+    model = load_compiled(out_dir)
+    lay = model.layout
+    dest = _export_dest(model, dest, "ice40", "icebreaker.pcf", "an iCE40 project")
+    if clock_div is not None and not 0 <= clock_div <= ice40.MAX_DIV_LOG2:
+        raise BespokeError(f"--clock-div {clock_div}: expected 0 to {ice40.MAX_DIV_LOG2} (12 MHz / 2^d)")
+    design_v, top_v = f"src/{lay['top']}.v", f"src/{ice40.TOP}.v"
+    div, attempts = clock_div or 0, []
+    while True:
+        mhz = f"{ice40.clock_hz(div) / 1e6:g} MHz"
+        files = {dest / design_v: model.verilog, dest / top_v: ice40.top_verilog(lay, div),
+                 dest / "icebreaker.pcf": ice40.pcf(), dest / "synth.ys": ice40.synth_script(design_v, top_v),
+                 dest / "build.sh": ice40.build_script(div), dest / "test" / f"{ice40.HOST}.v": ice40.host_verilog(lay, div),
+                 dest / "host.py": ice40.host_script(model.out_dir.resolve())}
+        _write_files(files)
+        (dest / "build.sh").chmod(0o755)
+        sources = [dest / "test" / f"{ice40.HOST}.v", dest / top_v, dest / design_v]
+        with step(f"simulate the UART path at {mhz} ({simulator})", quiet):
+            sim = _simulate_host(model, sources, ice40.host_layout(lay, div), data, vectors, f"ice40-{simulator}", simulator)
+        if not (bitstream and sim.ok):
+            return Ice40Export(dest, list(files), sim, *ice40.byte_counts(lay), None, attempts)
+        with step(f"synthesise, place and route at {mhz} (Yosys, nextpnr-ice40)", quiet):
+            built = ice40.build(dest, design_v, top_v, div, timeout)
+        attempts.append(built)
+        slower = None if built.fmax_hz is None else ice40.div_for(built.fmax_hz)
+        if built.meets_timing or clock_div is not None or slower is None or div >= ice40.MAX_DIV_LOG2:
+            return Ice40Export(dest, list(files), sim, *ice40.byte_counts(lay), built, attempts)
+        div = max(div + 1, slower)

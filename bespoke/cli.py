@@ -146,16 +146,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "(.vcd or .fst: every signal, each layer under its instance u_<layer>; open it with GTKWave or Surfer)")
     s.add_argument("--wave-vectors", type=_positive, metavar="N", help="vectors the waveform records (default 16)")
 
-    x = sub.add_parser("export", help="a TinyTapeout project of a combinational build, its wrapper simulated against the golden model",
-                       description="Example: bespoke export out/ --tinytapeout --data examples/seeds/test.csv. Writes info.yaml, "
-                                   "src/project.v (the tt_um_ wrapper: input bytes shifted in on ui_in with uio_in[0], the result "
-                                   "byte chosen by uio_in[7:1] on uo_out), src/<design>.v and test/tt_host.v, then simulates host, "
-                                   "wrapper and design against the golden model.")
-    x.add_argument("build", type=Path, help="output directory of `bespoke compile` (unrolled, not pipelined)")
-    x.add_argument("--tinytapeout", action="store_true", required=True, help="write a TinyTapeout project")
-    x.add_argument("-o", "--out", type=Path, help="project directory (default BUILD/tinytapeout)")
+    x = sub.add_parser("export", help="a TinyTapeout project or an iCE40 bitstream of a build, its wrapper simulated "
+                       "against the golden model",
+                       description="Examples: bespoke export out/ --tinytapeout --data examples/seeds/test.csv (info.yaml, "
+                                   "src/project.v: the tt_um_ wrapper, input bytes shifted in on ui_in with uio_in[0], "
+                                   "the result byte chosen by uio_in[7:1] on uo_out; combinational builds). "
+                                   "bespoke export out/ --ice40 --data examples/cardio/test.csv (an iCEBreaker project: "
+                                   "a UART top at 115200 baud, pins, build.sh, host.py; the bitstream build/top.bin placed "
+                                   "and routed by nextpnr at 12 MHz; any build). Both simulate host, wrapper and design "
+                                   "against the golden model first.")
+    x.add_argument("build", type=Path, help="output directory of `bespoke compile`")
+    kind = x.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--tinytapeout", action="store_true", help="write a TinyTapeout project")
+    kind.add_argument("--ice40", action="store_true", help="write an iCEBreaker (iCE40 UP5K) project and its bitstream")
+    x.add_argument("-o", "--out", type=Path, help="project directory (default BUILD/tinytapeout or BUILD/ice40)")
     x.add_argument("--data", type=Path, help="CSV whose rows the wrapper is simulated on (default: 200 random input codes)")
     x.add_argument("--tiles", default="1x1", help="TinyTapeout tiles for info.yaml (default 1x1; check the sky130hd report)")
+    x.add_argument("--no-bitstream", dest="bitstream", action="store_false",
+                   help="--ice40: write and simulate the project, skip synthesis, place and route")
+    x.add_argument("--clock-div", type=int, metavar="D", help="--ice40: run the board at 12 MHz / 2^D, D = 0..3 "
+                   "(default: 12 MHz, else the fastest divided clock nextpnr's Fmax allows)")
     x.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
 
     v = sub.add_parser("verify", help="formal equivalence of the Verilog to a reference of its integer IR, all inputs",
@@ -290,19 +300,55 @@ def warn_clamped(model, x, data: Path) -> None:
 
 
 def cmd_export(args) -> int:
-    from bespoke.api import export_tinytapeout
+    from bespoke import api
 
-    r = export_tinytapeout(args.build, args.out, data=args.data, tiles=args.tiles, simulator=args.simulator)
+    if args.ice40:
+        r = api.export_ice40(args.build, args.out, data=args.data, simulator=args.simulator, bitstream=args.bitstream,
+                             clock_div=args.clock_div, quiet=False)
+        interface = (f"UART top: {r.bytes_in} input bytes in, {r.bytes_out} result bytes back per vector "
+                     f"(simulated at {_ice40().SIM_CLKS_PER_BIT} clocks per bit; the bitstream runs 115200 baud)")
+    else:
+        r = api.export_tinytapeout(args.build, args.out, data=args.data, tiles=args.tiles, simulator=args.simulator)
+        interface = (f"tt_um_ wrapper: {r.bytes_in} input bytes shifted in, {r.bytes_out} result bytes read back; "
+                     f"{r.sim.latency_cycles} cycles per vector with the test host")
     sim = r.sim
     print(f"wrote {r.directory}: " + ", ".join(str(p.relative_to(r.directory)) for p in r.files))
-    print(f"tt_um_ wrapper: {r.bytes_in} input bytes shifted in, {r.bytes_out} result bytes read back; "
-          f"{sim.latency_cycles} cycles per vector with the test host")
+    print(interface)
     print(f"simulated {sim.vectors} vectors through host, wrapper and design ({sim.simulator}): "
           f"{sim.mismatches} mismatches against the golden model")
     for problem in sim.problems:
         print(f"problem: {problem}")
-    print("PASS" if sim.ok else "FAIL")
-    return 0 if sim.ok else 1
+    ok = sim.ok
+    if args.ice40 and sim.ok and args.bitstream:
+        ok = _print_ice40_build(r)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def _ice40():
+    from bespoke.targets import ice40
+
+    return ice40
+
+
+def _print_ice40_build(r) -> bool:
+    ice40 = _ice40()
+    for b in r.attempts:
+        used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in b.utilisation.items())
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in b.seconds.items())
+        mhz = f"{ice40.clock_hz(b.div_log2) / 1e6:g} MHz"
+        if b.fmax_hz is not None:
+            print(f"iCE40 UP5K at {mhz}: placed and routed ({steps}); Fmax {b.fmax_hz / 1e6:.1f} MHz "
+                  f"({'meets' if b.meets_timing else 'misses'} {mhz}); {used}")
+    b = r.build
+    if b.bitstream is None:
+        hint = ("; compile with --pipeline for registers between layers"
+                if b.fmax_hz is not None and b.fmax_hz < ice40.clock_hz(ice40.MAX_DIV_LOG2) else "")
+        print(f"no bitstream: {b.problem}{hint}")
+        return False
+    print(f"bitstream: {b.bitstream.relative_to(r.directory)} at {ice40.clock_hz(b.div_log2) / 1e6:g} MHz "
+          f"(program it with iceprog; host.py runs a CSV on the board)")
+    return True
 
 
 def cmd_simulate(args) -> int:

