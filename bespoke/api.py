@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -568,6 +569,7 @@ def export_ice40(out_dir: str | Path, dest: str | Path | None = None, data=None,
     if clock_div is not None and not 0 <= clock_div <= ice40.MAX_DIV_LOG2:
         raise BespokeError(f"--clock-div {clock_div}: expected 0 to {ice40.MAX_DIV_LOG2} (12 MHz / 2^d)")
     design_v, top_v = f"src/{lay['top']}.v", f"src/{ice40.TOP}.v"
+    shutil.rmtree(dest / "build", ignore_errors=True)  # an earlier export's bitstream is not this one's
     div, attempts = clock_div or 0, []
     while True:
         mhz = f"{ice40.clock_hz(div) / 1e6:g} MHz"

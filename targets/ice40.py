@@ -34,6 +34,7 @@ from pathlib import Path
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.targets import fpga, synth, yosys
+from bespoke.targets.byte_wrappers import byte_counts, host_ports, port_bits
 
 CLOCK_HZ = 12_000_000  # the iCEBreaker's oscillator
 BAUD = 115_200
@@ -65,15 +66,6 @@ def div_for(fmax_hz: float) -> int | None:
         if fmax_hz >= clock_hz(d):
             return d
     return None
-
-
-def _bytes(bits: int) -> int:
-    return (bits + 7) // 8
-
-
-def byte_counts(layout: dict) -> tuple[int, int]:
-    """(bytes sent to the board, bytes it sends back) per vector."""
-    return _bytes(layout["n_in"] * layout["in_width"]), _bytes(layout["n_out"] * layout["out_width"])
 
 
 def _kind(layout: dict) -> str:
@@ -116,7 +108,7 @@ def _design_instance(layout: dict, x: str, y: str) -> tuple[str, str, str]:
 def top_verilog(layout: dict, div_log2: int = 0) -> str:
     """The board's top module: UART in, the design, UART out, all on the clock
     12 MHz / 2^DIV_LOG2 (parameters CLKS_PER_BIT and DIV_LOG2; defaults: `div_log2`)."""
-    x_bits, y_bits = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
+    x_bits, y_bits = port_bits(layout)
     b_in, b_out = byte_counts(layout)
     kind = _kind(layout)
     instance, accepted, done = _design_instance(layout, f"xs[{x_bits - 1}:0]", "y")
@@ -251,7 +243,7 @@ def host_verilog(layout: dict, div_log2: int = 0) -> str:
     clocked like the board's clk_12: a bit lasts SIM_CLKS_PER_BIT board clocks, 2^div_log2 times as
     many host clocks. Its receiver listens all the time, so a reply that starts during the last
     stop bit is not missed."""
-    x_bits, y_bits = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
+    x_bits, y_bits = port_bits(layout)
     b_in, b_out = byte_counts(layout)
     frame = 10 * b_in
     # the line's bits from bit 0 on: per byte (most significant byte first) a start bit 0, the
@@ -262,16 +254,7 @@ def host_verilog(layout: dict, div_log2: int = 0) -> str:
     return f"""// Simulation-only host of {TOP}: sends each vector over the UART, reads the result back.
 `default_nettype none
 
-module {HOST} (
-    input  wire clk,
-    input  wire rst,
-    input  wire in_valid,
-    output wire in_ready,
-    input  wire [{x_bits - 1}:0] x,
-    output wire out_valid,
-    input  wire out_ready,
-    output wire [{y_bits - 1}:0] y
-);
+{host_ports(HOST, layout)}
   localparam CPB = {SIM_CLKS_PER_BIT << div_log2};  // host clocks per bit
   localparam BOOT = 2'd0, IDLE = 2'd1, SEND = 2'd2, WAIT = 2'd3;
   reg [1:0] state;

@@ -18,23 +18,15 @@ same testbench as every folded design (simulation only, not part of the project)
 from __future__ import annotations
 
 from bespoke.compiler.errors import BespokeError
+from bespoke.targets.byte_wrappers import byte_counts, host_ports, port_bits
 
 
 def check_exportable(layout: dict) -> None:
     if layout.get("pipelined") or layout.get("handshake"):
         raise BespokeError("export --tinytapeout takes combinational designs (compiled unrolled, without --pipeline); "
                            "this one is clocked")
-    if _bytes(layout["n_out"] * layout["out_width"]) > 128:
+    if byte_counts(layout)[1] > 128:
         raise BespokeError(f"the result has {layout['n_out'] * layout['out_width']} bits; uio_in[7:1] selects at most 128 bytes")
-
-
-def _bytes(bits: int) -> int:
-    return (bits + 7) // 8
-
-
-def byte_counts(layout: dict) -> tuple[int, int]:
-    """(bytes shifted in, bytes read out) per vector."""
-    return _bytes(layout["n_in"] * layout["in_width"]), _bytes(layout["n_out"] * layout["out_width"])
 
 
 def top_name(name: str) -> str:
@@ -43,8 +35,8 @@ def top_name(name: str) -> str:
 
 def project_verilog(layout: dict) -> str:
     """The tt_um_ wrapper of the design `layout['top']` (the design's own module is a separate file)."""
-    x_bits, y_bits = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
-    b_in, b_out = _bytes(x_bits), _bytes(y_bits)
+    x_bits, y_bits = port_bits(layout)
+    b_in, b_out = byte_counts(layout)
     shift = "xs <= ui_in;" if b_in == 1 else f"xs <= {{xs[{8 * b_in - 9}:0], ui_in}};"
     return f"""// TinyTapeout wrapper of {layout['top']}, written by bespoke (targets.tinytapeout).
 // Input: {x_bits} bits as {b_in} bytes on ui_in, shifted in (most significant byte first) at each
@@ -83,21 +75,12 @@ endmodule
 
 def host_verilog(layout: dict) -> str:
     """A simulation-only host: ready/valid vectors in, the wrapper's pins driven, results out."""
-    x_bits, y_bits = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
-    b_in, b_out = _bytes(x_bits), _bytes(y_bits)
+    x_bits, y_bits = port_bits(layout)
+    b_in, b_out = byte_counts(layout)
     return f"""// Simulation-only host of {top_name(layout['top'])}: sends each vector's bytes, reads the result back.
 `default_nettype none
 
-module tt_host (
-    input  wire clk,
-    input  wire rst,
-    input  wire in_valid,
-    output wire in_ready,
-    input  wire [{x_bits - 1}:0] x,
-    output wire out_valid,
-    input  wire out_ready,
-    output wire [{y_bits - 1}:0] y
-);
+{host_ports("tt_host", layout)}
   localparam IDLE = 2'd0, SEND = 2'd1, READ = 2'd2, DONE = 2'd3;
   reg [1:0] state;
   reg [7:0] k;  // byte counter
@@ -142,7 +125,7 @@ def host_layout(layout: dict) -> dict:
 
 
 def info_yaml(layout: dict, name: str, tiles: str, clock_hz: int) -> str:
-    x_bits, y_bits = layout["n_in"] * layout["in_width"], layout["n_out"] * layout["out_width"]
+    x_bits, y_bits = port_bits(layout)
     ui = "\n".join(f'  ui[{i}]: "input byte bit {i}"' for i in range(8))
     uo = "\n".join(f'  uo[{i}]: "result byte bit {i}"' for i in range(8))
     uio = '  uio[0]: "load: shift ui_in into the input register"\n' + "\n".join(
