@@ -16,6 +16,7 @@ import numpy as np
 
 from bespoke.compiler.errors import BespokeError
 from bespoke.targets import cli as targets_cli
+from bespoke.progress import step
 
 
 def _input_range(text: str) -> tuple[float, float]:
@@ -500,7 +501,8 @@ def cmd_report(args) -> int:
 
     # the model encodes a compiled directory's --data and measures its accuracy; the tlg target prices
     # its re-planned netlist
-    return targets_cli.run(args, encode=encode, netlist=load_netlist, accuracy=load_accuracy)
+    with step(f"report on {args.target} (Yosys synthesis)", quiet=args.verbose, yosys_passes=True):
+        return targets_cli.run(args, encode=encode, netlist=load_netlist, accuracy=load_accuracy)
 
 
 def main(argv: list[str] | None = None) -> int:

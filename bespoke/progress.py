@@ -10,27 +10,36 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def step(title: str, quiet: bool = False):
+def step(title: str, quiet: bool = False, yosys_passes: bool = False):
     """One step of a flow: a spinner with elapsed time on a terminal, else a line when it starts.
-    Yields a function that changes the text shown (e.g. 'simulate: building Verilator')."""
+    Yields a function that changes the text shown (e.g. 'simulate: building Verilator'); a
+    transient text only shows on the spinner, never as a line of a log. With `yosys_passes` the
+    spinner follows the pass Yosys runs ('report on egfet: Yosys SYNTH / ABC')."""
     if quiet:
-        yield lambda text: None
+        yield lambda text, transient=False: None
         return
     if not sys.stdout.isatty():
+        def line(text: str, transient: bool = False) -> None:
+            if not transient:
+                print(f"{text} ...", flush=True)
+
         print(f"{title} ...", flush=True)
-        yield lambda text: print(f"{text} ...", flush=True)
+        yield line
         return
     from rich.console import Console
 
+    from bespoke.targets import yosys
+
     t0 = time.perf_counter()
     with Console().status(title) as status:
-        shown = [title]
-
-        def show(text: str) -> None:
-            shown[0] = text
+        def show(text: str, transient: bool = False) -> None:
             status.update(f"{text} ({time.perf_counter() - t0:.0f} s)")
 
-        yield show
+        if not yosys_passes:
+            yield show
+            return
+        with yosys.watching(lambda name: show(f"{title}: Yosys {name}", transient=True)):
+            yield show
 
 
 class progress_bar:

@@ -141,3 +141,15 @@ def _cwd(proc_dir):
         return (proc_dir / "cwd").resolve(strict=True)
     except OSError:
         return None
+
+
+def test_a_watcher_follows_the_passes_yosys_runs(tmp_path):
+    from bespoke.targets import yosys
+
+    (tmp_path / "mul.v").write_text(SLOW_DESIGN.replace("[63:0]", "[23:0]").replace("[127:0]", "[47:0]"))
+    seen = []
+    with yosys.watching(seen.append):
+        yosys.run(SLOW_SCRIPT, tmp_path, timeout=120)
+    assert seen and all(text.startswith(("SYNTH", "Verilog")) for text in seen), seen
+    assert all(a != b for a, b in zip(seen, seen[1:]))  # each change told once
+    assert any(text.startswith("SYNTH / ") for text in seen)  # the outer pass and the one inside it
