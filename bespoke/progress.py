@@ -14,7 +14,7 @@ def step(title: str, quiet: bool = False, yosys_passes: bool = False):
     """One step of a flow: a spinner with elapsed time on a terminal, else a line when it starts.
     Yields a function that changes the text shown (e.g. 'simulate: building Verilator'); a
     transient text only shows on the spinner, never as a line of a log. With `yosys_passes` the
-    spinner follows the pass Yosys runs ('report on egfet: Yosys SYNTH / ABC')."""
+    spinner follows the pass Yosys runs ('report on egfet (Yosys synthesis): SYNTH / ABC')."""
     if quiet:
         yield lambda text, transient=False: None
         return
@@ -38,7 +38,7 @@ def step(title: str, quiet: bool = False, yosys_passes: bool = False):
         if not yosys_passes:
             yield show
             return
-        with yosys.watching(lambda name: show(f"{title}: Yosys {name}", transient=True)):
+        with yosys.watching(lambda name: show(f"{title}: {name}", transient=True)):
             yield show
 
 
