@@ -18,8 +18,10 @@ For each model: compile (unrolled), encode random features, then
   golden model == reference execution on every vector (exact models; for models bespoke
   quantised itself, the share of classes that agree is measured),
   golden model == RTL (Verilator) on the first 200 vectors of every `--rtl-every`-th model.
-A disagreement saves the model and the first failing vector under benchmarks/results/fuzz_failures/
-(the model file and a CSV row: a regression test to add). Prints a table per kind and the totals.
+A disagreement is shrunk (fuzz_shrink: fewer neurons, fewer nonzero weights, a simpler row, while
+the same comparison still fails on that row) and saved under benchmarks/results/fuzz_failures/ as
+NAME.onnx + NAME.csv + NAME.json (model, row, compile options: a regression case that
+`python benchmarks/fuzz.py --replay DIR` runs again). Prints a table per kind and the totals.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bespoke.api import compile_model  # noqa: E402
 from bespoke.hdl import interpret  # noqa: E402
 from bespoke.sim.golden import run_all  # noqa: E402
+
+import fuzz_shrink  # noqa: E402
 
 KINDS = ("mlp", "qdq", "bnn", "bnn_conv")
 RTL_VECTORS = 200
@@ -102,8 +106,31 @@ def make(kind: str, rng):
 
 def fuzz_one(kind: str, rng, n_vectors: int, rtl: bool, work: Path, failures: Path, index: int) -> dict:
     model, options, features = make(kind, rng)
-    compiled = compile_model(model, **options)
     x = features(n_vectors)
+    compiled, found, check, sim = compare(model, options, x, rtl, work / f"{kind}_{index}")
+    row = {"kind": kind, "vectors": len(x), "exact": check.exact, "agree": check.agree, "ties": check.ties,
+           "rtl": sim.vectors if sim is not None else 0,
+           "classes": compiled.ir.layer(compiled.ir.output_node()).op == "argmax"}  # an inexact model's agreement means something for classes only
+    if check.error:
+        row["error"] = check.error
+    row["mismatches"] = {k: len(v) for k, v in found.items() if len(v)}
+    if row["mismatches"]:
+        first = int(min(int(v[0]) for v in found.values() if len(v)))
+        what = set(row["mismatches"])
+
+        def fails(m, xs):  # the same kind of mismatch on this one row
+            return bool(what & set(compare(m, options, xs.reshape(1, -1), "rtl" in what, work / "shrink")[1]))
+
+        small, row_x = fuzz_shrink.shrink(compiled.source, x[first], fails)
+        row["shrunk"] = f"{fuzz_shrink.size(compiled.source)} -> {fuzz_shrink.size(small)} (neurons, nonzero weights)"
+        fuzz_shrink.save(failures, f"{kind}_{index}", small, row_x, options)
+    return row
+
+
+def compare(model, options: dict, x: np.ndarray, rtl: bool, build_dir: Path):
+    """Compile and compare on the rows x: (compiled model, {comparison: indices of the rows that
+    differ}, the reference check, the RTL simulation or None)."""
+    compiled = compile_model(model, **options)
     codes = compiled.encode(x)
     values = run_all(compiled.ir, codes)
     golden = values[compiled.ir.output_node()]
@@ -111,25 +138,14 @@ def fuzz_one(kind: str, rng, n_vectors: int, rtl: bool, work: Path, failures: Pa
     netlist = interpret.outputs(compiled.netlist, {"x": codes})["y"]
     found["netlist"] = np.flatnonzero(np.any(netlist != golden, axis=1))
     check = compiled.check_reference(x, codes, values)
-    row = {"kind": kind, "vectors": len(x), "exact": check.exact, "agree": check.agree, "ties": check.ties, "rtl": 0,
-           "classes": compiled.ir.layer(compiled.ir.output_node()).op == "argmax"}  # an inexact model's agreement means something for classes only
-    if check.error:
-        row["error"] = check.error
     if check.failed:
         found["reference"] = np.array([d["row"] for d in check.first_disagreements])
+    sim = None
     if rtl:
-        n = min(RTL_VECTORS, len(x))
-        sim = compiled.simulate(x[:n], build_dir=work / f"{kind}_{index}")
-        row["rtl"] = sim.vectors
+        sim = compiled.simulate(x[:RTL_VECTORS], build_dir=build_dir)
         if not sim.passed:
             found["rtl"] = np.array([m["index"] for m in sim.first_mismatches] or [0])
-    row["mismatches"] = {k: len(v) for k, v in found.items() if len(v)}
-    if row["mismatches"]:
-        failures.mkdir(parents=True, exist_ok=True)
-        onnx.save(compiled.source, failures / f"{kind}_{index}.onnx")
-        first = int(min(int(v[0]) for v in found.values() if len(v)))
-        np.savetxt(failures / f"{kind}_{index}.csv", x[first:first + 1], delimiter=",")
-    return row
+    return compiled, {k: v for k, v in found.items() if len(v)}, check, sim
 
 
 def main(argv=None) -> int:
@@ -142,7 +158,13 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--out", type=Path, default=HERE / "results" / "fuzz.txt", help="where the table is written")
     p.add_argument("--failures", type=Path, default=HERE / "results" / "fuzz_failures", help="where failing models go")
+    p.add_argument("--replay", type=Path, metavar="DIR", help="run the saved cases of DIR again instead of fuzzing")
     args = p.parse_args(argv)
+    if args.replay:
+        work = Path(tempfile.mkdtemp(prefix="bespoke-replay-"))
+        failing = fuzz_shrink.replay(args.replay, lambda m, x, o: bool(compare(m, o, x.reshape(1, -1), True, work / "case")[1]))
+        print(f"{len(list(args.replay.glob('*.onnx')))} saved cases, {len(failing)} fail again: {', '.join(failing) or '-'}")
+        return 1 if failing else 0
     rng = np.random.default_rng(args.seed)
     per_model = max(1, args.vectors // args.models)
     work = Path(tempfile.mkdtemp(prefix="bespoke-fuzz-"))
@@ -156,6 +178,7 @@ def main(argv=None) -> int:
         if not args.quiet:
             ties = f" (+{row['ties']} ties)" if row["ties"] else ""
             error = f", reference error: {row['error']}" if "error" in row else ""
+            error += f", shrunk {row['shrunk']}" if "shrunk" in row else ""
             print(f"{i:4d} {kind:9s} {row['vectors']:7d} vectors, reference {'exact' if row['exact'] else 'measured'} "
                   f"{row['agree']}/{row['vectors']}{ties}, rtl {row['rtl']}, mismatches {row['mismatches'] or 0}{error}", flush=True)
     text = summary(rows, time.perf_counter() - t0)
