@@ -238,9 +238,10 @@ module {TOP} #(parameter CLKS_PER_BIT = {clks_per_bit(div_log2)}, parameter DIV_
 """
 
 
-def host_verilog(layout: dict, div_log2: int = 0) -> str:
+def host_verilog(layout: dict, div_log2: int = 0, board_clks_per_bit: int = SIM_CLKS_PER_BIT) -> str:
     """A simulation-only host on the other end of the board's UART (ready/valid vectors in and out),
-    clocked like the board's clk_12: a bit lasts SIM_CLKS_PER_BIT board clocks, 2^div_log2 times as
+    clocked like the board's clk_12: a bit lasts `board_clks_per_bit` board clocks (the bitstream's
+    own is clks_per_bit(div_log2); fewer simulate faster with the same logic), 2^div_log2 times as
     many host clocks. Its receiver listens all the time, so a reply that starts during the last
     stop bit is not missed."""
     x_bits, y_bits = port_bits(layout)
@@ -255,7 +256,7 @@ def host_verilog(layout: dict, div_log2: int = 0) -> str:
 `default_nettype none
 
 {host_ports(HOST, layout)}
-  localparam CPB = {SIM_CLKS_PER_BIT << div_log2};  // host clocks per bit
+  localparam CPB = {board_clks_per_bit << div_log2};  // host clocks per bit
   localparam BOOT = 2'd0, IDLE = 2'd1, SEND = 2'd2, WAIT = 2'd3;
   reg [1:0] state;
   reg done;  // a result is offered on y
@@ -268,7 +269,7 @@ def host_verilog(layout: dict, div_log2: int = 0) -> str:
   wire board_tx;
   wire [{8 * b_in - 1}:0] xw = {{{{{8 * b_in - x_bits}{{1'b0}}}}, x}};
 
-  {TOP} #(.CLKS_PER_BIT({SIM_CLKS_PER_BIT}), .DIV_LOG2({div_log2})) board (.clk_12(clk), .rx(state == SEND ? line_bits[0] : 1'b1), .tx(board_tx),
+  {TOP} #(.CLKS_PER_BIT({board_clks_per_bit}), .DIV_LOG2({div_log2})) board (.clk_12(clk), .rx(state == SEND ? line_bits[0] : 1'b1), .tx(board_tx),
       .led_red_n(), .led_green_n());
 
   assign in_ready = state == IDLE && !done;
@@ -321,11 +322,11 @@ endmodule
 """
 
 
-def host_layout(layout: dict, div_log2: int = 0) -> dict:
+def host_layout(layout: dict, div_log2: int = 0, board_clks_per_bit: int = SIM_CLKS_PER_BIT) -> dict:
     """The simulation host's port layout for the common testbench: ready/valid, latency unclaimed
     (it depends on where the UART bits fall); every output is checked against the golden model."""
     b_in, b_out = byte_counts(layout)
-    frames = 10 * (b_in + b_out) * (SIM_CLKS_PER_BIT << div_log2)  # host clocks of one vector's UART traffic
+    frames = 10 * (b_in + b_out) * (board_clks_per_bit << div_log2)  # host clocks of one vector's UART traffic
     return {**layout, "top": HOST, "pipelined": True, "handshake": True, "latency": None, "cycles_per_vector": frames}
 
 

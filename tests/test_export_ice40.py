@@ -99,3 +99,17 @@ def test_bad_options_are_refused_and_a_users_directory_is_left_alone(seeds_build
     assert main(["export", str(seeds_build), "--ice40", "-o", str(mine)]) == 2
     assert "not an iCE40 project written by bespoke" in capsys.readouterr().err
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_the_bitstreams_own_baud_divisor_is_simulated_too(seeds_build, tmp_path):
+    """The export simulates 8 clocks per bit for speed; here the top runs with the divisor the
+    bitstream has (52 board clocks per bit at 6 MHz: 115200 baud) on a few vectors."""
+    r = export_ice40(seeds_build, tmp_path / "p", vectors=4, clock_div=1, bitstream=False)
+    model = load_compiled(seeds_build)
+    host = tmp_path / "real_baud_host.v"
+    host.write_text(ice40.host_verilog(model.layout, 1, ice40.clks_per_bit(1)))
+    codes = np.random.default_rng(1).integers(0, 16, (4, model.layout["n_in"]))
+    sources = [host, r.directory / "src" / f"{ice40.TOP}.v", r.directory / "src" / "seeds.v"]
+    sim = run_rtl(sources, ice40.host_layout(model.layout, 1, ice40.clks_per_bit(1)), codes, model.predict_codes(codes),
+                  tmp_path / "sim")
+    assert sim.ok and sim.vectors == 4 and sim.mismatches == 0
