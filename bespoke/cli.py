@@ -321,7 +321,7 @@ def cmd_export(args) -> int:
         print(f"problem: {problem}")
     ok = sim.ok
     if args.ice40 and sim.ok and args.bitstream:
-        ok = _print_ice40_build(r)
+        ok = _print_ice40_build(r, bool(api.load_compiled(args.build).layout.get("handshake")))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
@@ -332,7 +332,7 @@ def _ice40():
     return ice40
 
 
-def _print_ice40_build(r) -> bool:
+def _print_ice40_build(r, folded: bool) -> bool:
     ice40 = _ice40()
     for b in r.attempts:
         used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in b.utilisation.items())
@@ -343,8 +343,11 @@ def _print_ice40_build(r) -> bool:
                   f"({'meets' if b.meets_timing else 'misses'} {mhz}); {used}")
     b = r.build
     if b.bitstream is None:
-        hint = ("; compile with --pipeline for registers between layers"
-                if b.fmax_hz is not None and b.fmax_hz < ice40.clock_hz(ice40.MAX_DIV_LOG2) else "")
+        hint = ""
+        if b.fmax_hz is not None and b.fmax_hz < ice40.clock_hz(ice40.MAX_DIV_LOG2):
+            hint = "; compile with --pipeline for registers between layers"
+        elif b.problem.startswith("does not fit") and folded:
+            hint = "; compile with a smaller --pe/--simd to fold it further"
         print(f"no bitstream: {b.problem}{hint}")
         return False
     print(f"bitstream: {b.bitstream.relative_to(r.directory)} at {ice40.clock_hz(b.div_log2) / 1e6:g} MHz "
