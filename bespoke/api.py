@@ -462,7 +462,7 @@ def run_flow(model: onnx.ModelProto | str | Path, data: str | Path, target: str,
     with step(f"simulate {Path(data).name} on {simulator} (the simulator is built once per design)", quiet):
         sim = compiled.simulate(data, simulator=simulator, max_vectors=max_vectors)
     seconds["simulate"], t0 = time.perf_counter() - t0, time.perf_counter()
-    with step(f"report on {target} (Yosys synthesis)", quiet, yosys_passes=True):
+    with step(f"report on {target} (Yosys synthesis)", quiet, tools=True):
         x, y = compiled._data(data)
         x, y = (x[:max_vectors], None if y is None else y[:max_vectors]) if max_vectors else (x, y)
         rep = compiled.report(target, data=x, clock_hz=clock_hz, timeout=timeout or SYNTH_TIMEOUT_S, layers=layers)
@@ -584,7 +584,7 @@ def export_ice40(out_dir: str | Path, dest: str | Path | None = None, data=None,
             sim = _simulate_host(model, sources, ice40.host_layout(lay, div), data, vectors, f"ice40-{simulator}", simulator)
         if not (bitstream and sim.ok):
             return Ice40Export(dest, list(files), sim, *ice40.byte_counts(lay), None, attempts)
-        with step(f"synthesise, place and route at {mhz} (Yosys, nextpnr-ice40)", quiet, yosys_passes=True):
+        with step(f"synthesise, place and route at {mhz} (Yosys, nextpnr-ice40)", quiet, tools=True):
             built = ice40.build(dest, design_v, top_v, div, timeout)
         attempts.append(built)
         slower = None if built.fmax_hz is None else ice40.div_for(built.fmax_hz)

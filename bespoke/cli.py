@@ -504,7 +504,7 @@ def cmd_report(args) -> int:
 
     # the model encodes a compiled directory's --data and measures its accuracy; the tlg target prices
     # its re-planned netlist
-    with step(f"report on {args.target} (Yosys synthesis)", quiet=args.verbose, yosys_passes=True):
+    with step(f"report on {args.target} (Yosys synthesis)", quiet=args.verbose, tools=True):
         return targets_cli.run(args, encode=encode, netlist=load_netlist, accuracy=load_accuracy)
 
 

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def step(title: str, quiet: bool = False, yosys_passes: bool = False):
+def step(title: str, quiet: bool = False, tools: bool = False):
     """One step of a flow: a spinner with elapsed time on a terminal, else a line when it starts.
     Yields a function that changes the text shown (e.g. 'simulate: building Verilator'); a
-    transient text only shows on the spinner, never as a line of a log. With `yosys_passes` the
-    spinner follows the pass Yosys runs ('report on egfet (Yosys synthesis): SYNTH / ABC')."""
+    transient text only shows on the spinner, never as a line of a log. With `tools` the spinner
+    follows what Yosys and nextpnr do ('report on egfet (Yosys synthesis): SYNTH / ABC')."""
     if quiet:
         yield lambda text, transient=False: None
         return
@@ -28,17 +28,17 @@ def step(title: str, quiet: bool = False, yosys_passes: bool = False):
         return
     from rich.console import Console
 
-    from bespoke.targets import yosys
+    from bespoke.targets import tool_progress
 
     t0 = time.perf_counter()
     with Console().status(title) as status:
         def show(text: str, transient: bool = False) -> None:
             status.update(f"{text} ({time.perf_counter() - t0:.0f} s)")
 
-        if not yosys_passes:
+        if not tools:
             yield show
             return
-        with yosys.watching(lambda name: show(f"{title}: {name}", transient=True)):
+        with tool_progress.watching(lambda name: show(f"{title}: {name}", transient=True)):
             yield show
 
 

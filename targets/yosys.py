@@ -12,12 +12,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
+from typing import Callable
 
 from bespoke.compiler.errors import BespokeError
+from bespoke.targets import tool_progress
 
 _RUNNER = (
     "import sys\n"
@@ -31,21 +30,23 @@ _RUNNER = (
 )
 
 
-# who is told, while Yosys runs, which pass it is in (None: nobody; see `watching`)
-_watcher: ContextVar = ContextVar("yosys_watcher", default=None)
 _PASS = re.compile(rb"^[\d.]+ Executing ([^\n]+?)(?: pass)?(?: \([^\n]*\))?\.?$", re.M)
-POLL_S = 0.25
 
 
-@contextmanager
-def watching(show):
-    """Within this block every `run` calls show(text) with the pass Yosys is executing
-    ('SYNTH_ICE40 / ABC', ...) as its log reaches it."""
-    token = _watcher.set(show)
-    try:
-        yield
-    finally:
-        _watcher.reset(token)
+def _passes() -> Callable[[bytes], str | None]:
+    """A describe function for tool_progress.wait: the pass Yosys executes and the one inside it
+    ('SYNTH_ICE40 / ABC'), from the numbered 'N.M. Executing X pass' lines of its log."""
+    outer: dict[int, str] = {}
+
+    def describe(lines: bytes) -> str | None:
+        for m in _PASS.finditer(lines):
+            depth = m.group(0).split(b" ", 1)[0].count(b".")
+            outer[depth] = m.group(1).decode(errors="replace")
+            for deeper in [d for d in outer if d > depth]:
+                del outer[deeper]
+        return " / ".join(outer[d] for d in sorted(outer)[:2]) or None
+
+    return describe
 
 
 def quote(path: Path | str) -> str:
@@ -67,7 +68,7 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
         proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(script)], cwd=workdir, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait(proc, log, timeout)
+            tool_progress.wait(proc, log, timeout, _passes())
         except subprocess.TimeoutExpired:
             raise BespokeError(f"synthesis did not finish within {timeout:g} s"
                                f"{_last_line(log.read_text(errors='replace'))}") from None
@@ -83,35 +84,6 @@ def run(commands: list[str], workdir: Path, timeout: float = 1800) -> str:
     if proc.returncode != 0:
         raise BespokeError(f"synthesis failed: {_first_error(text)}")
     return text
-
-
-def _wait(proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Wait for Yosys; with a watcher, read the log as it grows and report each new pass."""
-    show = _watcher.get()
-    if show is None:
-        proc.wait(timeout=timeout)
-        return
-    deadline, shown, outer = time.monotonic() + timeout, None, {}
-    with open(log, "rb") as fh:
-        pending = b""
-        while True:
-            try:
-                proc.wait(timeout=POLL_S)
-                return
-            except subprocess.TimeoutExpired:
-                if time.monotonic() > deadline:
-                    raise
-            pending += fh.read()
-            lines, _, pending = pending.rpartition(b"\n")
-            for m in _PASS.finditer(lines + b"\n"):
-                depth = m.group(0).split(b" ", 1)[0].count(b".")
-                outer[depth] = m.group(1).decode(errors="replace")
-                for deeper in [d for d in outer if d > depth]:
-                    del outer[deeper]
-            text = " / ".join(outer[d] for d in sorted(outer)[:2])  # e.g. 'SYNTH_ICE40 / ABC'
-            if text and text != shown:
-                show(text)
-                shown = text
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -13,7 +13,7 @@ import pytest
 from bespoke.api import compile_model, export_ice40, load_compiled
 from bespoke.cli import main
 from bespoke.sim.runner import simulate as run_rtl
-from bespoke.targets import ice40
+from bespoke.targets import ice40, tool_progress
 
 from bnn_builders import export, save, tiny_mlp
 
@@ -45,7 +45,10 @@ def test_a_ready_valid_design_is_built_into_a_bitstream(tmp_path, capsys):
     onnx_path = save(export(layers, 4, (8,)), tmp_path / "bnn.onnx")
     build = tmp_path / "bnn"
     compile_model(onnx_path, build, arch="folded", pe=2, simd=4)
-    assert main(["export", str(build), "--ice40"]) == 0
+    seen = []
+    with tool_progress.watching(seen.append):  # what a terminal's spinner shows
+        assert main(["export", str(build), "--ice40"]) == 0
+    assert "SYNTH_ICE40 / ABC9" in seen and "nextpnr placing" in seen, seen
     text = capsys.readouterr().out
     assert "UART top: 4 input bytes in, 1 result bytes back per vector" in text
     assert "simulated 200 vectors through host, wrapper and design (verilator): 0 mismatches" in text

@@ -144,11 +144,11 @@ def _cwd(proc_dir):
 
 
 def test_a_watcher_follows_the_passes_yosys_runs(tmp_path):
-    from bespoke.targets import yosys
+    from bespoke.targets import tool_progress, yosys
 
     (tmp_path / "mul.v").write_text(SLOW_DESIGN.replace("[63:0]", "[23:0]").replace("[127:0]", "[47:0]"))
     seen = []
-    with yosys.watching(seen.append):
+    with tool_progress.watching(seen.append):
         yosys.run(SLOW_SCRIPT, tmp_path, timeout=120)
     assert seen and all(text.startswith(("SYNTH", "Verilog")) for text in seen), seen
     assert all(a != b for a, b in zip(seen, seen[1:]))  # each change told once
