@@ -31,12 +31,12 @@ def wait(proc: subprocess.Popen, log: Path, timeout: float, describe: Callable[[
     if show is None:
         proc.wait(timeout=timeout)
         return
-    deadline, shown, pending = time.monotonic() + timeout, None, b""
+    deadline, shown, pending, done = time.monotonic() + timeout, None, b"", False
     with open(log, "rb") as fh:
-        while True:
+        while not done:  # the log is read once more after the tool has exited: its last state is told too
             try:
                 proc.wait(timeout=POLL_S)
-                return
+                done = True
             except subprocess.TimeoutExpired:
                 if time.monotonic() > deadline:
                     raise

@@ -48,7 +48,8 @@ def test_a_ready_valid_design_is_built_into_a_bitstream(tmp_path, capsys):
     seen = []
     with tool_progress.watching(seen.append):  # what a terminal's spinner shows
         assert main(["export", str(build), "--ice40"]) == 0
-    assert "SYNTH_ICE40 / ABC9" in seen and "nextpnr placing" in seen, seen
+    # polled a few times a second, so which passes show depends on the machine's speed
+    assert any(t.startswith("SYNTH_ICE40 / ") for t in seen) and any(t.startswith("nextpnr ") for t in seen), seen
     text = capsys.readouterr().out
     assert "UART top: 4 input bytes in, 1 result bytes back per vector" in text
     assert "simulated 200 vectors through host, wrapper and design (verilator): 0 mismatches" in text
