@@ -422,7 +422,7 @@ def cmd_verify(args) -> int:
     print(f"proving {args.build} equal to the reference of its ir.json, for every input ...", flush=True)
     rep = verify_formal(args.build, timeout=args.timeout, simulate=args.simulate, simulator=args.simulator)
     r = rep.result
-    print(f"miter: {r.input_bits} input bits, {r.and_gates} AND gates")
+    print(f"miter: {r.input_bits} input bits, {r.and_gates} AND gates" if r.and_gates else f"input: {r.input_bits} bits")
     print(f"{r.verdict.upper()} in {r.seconds:.1f} s by {r.method}: {r.detail}")
     if rep.codes is not None:
         print(f"  input codes: {rep.codes}")

@@ -269,6 +269,18 @@ def reference_verilog(ir: IR, layout: dict, module: str) -> str:
     return "\n".join(head + w.lines + assigns + ["endmodule", ""])
 
 
+def layer_reference(layer, inputs: list[str], widths: list[int], bound: int) -> tuple[list[str], list[str]]:
+    """One layer's reference on given signed input expressions (each of the given width, every
+    value's magnitude at most `bound`): (its wire lines, its output wire names)."""
+    rule = _LAYERS.get(type(layer))
+    if rule is None:
+        raise BespokeError(f"the formal reference does not cover layer {layer.op!r}")
+    w = _Writer()
+    names = [w.wire(width, expr, "in") for expr, width in zip(inputs, widths)]
+    out = rule(w, layer, _Tensor(names, bound))
+    return w.lines, out.names
+
+
 def input_constraint(ir: IR, layout: dict) -> str | None:
     """A Verilog condition on `x` that holds exactly for input codes in the Input layer's range,
     or None when every value of the port is a code (the usual case: u4 codes 0..15)."""
