@@ -40,7 +40,7 @@ from bespoke.compiler.ir import IR, ArgMax, Dense, Input, Relu, Requant, Thresho
 from bespoke.hdl.netlist import KINDS, Netlist
 from bespoke.hdl.stages import fused_accumulator
 from bespoke.hdl.unrolled import plan_unrolled
-from bespoke.targets.netlist_semantics_verilog import RENDERED, cell_lines, declare, netlist_module
+from bespoke.targets.netlist_semantics_verilog import RENDERED, cell_lines, declare, netlist_module, view
 
 ENUMERATE_MAX = 1 << 22  # input combinations enumerated per output
 ELEMENTWISE = (Relu, Requant, Threshold)  # output j reads input j only
@@ -107,11 +107,9 @@ class _Layer:
         self.nl, self.cells, self.elements, self.lo, self.hi = nl, cells, elements, lo, hi
         self.driver: dict[int, object] = {}
         self.forms: dict[int, dict] = {}
-        self.linear: set[int] = set()  # nets whose form is a true identity of linear cells
         self.virtual: dict[int, dict] = {}  # id(adder cell) -> the form of its sum bit, wired or not
         for n, j in elements.items():
             self.forms[n] = {j: 1}
-            self.linear.add(n)
         for c in cells:
             for i in c.ins:
                 if i not in self.forms:
@@ -127,7 +125,6 @@ class _Layer:
     def _form(self, c) -> None:
         f, k, p = self.forms, c.kind, c.params
         ins = c.ins
-        lin = all(i in self.linear for i in ins)
         o = c.outs[0]
         if k == "const":
             f[o] = {None: p["value"]} if p["value"] else {}
@@ -146,30 +143,19 @@ class _Layer:
             for b, i in enumerate(ins):
                 form = _add(form, _scale(f[i], 1 << b))
             f[o] = form
-        elif k in ("ha", "fa"):
-            s, co = c.outs[0], c.outs[1]
-            carry = co if co is not None else None
+        elif k in ("ha", "fa") and c.outs[1] is not None:
+            s, carry = c.outs
             total: dict = {}
             for i in ins:
                 total = _add(total, f[i])
-            if carry is not None:
-                self._atom(carry)
-                self.virtual[id(c)] = _add(total, {-1 - carry: 2}, -1)
+            self._atom(carry)
+            self.virtual[id(c)] = _add(total, {-1 - carry: 2}, -1)  # the sum bit, wired or not
             if s is not None:
-                f[s] = _add(total, {-1 - carry: 2}, -1) if carry is not None else None
-                if f[s] is None:  # a sum bit without its carry: a nonlinear bit
-                    self._atom(s)
-                    return
-                if lin:
-                    self.linear.add(s)
-            return
-        else:
+                f[s] = self.virtual[id(c)]
+        else:  # a nonlinear cell (and a sum bit whose carry is not wired): its outputs are atoms
             for out in c.outs:
                 if out is not None:
                     self._atom(out)
-            return
-        if lin:
-            self.linear.add(o)
 
     def cone(self, net: int) -> list:
         """The cells computing `net`, in netlist order."""
@@ -243,6 +229,8 @@ def _check_intervals(ly: _Layer) -> None:
     its form's interval (carries of adders, which are bits, in [0, 1]), or as a bit cell's bit."""
     nl = ly.nl
     carries = {-1 - c.outs[1] for c in ly.cells if c.kind in ("ha", "fa") and c.outs[1] is not None}
+    lo = dict(enumerate(ly.lo)) | {k: 0 for k in carries}
+    hi = dict(enumerate(ly.hi)) | {k: 1 for k in carries}
     for c in ly.cells:
         for o in c.outs:
             if o is None or o in ly.elements:
@@ -252,8 +240,6 @@ def _check_intervals(ly: _Layer) -> None:
                 continue  # a bit by the cell's own semantics
             if any(k is not None and k < 0 and k not in carries for k in form):
                 raise Unproven(f"net {o} ({c.kind}) of {c.group!r} is not an affine function of its layer's inputs")
-            lo = dict(enumerate(ly.lo)) | {k: 0 for k in carries}
-            hi = dict(enumerate(ly.hi)) | {k: 1 for k in carries}
             a, z = _interval(form, lo, hi)
             if a < nl.lo[o] or z > nl.hi[o]:
                 raise Disproven(f"net {o} ({c.kind}, {c.group!r}) reaches [{a}, {z}] outside its range "
@@ -296,7 +282,7 @@ def _final_bits(ly: _Layer, o: int) -> list[dict]:
                 forms.append(ly.virtual[id(c)])
             elif s not in read and s != o:
                 forms.append(ly.forms[s])
-        elif c.kind not in ("ha", "fa", "not", "const"):
+        elif c.kind not in ("not", "const"):
             raise Unproven(f"a fused popcount with a {c.kind} cell")
     return forms
 
@@ -346,15 +332,16 @@ def _row_form(cols: np.ndarray, j: int, m: int, ly: _Layer) -> dict:
     return {k: v for k, v in form.items() if v}
 
 
-def _prove_fused(ly: _Layer, ir: IR, node: str, j: int, o: int, m: int) -> list[int]:
+def _prove_fused(ly: _Layer, ir: IR, node: str, j: int, o: int, m: int, acc_cols: np.ndarray) -> list[int]:
     """A threshold fused into a popcount: the result bit and the popcount's last sum bits have a
     weighted sum equal (by their forms) to the IR's count plus a constant; every assignment of
-    those bits that keeps the identity gives the result bit the IR's threshold gives the count."""
-    acc = ir.layer(fused_accumulator(ir, node))
+    those bits that keeps the identity gives the result bit the IR's threshold gives the count
+    (`acc_cols`: the fused accumulator's `_columns`)."""
+    form = _row_form(acc_cols, j, m, ly)
     if not ly.deps(o):  # a constant result (a threshold the count's range decides): every count gives it
         const = next(iter(ly.evaluate(ly.cone(o), {-1: np.zeros(1, dtype=np.int64)})[o].tolist()), None) \
             if o not in ly.elements else None
-        lo, hi = _interval(_row_form(_columns(acc, m), j, m, ly), ly.lo, ly.hi)
+        lo, hi = _interval(form, ly.lo, ly.hi)
         x = np.zeros((hi - lo + 1, ir.out(node).size), dtype=np.int64)
         x[:, j] = np.arange(lo, hi + 1)
         if const is None or np.any(ir.layer(node).evaluate(x)[:, j] != const):
@@ -368,10 +355,7 @@ def _prove_fused(ly: _Layer, ir: IR, node: str, j: int, o: int, m: int) -> list[
         raise Unproven(f"output {j} of {node!r}: no single weighted sum of its final bits is affine")
     total: dict = {}
     for f, k in zip(forms, w):
-        for a, v in f.items():
-            total[a] = total.get(a, 0) + k * v
-    total = {a: v for a, v in total.items() if v}
-    form = _row_form(_columns(acc, m), j, m, ly)
+        total = _add(total, f, k)
     b, row = form.get(None, 0), [form.get(i, 0) for i in range(m)]
     scale = next((total.get(i, 0) / row[i] for i in range(m) if row[i]), None)
     if not scale or any(total.get(i, 0) != scale * row[i] for i in range(m)):
@@ -409,16 +393,16 @@ def _prove_by_sat(ly: _Layer, ir: IR, node: str, outs: list[int], timeout: float
     lines += [declare(nl, o, "wire") for c in ly.cells for o in c.outs if o is not None]
     for c in ly.cells:
         lines += cell_lines(nl, c)
-    by_element = {e: n for n, e in ly.elements.items()}
+    by_element = {ly.elements[n]: n for n in ins}
     if sorted(by_element) != list(range(len(ly.lo))):
         raise Unproven(f"layer {node!r} does not read every element of its input as a net")
     src = [by_element[e] for e in range(len(ly.lo))]
-    ref_lines, ref_out = layer_reference(ir.layer(node), [_sv(nl, n) for n in src], [nl.type_of(n)[0] + 1 for n in src],
+    ref_lines, ref_out = layer_reference(ir.layer(node), [view(nl, n) for n in src], [nl.type_of(n)[0] + 1 for n in src],
                                          max(max(abs(a), abs(b)) for a, b in zip(ly.lo, ly.hi)))
     lines += ref_lines
-    ok = " && ".join(f"({_sv(nl, n)} >= {const(ly.lo[e], 64)}) && ({_sv(nl, n)} <= {const(ly.hi[e], 64)})"
-                     for n, e in ly.elements.items())
-    differ = " || ".join(f"({_sv(nl, o)} != {r})" for o, r in zip(outs, ref_out))
+    ok = " && ".join(f"({view(nl, n)} >= {const(ly.lo[e], 64)}) && ({view(nl, n)} <= {const(ly.hi[e], 64)})"
+                     for e, n in by_element.items())
+    differ = " || ".join(f"({view(nl, o)} != {r})" for o, r in zip(outs, ref_out))
     lines += [f"  assign trigger = ({ok or '1'}) && ({differ});", "endmodule", ""]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bespoke-layer-") as tmp:
@@ -438,10 +422,6 @@ def _prove_by_sat(ly: _Layer, ir: IR, node: str, outs: list[int], timeout: float
     return f"SAT sweeping of a {aig.n_inputs}-input miter"
 
 
-def _sv(nl: Netlist, n: int) -> str:
-    return f"$signed(n{n})" if nl.type_of(n)[1] else f"$signed({{1'b0, n{n}}})"
-
-
 # ------------------------------------------------------------------ the proof
 
 
@@ -452,6 +432,7 @@ def prove_netlist(nl: Netlist, ir: IR, timeout: float = 120) -> list[LayerProof]
     info = ir.out(inp)
     tensors = {inp: (list(nl.inputs["x"]), info.lo.tolist(), info.hi.tolist())}
     regs = {c.ins[0]: c.outs[0] for c in nl.cells if c.kind == "reg" and c.group}
+    const_cells = {c.outs[0]: c for c in nl.cells if c.kind == "const"}
     by_group: dict[str, list] = {}
     for c in nl.cells:
         if c.group:
@@ -462,7 +443,7 @@ def prove_netlist(nl: Netlist, ir: IR, timeout: float = 120) -> list[LayerProof]
         (want_src,) = ir.inputs_of(fused_accumulator(ir, node) or node)
         if want_src != meta["src"]:
             raise Unproven(f"layer {node!r} reads {meta['src']!r}, the IR says {want_src!r}")
-        elements, consts = {}, {}
+        elements = {}
         for e, n in enumerate(src_nets):
             for net in (n, regs.get(n)):
                 if net is not None:
@@ -470,15 +451,14 @@ def prove_netlist(nl: Netlist, ir: IR, timeout: float = 120) -> list[LayerProof]
         cells = [c for c in by_group.get(node, []) if c.kind != "reg"]
         # constant inputs (an element of one value): their const cells join the layer
         read = {i for c in cells for i in c.ins} - {o for c in cells for o in c.outs}
-        for c in nl.cells:
-            if c.kind == "const" and c.outs[0] in read and c.outs[0] not in elements:
-                consts[c.outs[0]] = c
+        consts = {n: const_cells[n] for n in read if n in const_cells and n not in elements}
         cells = list(consts.values()) + cells
         ly = _Layer(nl, cells, elements, lo, hi)
         layer, m = ir.layer(node), len(src_nets)
         outs = meta["out"]
         out_lo, out_hi = [], []
         fused = fused_accumulator(ir, node) is not None
+        acc_cols = None
         if _affine_layer(layer):
             out_lo, out_hi = _prove_affine(ly, ir, node, outs, m)
             method = "affine forms"
@@ -492,7 +472,9 @@ def prove_netlist(nl: Netlist, ir: IR, timeout: float = 120) -> list[LayerProof]
                     except Unproven:
                         if not fused:
                             raise
-                        r = _prove_fused(ly, ir, node, j, o, m)
+                        if acc_cols is None:
+                            acc_cols = _columns(ir.layer(fused_accumulator(ir, node)), m)
+                        r = _prove_fused(ly, ir, node, j, o, m, acc_cols)
                         methods.add("popcount carry forms + enumeration of the last rows")
                     out_lo.append(r[0])
                     out_hi.append(r[1])

@@ -18,7 +18,7 @@ RENDERED = ("const", "not", "and", "or", "xor", "ha", "fa", "add", "sub", "shl",
             "unsign", "mul", "reg")
 
 
-def _view(nl: Netlist, net: int) -> str:
+def view(nl: Netlist, net: int) -> str:
     """The net as a signed value (an unsigned net zero-extended by one bit)."""
     return f"$signed(n{net})" if nl.type_of(net)[1] else f"$signed({{1'b0, n{net}}})"
 
@@ -50,7 +50,7 @@ def cell_lines(nl: Netlist, c: Cell) -> list[str]:
     a signed view, and a zero of the cell's width (`pad`) sizes the whole expression."""
     w = cell_width(nl, c)
     pad = _lit(0, w)
-    v = [f"({pad} + {_view(nl, i)})" for i in c.ins]
+    v = [f"({pad} + {view(nl, i)})" for i in c.ins]
     p, k = c.params, c.kind
     if k == "reg":
         q, init = c.outs[0], int(p.get("init", 0))
@@ -111,5 +111,5 @@ def netlist_module(nl: Netlist, layout: dict, module: str) -> str:
     for c in nl.cells:
         lines += cell_lines(nl, c)
     for j, n in enumerate(y):
-        lines.append(f"  assign y[{wo * j + wo - 1}:{wo * j}] = {_view(nl, n)};")
+        lines.append(f"  assign y[{wo * j + wo - 1}:{wo * j}] = {view(nl, n)};")
     return "\n".join(lines + ["endmodule", ""])
