@@ -221,7 +221,8 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
                   simd: int | None = None, sharing: bool = True, approx: str | None = None, map: str = "popcount",
                   tlg_fanin: int | None = None, tlg_max_weight: int | None = None,
-                  tlg_library: str | Path | None = None, tlg_integer: str | None = None) -> CompiledModel:
+                  tlg_library: str | Path | None = None, tlg_integer: str | None = None,
+                  restrict_ranges: bool = False) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
     A gates.json file (a learned logic-gate network, compiler.gates_format) is compiled as it is.
 
@@ -231,18 +232,24 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4";
     map="tlg": binarized neurons as threshold gates of fan-in <= tlg_fanin (default 5) and
     |weight| <= tlg_max_weight (default 2), integer layers by bit planes or, tlg_integer="arith",
-    kept as adder trees; hdl.tlg_map). name: the Verilog top (default: the file's stem, the graph's name, or "model").
+    kept as adder trees; hdl.tlg_map). restrict_ranges: clamp every activation layer to the range it
+    reaches on the calibration data (compiler.passes.restrict, fault hardening). name: the Verilog
+    top (default: the file's stem, the graph's name, or "model").
     out_dir: also save the build there.
     """
     arch_options = flow.check_arch(arch, pe, simd)
     tlg = flow.check_map(map, arch, tlg_fanin, tlg_max_weight, tlg_library, tlg_integer)
     name = _verilog_name(name or flow.model_name(model))
     if is_gates_file(model):
+        if restrict_ranges:
+            raise BespokeError("--restrict-ranges clamps the activations of an ONNX model; a gate network has none")
         return _compile_gates(Path(model), name, out_dir, pipeline=pipeline, arch=arch, approx=approx, passes=passes)
     source = flow.read_model(model)
     float_ir = flow.frontend(source, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
+    if restrict_ranges and "restrict-ranges" not in passes:
+        passes += ",restrict-ranges,infer-ranges"
     ir = flow.run_passes(float_ir, passes, calibration=calibration, input_range=input_range, dump_ir=dump_ir, log=log,
                          **quant_options)
     if approx:

@@ -42,15 +42,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    """'96,48,24' -> (96, 48, 24)."""
+def _positive_list(text: str, what: str) -> tuple[int, ...]:
+    """'96,48,24' -> (96, 48, 24); `what` says what was expected, e.g. 'layer sizes like 96,48,24'."""
     try:
-        sizes = tuple(int(v) for v in text.split(","))
+        values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive layer sizes like 96,48,24, got {text!r}")
-    return sizes
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive {what}, got {text!r}")
+    return values
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return _positive_list(text, "layer sizes like 96,48,24")
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return _positive_list(text, "fault counts like 1,4,16")
 
 
 def _bits(text: str) -> int:
@@ -87,6 +95,9 @@ def add_compile_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--no-sharing", dest="sharing", action="store_false",
                    help="plan every neuron of a dense layer alone (default: share sub-expressions across neurons where "
                         "that takes fewer adder bits)")
+    c.add_argument("--restrict-ranges", action="store_true",
+                   help="fault hardening: clamp every activation layer to the range it reaches on the --calibration data "
+                        "(Ranger); see bespoke faults")
     c.add_argument("--approx", help="approximation knobs of a printed MLP, e.g. 'weights=pow2,input-bits=4,3,0,2,...,relu=4b,"
                                      "argmax=msb3,masks=out/chosen/masks.json' (see bespoke explore)")
     c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",
@@ -179,6 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-simulate", dest="simulate", action="store_false",
                    help="do not confirm a counterexample by RTL simulation")
     v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+
+    fa = sub.add_parser("faults", help="fault injection: accuracy under stuck-at faults and register bit flips",
+                        description="Simulates the build's netlist under faults on a data set: every single stuck-at "
+                                    "fault (or a sample), accuracy against the number of faults present together, "
+                                    "transient flips of register bits; writes faults.json and faults.png. Compare a "
+                                    "build compiled with --restrict-ranges. Example: bespoke faults out/ --data test.csv")
+    fa.add_argument("build", type=Path, help="output directory of `bespoke compile` (unrolled)")
+    fa.add_argument("--data", type=Path, required=True, help="CSV of inputs (with labels: accuracy; without: agreement "
+                                                             "with the fault-free outputs)")
+    fa.add_argument("-o", "--out", type=Path, help="directory for faults.json and faults.png (default: the build directory)")
+    fa.add_argument("--max-single", type=_positive, default=20_000,
+                    help="single stuck-at faults simulated; more sites than this are sampled (default 20000)")
+    fa.add_argument("--counts", type=_counts, default=(1, 2, 4, 8, 16, 32, 64),
+                    help="numbers of faults present together, e.g. 1,4,16 (default 1,2,4,...,64)")
+    fa.add_argument("--trials", type=_positive, default=200, help="random fault sets per count (default 200)")
+    fa.add_argument("--flips", type=int, default=5_000, help="transient register flips (pipelined designs; default 5000)")
+    fa.add_argument("--seed", type=int, default=0)
+    fa.add_argument("-q", "--quiet", action="store_true", help="no progress")
 
     e = sub.add_parser("explore", help="search approximations for the smallest design within an accuracy budget",
                        description="NSGA-II over weight sets, per-connection input bits and argmax bits of a printed MLP; "
@@ -274,7 +303,7 @@ def compile_options(args) -> dict:
                 pipeline=args.pipeline, name=args.name, passes=args.passes, dump_ir=args.dump_ir,
                 log=print if args.verbose else None, arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing,
                 approx=args.approx, map=args.map, tlg_fanin=args.tlg_fanin, tlg_max_weight=args.tlg_max_weight,
-                tlg_library=args.tlg_library, tlg_integer=args.tlg_integer)
+                tlg_library=args.tlg_library, tlg_integer=args.tlg_integer, restrict_ranges=args.restrict_ranges)
 
 
 def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> None:
@@ -435,6 +464,19 @@ def cmd_verify(args) -> int:
     return VERIFY_EXIT[r.verdict]
 
 
+def cmd_faults(args) -> int:
+    from bespoke.faults import format_campaign, run_campaign, write_campaign
+    from bespoke.progress import step
+
+    with step(f"fault campaign of {args.build} on {args.data.name}", args.quiet) as show:
+        camp = run_campaign(args.build, args.data, max_single=args.max_single, counts=args.counts, trials=args.trials,
+                            flips=args.flips, seed=args.seed, progress=lambda text: show(text, transient=True))
+    print(format_campaign(camp))
+    files = write_campaign(camp, args.out or args.build)
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 def cmd_explore(args) -> int:
     from bespoke.explore import run_explore
 
@@ -511,7 +553,7 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "explore": cmd_explore, "flow": cmd_flow,
+        return {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "faults": cmd_faults, "explore": cmd_explore, "flow": cmd_flow,
                 "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
     except BespokeError as e:
         print(f"bespoke: error: {_one_line(str(e))}", file=sys.stderr)

@@ -177,4 +177,4 @@ class PassManager:
 
 
 # Import the pass modules so that they register themselves.
-from bespoke.compiler.passes import fold, quantize, ranges, streamline  # noqa: E402,F401
+from bespoke.compiler.passes import fold, quantize, ranges, restrict, streamline  # noqa: E402,F401

@@ -1,0 +1,70 @@
+"""restrict-ranges: clamp activations to the ranges seen on the calibration data (Ranger, Chen et al., DSN 2021).
+
+A hardware fault (a stuck net, a flipped register bit) usually shows as an activation far outside
+anything the network produced on its training data, and a large wrong value carries the error
+through every layer after it. Clamping each activation layer to the [min, max] it reached on the
+calibration data stops such a value at the clamp, for the price of the clamp's comparators.
+
+Clamped, with one bound pair per layer as Ranger does:
+  - every requantiser: its qmin/qmax tightened to the profiled range;
+  - the raw scores in front of an ArgMax (unless a requantiser already feeds it): an identity
+    Requant (mult 1, shift 0) inserted as their clamp.
+Binary activations (Threshold) have nothing to restrict. On the calibration data the clamps never
+act, so the design computes there exactly what it did before; an input that drives an activation
+beyond every profiled value is clamped, so the pass marks the model inexact. It clears the proven
+ranges (the clamps make them tighter): run infer-ranges after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from bespoke.compiler.errors import BespokeError
+from bespoke.compiler.ir import IR, ArgMax, Input, Requant
+from bespoke.compiler.passes import Pass, PassResult, register
+
+INEXACT = "activations clamped to the ranges seen on the calibration data (restrict-ranges)"
+
+
+@register
+@dataclass(frozen=True)
+class RestrictRanges(Pass):
+    name = "restrict-ranges"
+    requires = ("integer",)
+
+    def apply(self, ir: IR, ctx) -> PassResult:
+        data = ctx.get("calibration")
+        if data is None:
+            raise BespokeError("restrict-ranges clamps activations to the ranges seen on calibration data: "
+                               "give the training data with --calibration CSV")
+        values = _profile(ir, ir.encode_inputs(np.asarray(data, dtype=float)))
+        modified = False
+        for n in list(ir.order()):
+            layer = ir.layer(n)
+            if isinstance(layer, Requant):
+                lo, hi = max(layer.qmin, int(values[n].min())), min(layer.qmax, int(values[n].max()))
+                if (lo, hi) != (layer.qmin, layer.qmax):
+                    ir.replace_layer(n, dataclasses.replace(layer, qmin=lo, qmax=hi))
+                    modified = True
+            elif isinstance(layer, ArgMax) and not isinstance(ir.layer(src := ir.inputs_of(n)[0]), Requant):
+                size = values[src].shape[1]
+                clamp = Requant(mult=np.ones(size, np.int64), shift=np.zeros(size, np.int64),
+                                zero_point=np.zeros(size, np.int64), qmin=int(values[src].min()), qmax=int(values[src].max()))
+                ir.insert_before(n, f"{src}_restricted", clamp)
+                modified = True
+        if modified:
+            ir.meta["inexact"] = list(ir.meta.get("inexact", [])) + [INEXACT]
+            ir.clear_ranges()
+        return PassResult(ir, modified)
+
+
+def _profile(ir: IR, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's values on the calibration codes (the layers' own integer semantics)."""
+    values: dict[str, np.ndarray] = {}
+    for n in ir.order():
+        layer = ir.layer(n)
+        values[n] = codes.astype(np.int64) if isinstance(layer, Input) else layer.evaluate(*[values[i] for i in ir.inputs_of(n)])
+    return values
