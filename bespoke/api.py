@@ -222,7 +222,7 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
                   simd: int | None = None, sharing: bool = True, approx: str | None = None, map: str = "popcount",
                   tlg_fanin: int | None = None, tlg_max_weight: int | None = None,
                   tlg_library: str | Path | None = None, tlg_integer: str | None = None,
-                  restrict_ranges: bool = False) -> CompiledModel:
+                  restrict_ranges: str | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
     A gates.json file (a learned logic-gate network, compiler.gates_format) is compiled as it is.
 
@@ -232,8 +232,8 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4";
     map="tlg": binarized neurons as threshold gates of fan-in <= tlg_fanin (default 5) and
     |weight| <= tlg_max_weight (default 2), integer layers by bit planes or, tlg_integer="arith",
-    kept as adder trees; hdl.tlg_map). restrict_ranges: clamp every activation layer to the range it
-    reaches on the calibration data (compiler.passes.restrict, fault hardening). name: the Verilog
+    kept as adder trees; hdl.tlg_map). restrict_ranges="layer" or "neuron": clamp every activation to the
+    range its layer or itself reaches on the calibration data (compiler.passes.restrict, fault hardening). name: the Verilog
     top (default: the file's stem, the graph's name, or "model").
     out_dir: also save the build there.
     """
@@ -248,18 +248,23 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     float_ir = flow.frontend(source, name)
     quant_options = dict(input_bits=input_bits, weight_bits=weight_bits, act_bits=act_bits, per_channel=per_channel)
     passes = flow.resolve_passes(float_ir, passes, **quant_options)
-    if restrict_ranges and "restrict-ranges" not in passes:
-        passes += ",restrict-ranges,infer-ranges"
     ir = flow.run_passes(float_ir, passes, calibration=calibration, input_range=input_range, dump_ir=dump_ir, log=log,
                          **quant_options)
     if approx:
         from bespoke.compiler import approx as approximation
 
         ir = approximation.apply(ir, approximation.parse(approx, ir))
+    if restrict_ranges:  # last: the clamps are profiled on the design as it will be built
+        if arch != "unrolled":
+            raise BespokeError("--restrict-ranges hardens unrolled designs (the ones `bespoke faults` simulates)")
+        if restrict_ranges not in ("layer", "neuron"):
+            raise BespokeError(f"restrict_ranges={restrict_ranges!r}: expected 'layer' or 'neuron'")
+        ir = flow.run_passes(ir, f"restrict-ranges{{per={restrict_ranges}}},infer-ranges", calibration=calibration, log=log)
     hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, tlg=tlg, **arch_options)
     model_file = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": model_file, **arch_options,
                **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {}),
+               **({"restrict_ranges": restrict_ranges} if restrict_ranges else {}),
                **({} if tlg is None else {"map": "tlg", "tlg_fanin": tlg.fanin, "tlg_max_weight": tlg.max_weight,
                                           "tlg_integer": tlg.integer,
                                           **({"tlg_library": str(tlg_library)} if tlg_library else {})})}

@@ -95,9 +95,9 @@ def add_compile_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--no-sharing", dest="sharing", action="store_false",
                    help="plan every neuron of a dense layer alone (default: share sub-expressions across neurons where "
                         "that takes fewer adder bits)")
-    c.add_argument("--restrict-ranges", action="store_true",
-                   help="fault hardening: clamp every activation layer to the range it reaches on the --calibration data "
-                        "(Ranger); see bespoke faults")
+    c.add_argument("--restrict-ranges", nargs="?", const="layer", choices=("layer", "neuron"),
+                   help="fault hardening: clamp every activation to the range its layer (default, as Ranger) or each "
+                        "neuron reaches on the --calibration data; see bespoke faults")
     c.add_argument("--approx", help="approximation knobs of a printed MLP, e.g. 'weights=pow2,input-bits=4,3,0,2,...,relu=4b,"
                                      "argmax=msb3,masks=out/chosen/masks.json' (see bespoke explore)")
     c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",

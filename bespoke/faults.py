@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,7 +41,7 @@ class Campaign:
     metric: str  # "accuracy" (labels) or "agreement" (share of vectors whose output equals the fault-free one)
     fault_free: float
     sites: int
-    restricted: bool  # built with restrict-ranges
+    restricted: str | None  # built with restrict-ranges: per "layer" or "neuron"
     single: dict = field(default_factory=dict)
     curve: list[dict] = field(default_factory=list)
     flips: dict | None = None
@@ -96,7 +97,7 @@ def run_campaign(build: str | Path, data: str | Path, *, max_single: int = 20_00
     sites = np.array(sim.sites(), dtype=np.int64).reshape(-1, 2)
     camp = Campaign(model.name, Path(data).name, len(codes), "accuracy" if labels is not None else "agreement",
                     float(score(sim.fault_free()[None])[0]), len(sites),
-                    "restrict-ranges" in model.options.get("passes", ""))
+                    _restriction(model.options))
     camp.single = _single_faults(sim, score, sites, max_single, rng, tell)
     camp.curve = _curve(sim, score, sites, counts, trials, rng, tell)
     regs = np.array(sim.sites(registers_only=True), dtype=np.int64).reshape(-1, 2)
@@ -104,6 +105,14 @@ def run_campaign(build: str | Path, data: str | Path, *, max_single: int = 20_00
         camp.flips = _flips(sim, regs, flips, rng, tell)
     camp.seconds = time.perf_counter() - t0
     return camp
+
+
+def _restriction(options: dict) -> str | None:
+    """How a build's ranges were restricted: compile --restrict-ranges, or the pass in --passes."""
+    if options.get("restrict_ranges"):
+        return options["restrict_ranges"]
+    m = re.search(r"restrict-ranges(?:\{per=(\w+)\})?", options.get("passes", ""))
+    return None if m is None else m.group(1) or "layer"
 
 
 def _batched(sim: FaultSim, nets, bits, kinds, vectors=None, tell=None, what=""):
@@ -148,6 +157,7 @@ def _curve(sim: FaultSim, score: _Scorer, sites: np.ndarray, counts, trials: int
         metric = np.concatenate([score(outs) for _, outs in _batched(sim, nets, bits, kinds, tell=tell,
                                                                        what=f"{k} faults per trial:")])
         curve.append({"faults": int(k), "trials": trials, "mean": float(metric.mean()),
+                      "se": float(metric.std(ddof=1) / np.sqrt(trials)) if trials > 1 else 0.0,
                       "p5": float(np.percentile(metric, 5)), "min": float(metric.min())})
     return curve
 
@@ -179,10 +189,14 @@ def _place(sim: FaultSim, net: int) -> tuple[str, str]:
 # --------------------------------------------------------------------------- output
 
 
+def _label(c: Campaign) -> str:
+    return f" (ranges restricted per {c.restricted})" if c.restricted else ""
+
+
 def format_campaign(c: Campaign) -> str:
     pct = lambda v: f"{100 * v:.2f} %"
     s = c.single
-    lines = [f"fault campaign of {c.design}{' (range-restricted)' if c.restricted else ''} on {c.data}: {c.vectors} vectors, "
+    lines = [f"fault campaign of {c.design}{_label(c)} on {c.data}: {c.vectors} vectors, "
              f"{c.sites:,} fault sites (net bits), {c.metric} without faults {pct(c.fault_free)}",
              f"single stuck-at faults: {s['faults']:,}" + (f" sampled of {s['of']:,}" if s["faults"] < s["of"] else " (every site, both polarities)")
              + f"; {pct(s['critical'])} change some output; mean {c.metric} {pct(s['mean'])}",
@@ -193,8 +207,9 @@ def format_campaign(c: Campaign) -> str:
     lines += [f"    {w['layer']} {w['name']} bit {w['bit']} {w['kind']}: {c.metric} {pct(w['metric'])}, "
               f"{pct(w['changed'])} of outputs changed" for w in s["worst"][:5]]
     lines.append(f"{c.metric} with k stuck-at faults together (random sites and polarities):")
-    lines.append(f"  {'k':>4s} {'trials':>7s} {'mean':>9s} {'5th pct':>9s} {'worst':>9s}")
-    lines += [f"  {p['faults']:4d} {p['trials']:7d} {pct(p['mean']):>9s} {pct(p['p5']):>9s} {pct(p['min']):>9s}" for p in c.curve]
+    lines.append(f"  {'k':>4s} {'trials':>7s} {'mean':>9s} {'± s.e.':>7s} {'5th pct':>9s} {'worst':>9s}")
+    lines += [f"  {p['faults']:4d} {p['trials']:7d} {pct(p['mean']):>9s} {100 * p['se']:7.2f} {pct(p['p5']):>9s} {pct(p['min']):>9s}"
+              for p in c.curve]
     if c.flips:
         f = c.flips
         lines.append(f"transient register flips: {f['flips']:,} over {f['register_bits']:,} register bits, "
@@ -235,7 +250,7 @@ def plot_curves(campaigns: list[Campaign], path: Path, title: str | None = None)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     for c in campaigns:
         k = [p["faults"] for p in c.curve]
-        label = f"{c.design}{' range-restricted' if c.restricted else ''}"
+        label = c.design + _label(c)
         line, = ax.plot(k, [100 * p["mean"] for p in c.curve], marker="o", label=label)
         ax.fill_between(k, [100 * p["p5"] for p in c.curve], [100 * p["mean"] for p in c.curve], color=line.get_color(), alpha=0.15)
         ax.axhline(100 * c.fault_free, color=line.get_color(), linestyle=":", linewidth=1)
@@ -253,7 +268,7 @@ def plot_curves(campaigns: list[Campaign], path: Path, title: str | None = None)
         loss = {r["layer"]: 100 * (c.fault_free - r["mean"]) for r in c.single["per_layer"]}
         at = [k for k, layer in enumerate(layers) if layer in loss]
         bx.bar(np.array(at) + j * width, [loss[layers[k]] for k in at], width,
-               label=f"{c.design}{' range-restricted' if c.restricted else ''}")
+               label=c.design + _label(c))
     bx.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, layers, rotation=30, ha="right", fontsize=8)
     bx.set_ylabel(f"mean {campaigns[0].metric} loss per single fault (points)")
     bx.set_title("degradation per layer (single stuck-at faults)")

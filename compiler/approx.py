@@ -99,6 +99,9 @@ def check_mlp(ir: IR) -> None:
     for n in ir.order():
         if not isinstance(ir.layer(n), (Input, Dense, Requant, Relu, ArgMax)):
             raise BespokeError(f"approximation supports printed MLPs (dense, relu, requant, argmax); node {n!r} is {ir.layer(n).op}")
+        if isinstance(ir.layer(n), Requant) and ir.layer(n).per_element_clamp():
+            raise BespokeError(f"node {n!r} has range-restricted clamps: approximate first, then restrict ranges "
+                               "(compile --approx ... --restrict-ranges does both in that order)")
 
 
 def apply(ir: IR, approx: Approximation) -> IR:

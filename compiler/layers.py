@@ -195,7 +195,9 @@ class Relu(Layer):
 class Requant(Layer):
     """Requantise an accumulator: y = clip(round_shift(x * mult, shift) + zero_point, qmin, qmax).
 
-    Per-element `mult`, `shift`, `zero_point` (integer vectors). `rounding` is "floor" (an
+    Per-element `mult`, `shift`, `zero_point` (integer vectors); the clamp `qmin`, `qmax` is one
+    pair for the layer (ints) or one per element (integer vectors: range restriction,
+    compiler.passes.restrict). `rounding` is "floor" (an
     arithmetic right shift; round-half-up is had for free by adding 2^(shift-1) to the bias) or
     "half_even" (ONNX QuantizeLinear's rounding, needed for bit-exact QDQ models).
     """
@@ -204,8 +206,8 @@ class Requant(Layer):
     mult: np.ndarray = None
     shift: np.ndarray = None
     zero_point: np.ndarray = None
-    qmin: int = 0
-    qmax: int = 255
+    qmin: int | np.ndarray = 0
+    qmax: int | np.ndarray = 255
     rounding: str = "floor"
 
     ROUNDINGS: ClassVar[tuple[str, ...]] = ("floor", "half_even")
@@ -234,15 +236,23 @@ class Requant(Layer):
         for name in ("mult", "shift", "zero_point"):
             _vector(f"requant {name}", getattr(self, name), in_sizes[0], integer=True)
         _expect(np.all(self.shift >= 0), "requant shifts must be non-negative")
-        _expect(self.qmin <= self.qmax, f"requant clamp [{self.qmin}, {self.qmax}] is empty")
+        for name in ("qmin", "qmax"):
+            if isinstance(getattr(self, name), np.ndarray):
+                _vector(f"requant {name}", getattr(self, name), in_sizes[0], integer=True)
+        _expect(np.all(self.qmin <= self.qmax), f"requant clamp [{self.qmin}, {self.qmax}] is empty")
         _expect(self.rounding in self.ROUNDINGS, f"requant rounding {self.rounding!r} not in {self.ROUNDINGS}")
 
+    def per_element_clamp(self) -> bool:
+        return isinstance(self.qmin, np.ndarray) or isinstance(self.qmax, np.ndarray)
+
     def describe(self):
-        width, signed = bits_for_range(self.qmin, self.qmax)
+        lo, hi = int(np.min(self.qmin)), int(np.max(self.qmax))
+        width, signed = bits_for_range(lo, hi)
         shifts = sorted(set(int(s) for s in self.shift))
         mults = sorted(set(int(m) for m in self.mult))
         mult = "" if mults == [1] else f" mult {mults}"
-        return f"requant to {'s' if signed else 'u'}{width} [{self.qmin}, {self.qmax}], shift {shifts}{mult}, {self.rounding}"
+        clamp = " per element" if self.per_element_clamp() else ""
+        return f"requant to {'s' if signed else 'u'}{width} [{lo}, {hi}]{clamp}, shift {shifts}{mult}, {self.rounding}"
 
 
 @dataclass(frozen=True)

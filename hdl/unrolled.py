@@ -290,21 +290,21 @@ def requant_stage(st: Stage, layer: Requant) -> list[int]:
     if layer.rounding not in ROUNDINGS:
         raise ValueError(f"requant rounding {layer.rounding!r} not in {ROUNDINGS}")
     n = len(st.lo)
-    mult, shift, zp = (ints(np.broadcast_to(a, (n,))) for a in (layer.mult, layer.shift, layer.zero_point))
-    qmin, qmax = int(layer.qmin), int(layer.qmax)
+    mult, shift, zp, qmin, qmax = (ints(np.broadcast_to(a, (n,))) for a in (layer.mult, layer.shift, layer.zero_point,
+                                                                            layer.qmin, layer.qmax))
     outs = []
     for i in range(n):
-        plan = plan_element(st.lo[i], st.hi[i], mult[i], shift[i], zp[i], qmin, qmax, layer.rounding)
+        plan = plan_element(st.lo[i], st.hi[i], mult[i], shift[i], zp[i], qmin[i], qmax[i], layer.rounding)
         if plan.y[0] == plan.y[1]:
             outs.append(st.const(plan.y[0]))  # clipped to one value whatever x is
             continue
         p = st.sum_tree(plan.product, lambda _: st.x[i], i, f"p{i}")
         q = round_shift(st, p, shift[i], plan.round_up, plan.q, i)
         z = st.cell("add", (q, st.const(zp[i])), *plan.z, {"sa": 0, "sb": 0}, i, f"z{i}") if zp[i] else q
-        if plan.z[0] < qmin:
-            z = clip(st, z, "<", qmin, i)
-        if plan.z[1] > qmax:
-            z = clip(st, z, ">", qmax, i)
+        if plan.z[0] < qmin[i]:
+            z = clip(st, z, "<", qmin[i], i)
+        if plan.z[1] > qmax[i]:
+            z = clip(st, z, ">", qmax[i], i)
         outs.append(z)
     return outs
 

@@ -152,7 +152,7 @@ def plan_figures(ir: IR, n: str, nl: Netlist, out: list[int]) -> dict:
         kinds = Counter(c.kind for c in nl.cells if c.group == n)
         return {"gates": kinds["and"] + kinds["or"] + kinds["xor"], "inverters": kinds["not"]}
     if isinstance(layer, Requant):
-        m, s, z = (ints(np.broadcast_to(a, (len(lo),))) for a in (layer.mult, layer.shift, layer.zero_point))
-        plans = [plan_element(a, b, *args, layer.qmin, layer.qmax, layer.rounding) for a, b, *args in zip(lo, hi, m, s, z)]
+        args = (ints(np.broadcast_to(a, (len(lo),))) for a in (layer.mult, layer.shift, layer.zero_point, layer.qmin, layer.qmax))
+        plans = [plan_element(a, b, *per, layer.rounding) for a, b, *per in zip(lo, hi, *args)]
         return {"acc_width": max([widest_adder(p.product) for p in plans if p.y[0] != p.y[1]], default=0)}
     return {}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bespoke.compiler import logic
 from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Relu, Requant,
@@ -102,10 +104,12 @@ def _clip(value: str, lo: int, hi: int, width: int) -> str:
 
 
 def _requant(w: _Writer, layer: Requant, x: _Tensor) -> _Tensor:
-    mult, shift, zp = (v.astype(object) for v in (layer.mult, layer.shift, layer.zero_point))
+    n = len(x.names)
+    mult, shift, zp, qmin, qmax = (np.broadcast_to(v, (n,)).astype(object)
+                                   for v in (layer.mult, layer.shift, layer.zero_point, layer.qmin, layer.qmax))
     pbound = x.bound * max(abs(int(m)) for m in mult)
-    wide = width_for(pbound + max(abs(int(z)) for z in zp) + max(abs(layer.qmin), abs(layer.qmax)) + 2)
-    out_bound = max(abs(layer.qmin), abs(layer.qmax))
+    out_bound = max(max(abs(int(v)) for v in qmin), max(abs(int(v)) for v in qmax))
+    wide = width_for(pbound + max(abs(int(z)) for z in zp) + out_bound + 2)
     names = []
     for i, n in enumerate(x.names):
         s = int(shift[i])
@@ -117,7 +121,7 @@ def _requant(w: _Writer, layer: Requant, x: _Tensor) -> _Tensor:
             up = f"({rem} > {half}) || (({rem} == {half}) && {q}[0])"
             q = w.wire(wide, f"{q} + {_bit(up)}", "round")
         v = w.wire(wide, f"{q} + {const(zp[i], wide)}", "zp")
-        names.append(w.wire(wide, _clip(v, layer.qmin, layer.qmax, wide), "requant"))
+        names.append(w.wire(wide, _clip(v, int(qmin[i]), int(qmax[i]), wide), "requant"))
     return _Tensor(names, out_bound)
 
 

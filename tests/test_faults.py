@@ -14,6 +14,7 @@ from cli_testing import assert_user_error, run_cli
 from bespoke.api import compile_model, load_accuracy, load_compiled, verify_formal
 from bespoke.compiler.data import read_csv
 from bespoke.faults import run_campaign
+from bespoke.sim.golden import run_all
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDIO = ROOT / "examples" / "cardio"
@@ -24,12 +25,13 @@ DIGITS = ROOT / "examples" / "bnn_digits"
 def builds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     compile_model(CARDIO / "cardio.onnx", tmp / "exact", calibration=CARDIO / "train.csv")
-    compile_model(CARDIO / "cardio.onnx", tmp / "restricted", calibration=CARDIO / "train.csv", restrict_ranges=True)
-    return tmp / "exact", tmp / "restricted"
+    for per in ("layer", "neuron"):
+        compile_model(CARDIO / "cardio.onnx", tmp / per, calibration=CARDIO / "train.csv", restrict_ranges=per)
+    return tmp / "exact", tmp / "layer", tmp / "neuron"
 
 
 def test_faults_prints_and_writes_the_campaign(builds, capsys, tmp_path):
-    exact, _ = builds
+    exact = builds[0]
     code, out, err = run_cli(capsys, "faults", exact, "--data", CARDIO / "test.csv", "--trials", 60, "--counts", "1,8,64",
                              "-o", tmp_path, "-q")
     assert code == 0, err
@@ -59,18 +61,27 @@ def test_a_pipelined_design_has_register_flips_measured(tmp_path):
     assert 0 < camp.flips["corrupting"] < 1
 
 
-def test_the_range_restricted_design_is_verified_like_every_other(builds):
-    exact, restricted = load_compiled(builds[0]), load_compiled(builds[1])
+@pytest.mark.parametrize("per", ["layer", "neuron"])
+def test_the_range_restricted_design_is_verified_like_every_other(builds, per):
+    exact, build = builds[0], builds[1 if per == "layer" else 2]
+    exact, restricted = load_compiled(exact), load_compiled(build)
     layers = [restricted.ir.layer(n) for n in restricted.ir.order()]
     assert [layer.op for layer in layers] == ["input", "dense", "requant", "dense", "requant", "argmax"]
-    assert layers[2].qmax < 255  # the hidden ReLU clamped below its quantiser's top code
+    hidden, scores = layers[2], layers[4]
+    assert np.max(hidden.qmax) < 255  # the hidden ReLU clamped below its quantiser's top code
+    assert (per == "neuron") == hidden.per_element_clamp() == scores.per_element_clamp()
     assert any("restrict-ranges" in why for why in restricted.ir.meta["inexact"])
     # on the calibration data the clamps never act: every output as without them
-    codes = exact.encode(read_csv(CARDIO / "train.csv", exact.n_features)[0])
+    x_train = read_csv(CARDIO / "train.csv", exact.n_features)[0]
+    codes = exact.encode(x_train)
     np.testing.assert_array_equal(restricted.predict_codes(codes), exact.predict_codes(codes))
+    # and they do act: random input codes, unlike the training data, drive hidden activations past them
+    wide = np.random.default_rng(0).integers(0, 16, (4000, exact.n_features))
+    assert (run_all(restricted.ir, wide)["Relu_q"] != run_all(exact.ir, wide)["Relu_q"]).any()
     rep = restricted.simulate(CARDIO / "test.csv")
     assert rep.vectors == 638 and rep.mismatches == 0
-    assert verify_formal(builds[1], simulate=False).verdict == "proven"
+    assert verify_formal(build, simulate=False).verdict == "proven"
+    assert run_campaign(build, CARDIO / "test.csv", max_single=200, counts=(1,), trials=5).restricted == per
 
 
 def test_fault_campaign_refuses_what_it_cannot_simulate(builds, capsys, tmp_path):
