@@ -12,7 +12,13 @@ Model kinds, in turn:
   onnxruntime;
 - bnn: QONNX binarized MLPs (Quant input, BipolarQuant weights and activations, batch-norm):
   exact against qonnx;
-- bnn_conv: QONNX binarized CNNs (conv, max-pool, dense): exact against qonnx.
+- bnn_conv: QONNX binarized CNNs (conv, max-pool, dense): exact against qonnx;
+- approx: mlp models compiled with random approximation knobs (weight sets pow2 / csd<k>, input
+  bits, ReLU saturation, argmax MSBs): agreement with the float model measured, everything below
+  the approximated IR exact;
+- tlg: bnn models mapped to threshold gates (random fan-in and weight bounds): exact against qonnx;
+- gates: random learned logic-gate networks (gates.json, every op id, constant thresholds, skips):
+  exact against the network's own gate-by-gate evaluation (compiler.gates_format).
 For each model: compile (unrolled), encode random features, then
   golden model == netlist interpreter on every vector (exact),
   golden model == reference execution on every vector (exact models; for models bespoke
@@ -47,7 +53,7 @@ from bespoke.sim.golden import run_all  # noqa: E402
 
 import fuzz_shrink  # noqa: E402
 
-KINDS = ("mlp", "qdq", "bnn", "bnn_conv")
+KINDS = ("mlp", "qdq", "bnn", "bnn_conv", "approx", "tlg", "gates")
 RTL_VECTORS = 200
 
 
@@ -77,14 +83,45 @@ def random_mlp(rng) -> tuple[onnx.ModelProto, int]:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), n_in
 
 
-def make(kind: str, rng):
-    """(ONNX model, compile options, random real features of n rows)."""
-    if kind == "mlp":
+def random_approx(rng, model: onnx.ModelProto, input_bits: int) -> str:
+    """Approximation knobs (compiler.approx.parse) that fit `model`: a weight set for every dense
+    layer, input bits, and ReLU saturation / argmax MSBs where the model has a ReLU / an ArgMax."""
+    ops = {node.op_type for node in model.graph.node}
+    knobs = [f"weights={rng.choice(['pow2', 'csd1', 'csd2', 'exact'])}", f"input-bits={int(rng.integers(1, input_bits + 1))}"]
+    if "Relu" in ops and rng.random() < 0.6:
+        knobs.append(f"relu={int(rng.integers(2, 8))}b")
+    if "ArgMax" in ops and rng.random() < 0.6:
+        knobs.append(f"argmax=msb{int(rng.integers(2, 9))}")
+    return ",".join(knobs)
+
+
+def random_gates(rng, path: Path) -> Path:
+    """A random gate network (tests/gates_builders.random_network) saved as gates.json."""
+    from gates_builders import random_network
+
+    classes = int(rng.integers(2, 5))
+    sizes = tuple(int(rng.integers(4, 30)) for _ in range(int(rng.integers(0, 3)))) + (classes * int(rng.integers(1, 8)),)
+    net = random_network(int(rng.integers(1 << 30)), features=int(rng.integers(1, 8)), sizes=sizes, classes=classes,
+                         bits=int(rng.integers(2, 6)), skips=bool(rng.random() < 0.5))
+    return net.save(path)
+
+
+def make(kind: str, rng, work: Path):
+    """(ONNX model or gates.json path, compile options, random real features of n rows)."""
+    if kind in ("mlp", "approx"):
         model, n_in = random_mlp(rng)
         lo, hi = rng.uniform(-5, 0, n_in), rng.uniform(0.1, 5, n_in)
         calib = rng.uniform(lo, hi, (64, n_in))
         options = {"calibration": calib, "input_bits": int(rng.integers(2, 7))}
+        if kind == "approx":
+            options["approx"] = random_approx(rng, model, options["input_bits"])
         return model, options, lambda n: rng.uniform(lo - 0.5, hi + 0.5, (n, n_in))  # some beyond the range: clamped
+    if kind == "gates":
+        path = random_gates(rng, work / f"gates_{rng.integers(1 << 30)}.json")
+        from bespoke.compiler.gates_format import read_gates
+
+        n_in = read_gates(path).n_features
+        return path, {}, lambda n: rng.uniform(-0.1, 1.1, (n, n_in))
     if kind == "qdq":
         from onnx_builders import qdq_mlp
 
@@ -94,18 +131,22 @@ def make(kind: str, rng):
         return model, {}, lambda n: (rng.integers(-80, 1200, (n, 6)) / 2 * s_x).astype(np.float32)
     from bnn_builders import export, tiny_cnn, tiny_mlp
 
-    if kind == "bnn":
-        sizes = [int(rng.integers(2, 24))] + [int(rng.integers(2, 16)) for _ in range(int(rng.integers(1, 4)))]
+    if kind in ("bnn", "tlg"):
+        # tlg maps an integer first layer only where a threshold follows it: two layers at least
+        sizes = [int(rng.integers(2, 24))] + [int(rng.integers(2, 16)) for _ in range(int(rng.integers(1 + (kind == "tlg"), 4)))]
         bits = int(rng.integers(1, 9))
         layers, _ = tiny_mlp(rng, sizes=tuple(sizes), bits=bits, head="bn" if rng.random() < 0.5 else "scale")
-        return export(layers, bits, (sizes[0],)), {}, lambda n: rng.integers(0, 2**bits, (n, sizes[0])).astype(float)
+        options = {} if kind == "bnn" else {"map": "tlg", "tlg_fanin": int(rng.integers(3, 8)),
+                                            "tlg_max_weight": int(rng.integers(2, 4)),
+                                            "tlg_integer": str(rng.choice(["bitplane", "arith"]))}
+        return export(layers, bits, (sizes[0],)), options, lambda n: rng.integers(0, 2**bits, (n, sizes[0])).astype(float)
     size = int(rng.integers(8, 12))
     layers, _ = tiny_cnn(rng, size=size, bits=4)
     return export(layers, 4, (1, size, size)), {}, lambda n: rng.integers(0, 16, (n, size * size)).astype(float)
 
 
 def fuzz_one(kind: str, rng, n_vectors: int, rtl: bool, work: Path, failures: Path, index: int) -> dict:
-    model, options, features = make(kind, rng)
+    model, options, features = make(kind, rng, work)
     x = features(n_vectors)
     compiled, found, check, sim = compare(model, options, x, rtl, work / f"{kind}_{index}")
     row = {"kind": kind, "vectors": len(x), "exact": check.exact, "agree": check.agree, "ties": check.ties,
@@ -114,7 +155,10 @@ def fuzz_one(kind: str, rng, n_vectors: int, rtl: bool, work: Path, failures: Pa
     if check.error:
         row["error"] = check.error
     row["mismatches"] = {k: len(v) for k, v in found.items() if len(v)}
-    if row["mismatches"]:
+    if row["mismatches"] and compiled.source is None:  # a gate network: saved as it is, not shrunk
+        failures.mkdir(parents=True, exist_ok=True)
+        (failures / f"{kind}_{index}.json").write_text(Path(model).read_text())
+    elif row["mismatches"]:
         first = int(min(int(v[0]) for v in found.values() if len(v)))
         what = set(row["mismatches"])
 
@@ -137,7 +181,7 @@ def compare(model, options: dict, x: np.ndarray, rtl: bool, build_dir: Path):
     found = {}
     netlist = interpret.outputs(compiled.netlist, {"x": codes})["y"]
     found["netlist"] = np.flatnonzero(np.any(netlist != golden, axis=1))
-    check = compiled.check_reference(x, codes, values)
+    check = compiled.check_reference(x, codes, values) if compiled.source is not None else GateReference(model, x, golden)
     if check.failed:
         found["reference"] = np.array([d["row"] for d in check.first_disagreements])
     sim = None
@@ -146,6 +190,22 @@ def compare(model, options: dict, x: np.ndarray, rtl: bool, build_dir: Path):
         if not sim.passed:
             found["rtl"] = np.array([m["index"] for m in sim.first_mismatches] or [0])
     return compiled, {k: v for k, v in found.items() if len(v)}, check, sim
+
+
+class GateReference:
+    """A gate network's own evaluation (gates_format.GateNetwork: gate by gate, in file order)
+    against the golden model, in the shape of sim.onnx_reference's ReferenceCheck."""
+
+    def __init__(self, path: Path, x: np.ndarray, golden: np.ndarray):
+        from bespoke.compiler.gates_format import read_gates
+
+        net = read_gates(path)
+        ref = net.predict_codes(net.encode(x))  # class indices, like the IR's ArgMax
+        differ = np.flatnonzero(ref != golden[:, 0])
+        self.exact, self.ties, self.error = True, 0, None
+        self.agree = int(len(x) - len(differ))
+        self.failed = bool(len(differ))
+        self.first_disagreements = [{"row": int(r)} for r in differ[:10]]
 
 
 def main(argv=None) -> int:
@@ -166,13 +226,13 @@ def main(argv=None) -> int:
         print(f"{len(list(args.replay.glob('*.onnx')))} saved cases, {len(failing)} fail again: {', '.join(failing) or '-'}")
         return 1 if failing else 0
     rng = np.random.default_rng(args.seed)
-    per_model = max(1, args.vectors // args.models)
     work = Path(tempfile.mkdtemp(prefix="bespoke-fuzz-"))
     failures = args.failures
     rows, t0 = [], time.perf_counter()
     for i in range(args.models):
         kind = args.kinds[i % len(args.kinds)]
         rtl = bool(args.rtl_every) and (i // len(args.kinds)) % args.rtl_every == 0  # every N-th model of each kind
+        per_model = max(1, args.vectors // args.models + (i < args.vectors % args.models))  # they add up to --vectors
         row = fuzz_one(kind, rng, per_model, rtl, work, failures, i)
         rows.append(row)
         if not args.quiet:

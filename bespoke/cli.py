@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--counts", type=_counts, default=(1, 2, 4, 8, 16, 32, 64),
                     help="numbers of faults present together, e.g. 1,4,16 (default 1,2,4,...,64)")
     fa.add_argument("--trials", type=_positive, default=200, help="random fault sets per count (default 200)")
-    fa.add_argument("--flips", type=int, default=5_000, help="transient register flips (pipelined designs; default 5000)")
+    fa.add_argument("--flips", type=_positive, default=5_000, help="transient register flips (pipelined designs; default 5000)")
     fa.add_argument("--seed", type=int, default=0)
     fa.add_argument("-q", "--quiet", action="store_true", help="no progress")
 

@@ -66,7 +66,7 @@ def netlist_summary(nl: Netlist, ir: IR) -> dict:
         group, kind = cells.get(n, []), stage_kind(ir, n)
         out, inputs = info["out"], stage_inputs(nl, info, regs)
         input_bits = set(inputs) | {c.outs[0] for c in group if c.kind == "not"}
-        figures = cell_figures(nl, info, counts.get(n, {}), group, cmp_outs, input_bits)
+        figures = cell_figures(nl, info, counts.get(n, Counter()), group, cmp_outs, input_bits)  # a stage may be wiring only
         figures |= plan_figures(ir, n, nl, out)
         # an argmax's index is typed for every class, though the ranges may rule some winners out
         out_lo, out_hi = (0, len(inputs) - 1) if kind == "argmax" else (min(nl.lo[o] for o in out), max(nl.hi[o] for o in out))

@@ -1,6 +1,7 @@
 """The seeded CI slice of the differential fuzzing campaign (benchmarks/fuzz.py): random MLPs,
-QDQ models and QONNX BNNs (dense and conv) through golden model, reference execution, netlist
-interpreter and Verilator; any mismatch fails."""
+QDQ models, QONNX BNNs (dense and conv), approximated MLPs, threshold-gate-mapped BNNs and learned
+gate networks through golden model, reference execution, netlist interpreter and Verilator; any
+mismatch fails."""
 
 import sys
 from pathlib import Path

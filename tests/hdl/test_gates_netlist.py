@@ -79,3 +79,18 @@ def test_rtl_simulation_of_a_gate_network(tmp_path):
     assert rep.passed and rep.vectors == 300 and rep.mismatches == 0
     assert rep.hardware_accuracy == 1.0
     assert model.summary["layers"][1]["op"] == "logic_gates"
+
+
+def test_a_stage_of_wiring_only_compiles(tmp_path):
+    """One gate per class: the group sums are wires, a stage without cells (found by the fuzzer:
+    the summary's cell counts had no entry for it)."""
+    path = tmp_path / "gates.json"
+    path.write_text('{"format":"bespoke-gates","version":1,"name":"gates","inputs":{"features":5,"bits":4,'
+                    '"scale":[0.0667,0.0667,0.0667,0.0667,0.0667],"offset":[0,0,0,0,0],'
+                    '"thresholds":[[],[1,9],[9,12,13],[1],[3]]},"layers":[{"a":[0,4,2],"b":[5,0,3],"op":[9,13,7]}],'
+                    '"head":{"classes":3,"tau":1.0},"labels":[10,11,12]}')
+    model = compile_model(path)
+    group_sum = next(row for row in model.summary["layers"] if row["op"] == "group_sum")
+    assert not any(v for k, v in group_sum.items() if k not in ("name", "op", "out_width"))
+    codes = all_codes(5, 4, 500)
+    np.testing.assert_array_equal(interpret.outputs(model.netlist, {"x": codes})["y"], run(model.ir, codes))
