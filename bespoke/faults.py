@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -71,8 +72,6 @@ class _Scorer:
 def run_campaign(build: str | Path, data: str | Path, *, max_single: int = 20_000, counts=COUNTS, trials: int = 200,
                  flips: int = 5_000, seed: int = 0, progress: Callable[[str], None] | None = None) -> Campaign:
     """A fault campaign of a build directory on a data CSV (module doc)."""
-    import time
-
     t0 = time.perf_counter()
     tell = progress or (lambda text: None)
     model = load_compiled(build)
@@ -167,10 +166,10 @@ def _flips(sim: FaultSim, regs: np.ndarray, count: int, rng, tell) -> dict:
     that vector's output (silent data corruptions)."""
     pick = rng.integers(0, len(regs), count)
     vectors = rng.integers(0, sim.batch, (count, 1))
-    hits = np.empty(count, dtype=bool)
+    hits, fault_free = np.empty(count, dtype=bool), sim.fault_free()
     for i, outs in _batched(sim, regs[pick, :1], regs[pick, 1:2], np.full((count, 1), FLIP), vectors, tell, "register flips"):
         v = vectors[i:i + len(outs), 0]
-        hits[i:i + len(outs)] = (outs[np.arange(len(outs)), v] != sim.fault_free()[v]).any(axis=1)
+        hits[i:i + len(outs)] = (outs[np.arange(len(outs)), v] != fault_free[v]).any(axis=1)
     return {"register_bits": len(regs), "flips": count, "corrupting": float(hits.mean())}
 
 
