@@ -257,8 +257,6 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     if restrict_ranges:  # last: the clamps are profiled on the design as it will be built
         if arch != "unrolled":
             raise BespokeError("--restrict-ranges hardens unrolled designs (the ones `bespoke faults` simulates)")
-        if restrict_ranges not in ("layer", "neuron"):
-            raise BespokeError(f"restrict_ranges={restrict_ranges!r}: expected 'layer' or 'neuron'")
         ir = flow.run_passes(ir, f"restrict-ranges{{per={restrict_ranges}}},infer-ranges", calibration=calibration, log=log)
     hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, tlg=tlg, **arch_options)
     model_file = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name

@@ -87,15 +87,15 @@ def run_campaign(build: str | Path, data: str | Path, *, max_single: int = 20_00
         sim = FaultSim(nl, {"x": codes})
     except ValueError as e:
         raise BespokeError(f"{build}: {e}") from None
-    golden = model.predict_codes(codes)
-    if not np.array_equal(sim.fault_free(), golden):
-        bad = int(np.argmax((sim.fault_free() != golden).any(axis=1)))
+    golden, fault_free = model.predict_codes(codes), sim.fault_free()
+    if not np.array_equal(fault_free, golden):
+        bad = int(np.argmax((fault_free != golden).any(axis=1)))
         raise AssertionError(f"the fault-free netlist differs from the golden model on vector {bad}")
-    score = _Scorer(model, sim.fault_free(), labels)
+    score = _Scorer(model, fault_free, labels)
     rng = np.random.default_rng(seed)
     sites = np.array(sim.sites(), dtype=np.int64).reshape(-1, 2)
     camp = Campaign(model.name, Path(data).name, len(codes), "accuracy" if labels is not None else "agreement",
-                    float(score(sim.fault_free()[None])[0]), len(sites),
+                    float(score(fault_free[None])[0]), len(sites),
                     _restriction(model.options))
     camp.single = _single_faults(sim, score, sites, max_single, rng, tell)
     camp.curve = _curve(sim, score, sites, counts, trials, rng, tell)

@@ -106,6 +106,18 @@ class IR:
         """Topological order, deterministic (ties broken by name)."""
         return list(nx.lexicographical_topological_sort(self.graph))
 
+    def node_values(self, x: np.ndarray, check=None) -> dict[str, np.ndarray]:
+        """Every node's output for the batch `x` bound to the input node: each layer's own
+        `evaluate`, in topological order (the walk behind the golden model, sim.golden);
+        `check(node, value)`, if given, sees each node's value before the next node is evaluated."""
+        values: dict[str, np.ndarray] = {}
+        for n in self.order():
+            layer = self.layer(n)
+            values[n] = x if isinstance(layer, Input) else layer.evaluate(*[values[i] for i in self.inputs_of(n)])
+            if check is not None:
+                check(n, values[n])
+        return values
+
     def input_node(self) -> str:
         ins = [n for n in self.order() if isinstance(self.layer(n), Input)]
         if len(ins) != 1:

@@ -121,7 +121,7 @@ class FaultSim:
         t_count = len(nets)
         forced: dict[int, list] = {}
         for (t, k), n in np.ndenumerate(nets):
-            n, b, kind = int(nets[t, k]), int(bits[t, k]), int(kinds[t, k])
+            n, b, kind = int(n), int(bits[t, k]), int(kinds[t, k])
             if n not in forced:
                 forced[n] = [np.full((t_count, 1), -1, np.int64), np.zeros((t_count, 1), np.int64), None]
             m = forced[n]
@@ -137,14 +137,16 @@ class FaultSim:
 
     def _force(self, net: int, v: np.ndarray, masks) -> np.ndarray:
         and_m, or_m, xor_m = masks
-        u = ((v & ((1 << int(self.width[net])) - 1)) & and_m) | or_m
-        if xor_m is not None:
-            u = u ^ xor_m
-        return self._signed(net, u)
+        u = (self._unsigned(net, v) & and_m) | or_m
+        return self._signed(net, u if xor_m is None else u ^ xor_m)
 
     def _wrap(self, net: int, v: np.ndarray) -> np.ndarray:
         """v in net's declared width: what the Verilog wire holds."""
-        return self._signed(net, v & ((1 << int(self.width[net])) - 1))
+        return self._signed(net, self._unsigned(net, v))
+
+    def _unsigned(self, net: int, v: np.ndarray) -> np.ndarray:
+        """v's two's-complement bits in net's width."""
+        return v & ((1 << int(self.width[net])) - 1)
 
     def _signed(self, net: int, u: np.ndarray) -> np.ndarray:
         if not self.signed[net]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bespoke.compiler.ir import IR, Input
+from bespoke.compiler.ir import IR
 from bespoke.compiler.ops import round_shift, windows  # noqa: F401  (the golden model's arithmetic, re-exported)
 
 # int64 must hold every intermediate value; refuse IRs whose proven ranges come near that
@@ -38,25 +38,25 @@ def run_all(ir: IR, x: np.ndarray, check_ranges: bool = True) -> dict[str, np.nd
         if not np.issubdtype(x.dtype, np.integer):
             raise ValueError("an integer IR takes integer input codes")
         _check_int64_safe(ir)
-    values: dict[str, np.ndarray] = {}
-    for n in ir.order():
-        layer = ir.layer(n)
-        if isinstance(layer, Input):
-            if x.shape[1] != layer.size:
-                raise ValueError(f"input has {x.shape[1]} features, the model takes {layer.size}")
-            values[n] = x.astype(np.int64) if integer else x.astype(np.float64)
-        else:
-            values[n] = layer.evaluate(*[values[i] for i in ir.inputs_of(n)])
+    size = ir.layer(ir.input_node()).size
+    if x.shape[1] != size:
+        raise ValueError(f"input has {x.shape[1]} features, the model takes {size}")
+    return ir.node_values(x.astype(np.int64) if integer else x.astype(np.float64),
+                          _check_range(ir) if integer and check_ranges else None)
+
+
+def _check_range(ir: IR):
+    """check(node, value) for IR.node_values: every element inside its node's proven range."""
+    def check(n: str, value: np.ndarray) -> None:
         info = ir.out(n)
-        if integer and check_ranges and info.has_ranges():
-            bad = (values[n] < info.lo) | (values[n] > info.hi)
-            if bad.any():
-                row, col = map(int, np.argwhere(bad)[0])
-                raise AssertionError(
-                    f"node {n}: value {values[n][row, col]} of element {col} (sample {row}) outside its "
-                    f"proven range [{info.lo[col]}, {info.hi[col]}]"
-                )
-    return values
+        if not info.has_ranges():
+            return
+        bad = (value < info.lo) | (value > info.hi)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            raise AssertionError(f"node {n}: value {value[row, col]} of element {col} (sample {row}) outside its "
+                                 f"proven range [{info.lo[col]}, {info.hi[col]}]")
+    return check
 
 
 def run(ir: IR, x: np.ndarray, check_ranges: bool = True) -> np.ndarray:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, ArgMax, Input, Requant
+from bespoke.compiler.ir import IR, ArgMax, Requant
 from bespoke.compiler.passes import Pass, PassResult, register
 
 INEXACT = "activations clamped to the ranges seen on the calibration data (restrict-ranges)"
@@ -44,7 +44,7 @@ class RestrictRanges(Pass):
         if data is None:
             raise BespokeError("restrict-ranges clamps activations to the ranges seen on calibration data: "
                                "give the training data with --calibration CSV")
-        values = _profile(ir, ir.encode_inputs(np.asarray(data, dtype=float)))
+        values = ir.node_values(ir.encode_inputs(np.asarray(data, dtype=float)).astype(np.int64))
         modified = False
         for n in list(ir.order()):
             layer = ir.layer(n)
@@ -77,11 +77,3 @@ class RestrictRanges(Pass):
         """The Requant field: one int when every element has the same bound."""
         return int(bounds[0]) if np.all(bounds == bounds[0]) else bounds.astype(np.int64)
 
-
-def _profile(ir: IR, codes: np.ndarray) -> dict[str, np.ndarray]:
-    """Every node's values on the calibration codes (the layers' own integer semantics)."""
-    values: dict[str, np.ndarray] = {}
-    for n in ir.order():
-        layer = ir.layer(n)
-        values[n] = codes.astype(np.int64) if isinstance(layer, Input) else layer.evaluate(*[values[i] for i in ir.inputs_of(n)])
-    return values
