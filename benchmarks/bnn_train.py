@@ -90,16 +90,18 @@ class BinaryDense(Layer):
 
 
 class BinaryConv(Layer):
-    """k x k convolution, stride 1, no padding, by im2col."""
+    """k x k convolution, stride 1, `pad` rows and columns of zeros around the input, by im2col."""
 
     params = ("w",)
 
-    def __init__(self, c_in, c_out, k, rng):
+    def __init__(self, c_in, c_out, k, rng, pad: int = 0):
         fan = c_in * k * k
-        self.k = k
+        self.k, self.pad = k, pad
         self.w = rng.uniform(-1, 1, (c_out, c_in, k, k)).astype(np.float32) * np.sqrt(6 / (fan + c_out * k * k))
 
     def forward(self, x, train):
+        p = self.pad
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
         self.shape = x.shape
         self.cols = _im2col(x, self.k)  # [B, H', W', C*k*k]
         self.wb = binarize(self.w).reshape(len(self.w), -1).astype(np.float32)
@@ -108,10 +110,12 @@ class BinaryConv(Layer):
     def backward(self, g):
         g = g.transpose(0, 2, 3, 1)  # [B, H', W', C_out]
         self.dw = (self.cols.reshape(-1, self.cols.shape[-1]).T @ g.reshape(-1, g.shape[-1])).T.reshape(self.w.shape)
-        return _col2im(g @ self.wb, self.shape, self.k)
+        dx = _col2im(g @ self.wb, self.shape, self.k)
+        p = self.pad
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
 
     def export(self):
-        return {"op": "conv", "weight": self.w}
+        return {"op": "conv", "weight": self.w, "pad": self.pad}
 
 
 def _im2col(x, k):

@@ -12,7 +12,7 @@ Model kinds, in turn:
   onnxruntime;
 - bnn: QONNX binarized MLPs (Quant input, BipolarQuant weights and activations, batch-norm):
   exact against qonnx;
-- bnn_conv: QONNX binarized CNNs (conv, max-pool, dense): exact against qonnx;
+- bnn_conv: QONNX binarized CNNs (conv, padded or not, max-pool, dense): exact against qonnx;
 - approx: mlp models compiled with random approximation knobs (weight sets pow2 / csd<k>, input
   bits, ReLU saturation, argmax MSBs): agreement with the float model measured, everything below
   the approximated IR exact;
@@ -140,8 +140,8 @@ def make(kind: str, rng, work: Path):
                                             "tlg_max_weight": int(rng.integers(2, 4)),
                                             "tlg_integer": str(rng.choice(["bitplane", "arith"]))}
         return export(layers, bits, (sizes[0],)), options, lambda n: rng.integers(0, 2**bits, (n, sizes[0])).astype(float)
-    size = int(rng.integers(8, 12))
-    layers, _ = tiny_cnn(rng, size=size, bits=4)
+    size, pad = int(rng.integers(8, 12)), int(rng.integers(0, 2))
+    layers, _ = tiny_cnn(rng, size=size, bits=4, pad=pad)
     return export(layers, 4, (1, size, size)), {}, lambda n: rng.integers(0, 16, (n, size * size)).astype(float)
 
 

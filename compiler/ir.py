@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from bespoke.compiler.layers import (LAYER_TYPES, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input,  # noqa: F401
-                                     IntQuant, Layer, LogicGates, GroupSum, MaxPool2d, MultiThreshold, Relu, Requant, Thermometer,
+                                     IntQuant, Layer, LogicGates, GroupSum, MaxPool2d, MultiThreshold, Pad2d, Relu, Requant, Thermometer,
                                      Threshold, XnorPopcount)
 from bespoke.compiler import input_encoding
 from bespoke.compiler.ops import bits_for_range, frozen

@@ -15,7 +15,7 @@ arrays, so IR copies share them; edit a graph by `IR.replace_layer(name, datacla
 
 Two families share the graph:
 - integer layers (`Input`, `Dense`/`Conv2d` with integer weights, `Relu`, `Requant`, `ArgMax`,
-  `XnorPopcount`, `Threshold`, `MaxPool2d`; learned gate networks: `Thermometer`, `LogicGates`,
+  `XnorPopcount`, `Threshold`, `MaxPool2d`, `Pad2d`; learned gate networks: `Thermometer`, `LogicGates`,
   `GroupSum`), which the golden model interprets bit-exactly and the HDL lowers to circuits;
 - float layers (`Affine`, `FakeQuant`, `Dense`/`Conv2d` with float weights, and the QONNX
   activations `Bipolar`, `IntQuant`, `MultiThreshold`) that the frontend produces and the
@@ -411,6 +411,78 @@ class Conv2d(Layer):
 
 
 @dataclass(frozen=True)
+class Pad2d(Layer):
+    """A CHW-flattened image framed by constants: `pads` (top, left, bottom, right) rows and columns
+    of channel c's `value[c]` around it (ONNX Conv's `pads`; the convolution itself stays unpadded).
+
+    In a float IR the value is the model's real padding (0); the streamlining pass chooses an
+    integer code per channel and accounts for what that code stands for in the next layer.
+    """
+
+    op: ClassVar[str] = "pad2d"
+    in_shape: tuple = (1, 1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    value: np.ndarray = None  # [C]
+
+    def __post_init__(self):
+        object.__setattr__(self, "in_shape", tuple(int(v) for v in self.in_shape))
+        object.__setattr__(self, "pads", tuple(int(v) for v in self.pads))
+        if self.value is None:
+            object.__setattr__(self, "value", np.zeros(self.in_shape[0], dtype=np.int64))
+        super().__post_init__()
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        top, left, bottom, right = self.pads
+        return c, h + top + bottom, w + left + right
+
+    def out_size(self, in_sizes):
+        return int(np.prod(self.out_shape))
+
+    def is_integer_valued(self) -> bool:
+        return is_integer_array(self.value)
+
+    def border(self) -> np.ndarray:
+        """[C*H'*W'] bool: which output elements are padding (CHW-flattened)."""
+        c, h, w = self.out_shape
+        top, left, bottom, right = self.pads
+        inner = np.zeros((h, w), dtype=bool)
+        inner[top:h - bottom, left:w - right] = True
+        return np.broadcast_to(~inner, (c, h, w)).ravel()
+
+    def sources(self) -> np.ndarray:
+        """[C*H'*W']: the input index each output element copies, -1 on the border."""
+        c, h, w = self.in_shape
+        top, left, bottom, right = self.pads
+        src = np.full((c, h + top + bottom, w + left + right), -1, dtype=np.int64)
+        src[:, top:top + h, left:left + w] = np.arange(c * h * w).reshape(c, h, w)
+        return src.ravel()
+
+    def evaluate(self, x):
+        c, h, w = self.out_shape
+        dtype = np.int64 if self.is_integer_valued() and np.issubdtype(x.dtype, np.integer) else np.float64
+        out = np.empty((x.shape[0], c, h * w), dtype=dtype)
+        out[:] = np.asarray(self.value, dtype=dtype)[None, :, None]
+        out = out.reshape(x.shape[0], -1)
+        src = self.sources()
+        inner = src >= 0
+        out[:, inner] = x[:, src[inner]]
+        return out
+
+    def infer_range(self, x):
+        return tuple(self.evaluate(v[None, :].astype(np.int64)).ravel() for v in x)
+
+    def verify(self, in_sizes):
+        _expect(int(np.prod(self.in_shape)) == in_sizes[0], f"pad2d in_shape {self.in_shape} does not match its input size {in_sizes[0]}")
+        _expect(len(self.pads) == 4 and min(self.pads) >= 0, f"pad2d pads must be 4 non-negative counts, are {self.pads}")
+        _vector("pad2d value", self.value, self.in_shape[0])
+
+    def describe(self):
+        return f"pad2d {self.pads} {self.in_shape}->{self.out_shape}"
+
+
+@dataclass(frozen=True)
 class MaxPool2d(Layer):
     """Max over kernel x kernel windows of a CHW-flattened vector (on bits: an OR)."""
 
@@ -725,5 +797,5 @@ class GroupSum(Layer):
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (Input, Dense, Relu, Requant, ArgMax, XnorPopcount, Threshold, Conv2d, MaxPool2d, Affine, FakeQuant,
-                Bipolar, IntQuant, MultiThreshold, Thermometer, LogicGates, GroupSum)
+                Bipolar, IntQuant, MultiThreshold, Thermometer, LogicGates, GroupSum, Pad2d)
 }

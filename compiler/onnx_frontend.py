@@ -9,7 +9,7 @@ arithmetic with constants becomes `Affine` layers, QuantizeLinear->DequantizeLin
 
 Binarized and low-bit networks (QONNX, as Brevitas and FINN write them) lower to float layers
 too: Quant -> `IntQuant`, BipolarQuant and Sign -> `Bipolar` (sign(0) = +1), MultiThreshold ->
-`MultiThreshold`, Conv -> `Conv2d`, MaxPool -> `MaxPool2d`; quantisers on constant weights are
+`MultiThreshold`, Conv -> `Conv2d` (a padded one -> `Pad2d` + `Conv2d`), MaxPool -> `MaxPool2d`; quantisers on constant weights are
 evaluated here and remembered (`Const.declared`) so the weight grid is known exactly. Activations
 carry their per-sample shape (C, H, W for images); IR vectors are that shape flattened in C, H, W
 order, as ONNX Flatten/Reshape of an NCHW tensor lay it out.
@@ -25,7 +25,7 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from bespoke.compiler.errors import BespokeError, first_line
-from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Relu
+from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, FakeQuant, Input, IntQuant, MaxPool2d, MultiThreshold, Pad2d, Relu
 
 # What a symbolic activation tensor means.
 ACT = "activation"  # real-valued vector, the output of IR node `node`
@@ -600,8 +600,17 @@ class _Lowering:
             raise self._err(node, "weights must be a constant [C_out, C_in, kh, kw] tensor and the bias a constant")
         if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise self._err(node, "only group=1, dilation 1 convolutions are supported")
-        if any(p != 0 for p in attrs.get("pads", [0])) or _text(attrs.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
-            raise self._err(node, "padded convolutions are not supported; export the convolution without padding")
+        if _text(attrs.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
+            raise self._err(node, "auto_pad SAME_UPPER/SAME_LOWER is not supported; export the convolution with explicit pads")
+        pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])]
+        if len(pads) != 4 or min(pads) < 0:
+            raise self._err(node, f"pads must be 4 non-negative counts (top, left, bottom, right), got {pads}")
+        if any(pads):  # ONNX order (top, left, bottom, right); the padding is real zero
+            pad = Pad2d(in_shape=(c, h, wd), pads=(pads[0], pads[1], pads[2], pads[3]), value=np.zeros(c))
+            name = self.ir.unique_name(_safe(node.name or node.output[0]) + "_pad")
+            self.ir.add(name, pad, [x.node])
+            x = Act(name, ACT, shape=pad.out_shape)
+            c, h, wd = pad.out_shape
         stride = _square(attrs.get("strides", [1, 1]))
         if stride is None or w.value.shape[1] != c:
             raise self._err(node, f"needs equal strides and {c} input channels; got strides {attrs.get('strides')} and weights {list(w.value.shape)}")

@@ -76,7 +76,7 @@ def summary(ir: IR, pipeline: bool = False, arch: str = "folded", pe: int | None
 def summary_of(net: NetworkPlan, pe, simd) -> dict:
     layers = [layer.stats() for layer in net.layers]
     total = {key: sum(row[key] for row in layers) for key in ("cycles", "weight_rom_bits", "param_rom_bits", "buffer_bits")}
-    total["buffer_bits"] += net.input.bits
+    total["buffer_bits"] += net.input_register.bits
     return {"arch": "folded", "pe": pe, "simd": simd, "layers": layers, "total": total, "pipelined": True, "handshake": True,
             "cycles": net.cycles, "fill": net.fill, "latency": net.latency,
             "cycles_text": f"{net.latency} cycles per inference = {net.cycles} (" +

@@ -1,7 +1,8 @@
 """The folded engine as a netlist: hdl.folded_plan's schedules -> cells (hdl.netlist), planned once.
 
 `plan_folded(ir, pe, simd)` builds the whole time-multiplexed network: the handshake and input
-register, one matrix-vector unit (MVU) per group of hdl.folded_plan, and the registered argmax.
+register (behind the comparators of a threshold on the input codes, if the IR starts with one),
+one matrix-vector unit (MVU) per group of hdl.folded_plan, and the registered argmax.
 The Verilog writers, the netlist interpreter (`hdl.interpret.run_cycles`) and the cost model all
 read this one netlist; hdl.folded adds the documenting header.
 
@@ -37,7 +38,7 @@ from bespoke.hdl.folded_plan import LayerPlan, NetworkPlan, plan_network, pool_s
 from bespoke.hdl.folded_read import padded_words, source_row
 from bespoke.hdl.interpret import run_cycles
 from bespoke.hdl.netlist import Netlist
-from bespoke.hdl.unrolled import Stage, argmax_stage
+from bespoke.hdl.unrolled import Stage, argmax_stage, threshold_stage
 
 BLOCK_ROM_DEPTH = 64  # weight ROMs at least this deep carry a block-RAM hint (see `weight_rom`)
 
@@ -429,10 +430,16 @@ def build(net: NetworkPlan) -> Netlist:
     in_ready = top.or_(out_ready, top.not_(out_valid))
     in_ready = top.and_(top.not_(busy), in_ready)
     accept = top.and_(in_valid, in_ready)
-    src = [top.hold(accept, xi, nl.lo[xi], nl.hi[xi], f"x_reg{i}") for i, xi in enumerate(x)]
+    captured = x
+    if net.input_threshold is not None:  # FINN's thresholding layer, every element at once, before the register
+        captured = threshold_stage(Seq(nl, net.input_threshold, "in_", x, [nl.lo[v] for v in x], [nl.hi[v] for v in x]),
+                                   net.input_thresholds)
+    src = [top.hold(accept, v, nl.lo[v], nl.hi[v], f"x_reg{i}") for i, v in enumerate(captured)]
     start = accept
     layers = {}
     for k, plan in enumerate(net.layers):
+        if plan.pad_from is not None:  # a padded conv's input: the producer's nets and the border constants
+            src = [src[j] if j >= 0 else top.const(v) for j, v in zip(plan.pad_from, plan.pad_values)]
         mvu = MVU(nl, plan, k, src, start)
         layers[plan.name] = {"nodes": plan.nodes, "pe": plan.pe, "simd": plan.simd}
         src, start = mvu.dst, mvu.done

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, MaxPool2d, Pad2d, Threshold, XnorPopcount, bits_for_range
 from bespoke.hdl.folded_buffer import Buffer, buffer_of
 from bespoke.hdl.folded_read import ReadPlan, conv_columns, read_plan
 
@@ -75,6 +75,10 @@ class LayerPlan:
     stride: int = 1
     kernel: tuple[int, int] = (1, 1)
     pool: tuple[int, int] | None = None  # (kernel, stride) of a fused max-pool
+    # a padded conv reads `src`, its input framed by constants: per storage slot of `src`, the slot
+    # of the producer's buffer it copies (-1: a border constant), and the constant
+    pad_from: list[int] | None = None
+    pad_values: list[int] | None = None
     ops: list[str] = field(default_factory=list)  # the op of each node, for reports
 
     @property
@@ -180,10 +184,19 @@ def pack_words(values: np.ndarray, bits: int) -> list[int]:
 @dataclass
 class NetworkPlan:
     name: str
-    input: Buffer
+    input: Buffer  # the input codes (port x)
     layers: list[LayerPlan]
     argmax: str | None  # the ArgMax node, if the chain ends in one
     output_node: str
+    # a Threshold on the input codes (FINN's standalone thresholding layer): applied to every
+    # element in parallel in front of the input register, so it costs comparators, not cycles
+    input_threshold: str | None = None
+    input_thresholds: np.ndarray | None = None
+    thresholded_input: Buffer | None = None  # the counts it gives, which the input register holds
+
+    @property
+    def input_register(self) -> Buffer:
+        return self.thresholded_input or self.input
 
     @property
     def cycles(self) -> int:
@@ -216,16 +229,19 @@ class NetworkPlan:
 def plan_network(ir: IR, pe: int | None = None, simd: int | None = None) -> NetworkPlan:
     """The folded engine for `ir` at the given parallelism, or a BespokeError naming what is wrong."""
     check_ir(ir)
-    groups, argmax = chain_groups(ir)
+    groups, argmax, pads, input_threshold = chain_groups(ir)
     shapes = [group_dims(ir, g) for g in groups]
     check_parallelism(pe, "pe", [(g[0], rows) for g, (rows, _) in zip(groups, shapes)])
     check_parallelism(simd, "simd", [(g[0], cols) for g, (_, cols) in zip(groups, shapes)])
-    src = buffer_of(ir, ir.input_node(), None)
-    net = NetworkPlan(ir.name, src, [], argmax, ir.output_node())
+    net = NetworkPlan(ir.name, buffer_of(ir, ir.input_node(), None), [], argmax, ir.output_node())
+    if input_threshold is not None:
+        net.input_threshold, net.input_thresholds = input_threshold, ir.layer(input_threshold).thresholds
+        net.thresholded_input = buffer_of(ir, input_threshold, None)
+    src = net.input_register
     for group, (rows, cols) in zip(groups, shapes):
         p = min(pe, rows) if pe is not None else largest_divisor(rows, DEFAULT_PE)
         s = min(simd, cols) if simd is not None else largest_divisor(cols, DEFAULT_SIMD)
-        layer = plan_layer(ir, group, src, p, s)
+        layer = plan_layer(ir, group, src, p, s, pads.get(group[0]))
         net.layers.append(layer)
         src = layer.dst
     return net
@@ -251,7 +267,8 @@ def check_parallelism(value, option: str, layers: list[tuple[str, int]]) -> None
 # --------------------------------------------------------------------------- checks and grouping
 
 
-SUPPORTED = "input, dense (integer weights), xnor_popcount, conv2d (integer or binary), threshold, maxpool2d (after a thresholded conv2d), argmax (last)"
+SUPPORTED = ("input, dense (integer weights), xnor_popcount, conv2d (integer or binary, pad2d in front), threshold, "
+             "maxpool2d (after a thresholded conv2d), argmax (last)")
 
 
 def check_ir(ir: IR) -> None:
@@ -270,32 +287,36 @@ def check_ir(ir: IR) -> None:
             raise BespokeError(f"node {n} ({ir.layer(n).op}) feeds {len(ir.users_of(n))} layers; the folded architecture takes a chain")
 
 
-def chain_groups(ir: IR) -> tuple[list[list[str]], str | None]:
-    """The chain from the input as groups [mac, threshold?, maxpool?], and the final ArgMax node."""
-    groups, argmax = [], None
+def chain_groups(ir: IR) -> tuple[list[list[str]], str | None, dict[str, str], str | None]:
+    """The chain from the input as groups [mac, threshold?, maxpool?], the final ArgMax node, the
+    Pad2d in front of each padded conv (conv node -> pad node), and a Threshold on the input codes."""
+    groups, argmax, pads, pad, input_threshold = [], None, {}, None, None
     node = ir.input_node()
     while ir.users_of(node):
         (node,) = ir.users_of(node)
         layer = ir.layer(node)
         if argmax is not None:
             raise BespokeError(f"node {node} ({layer.op}) follows the argmax; the folded architecture ends with it")
-        if isinstance(layer, MAC_LAYERS):
+        if pad is not None and not isinstance(layer, Conv2d):
+            raise BespokeError(f"node {pad} (pad2d): the folded architecture pads only the input of a conv2d, not of {layer.op}")
+        if isinstance(layer, Pad2d):
+            pad = node
+        elif isinstance(layer, MAC_LAYERS):
             groups.append([node])
+            if pad is not None:
+                pads[node], pad = pad, None
         elif isinstance(layer, ArgMax) and groups:
             argmax = node
         elif groups and extends(ir, groups[-1], layer):
             groups[-1].append(node)
-        elif isinstance(layer, Threshold) and not groups:
-            raise BespokeError(f"node {node}: a threshold directly on the input codes has no place in the folded engine yet "
-                               "(FINN runs it as a standalone thresholding layer); compile with --arch unrolled, or give the "
-                               "model float features without the input's integer datatype annotation, so the threshold becomes "
-                               "the input binariser")
+        elif isinstance(layer, Threshold) and not groups and input_threshold is None and pad is None:
+            input_threshold = node
         else:
             raise BespokeError(f"node {node}: {layer.op} cannot be placed in the folded architecture here; "
                                f"it takes a chain of {SUPPORTED}")
     if not groups:
         raise BespokeError(f"IR {ir.name!r} has no dense, xnor_popcount or conv2d layer to fold")
-    return groups, argmax
+    return groups, argmax, pads, input_threshold
 
 
 def extends(ir: IR, group: list[str], layer) -> bool:
@@ -314,9 +335,12 @@ def group_dims(ir: IR, group: list[str]) -> tuple[int, int]:
     return layer.weight.shape
 
 
-def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int) -> LayerPlan:
+def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int, pad: str | None = None) -> LayerPlan:
     mac = group[0]
     layer = ir.layer(mac)
+    pad_from = pad_values = None
+    if pad is not None:
+        src, pad_from, pad_values = padded_source(ir, pad, src)
     binary = isinstance(layer, XnorPopcount) or (isinstance(layer, Conv2d) and layer.binary)
     rows, cols = group_dims(ir, group)
     if binary:
@@ -346,7 +370,26 @@ def plan_layer(ir: IR, group: list[str], src: Buffer, pe: int, simd: int) -> Lay
         name=mac, nodes=list(group), binary=binary, rows=rows, cols=cols, pe=pe, simd=simd, positions=positions,
         src=src, dst=dst, weights=padded, acc_lo=acc_lo, acc_hi=acc_hi, params=params, thresholded=thr is not None,
         param_per_position=per_position, read=read, stride=layer.stride if conv else 1, kernel=tuple(layer.weight.shape[2:]) if conv else (1, 1),
-        pool=(ir.layer(pool).kernel, ir.layer(pool).stride) if pool else None, ops=[ir.layer(n).op for n in group])
+        pool=(ir.layer(pool).kernel, ir.layer(pool).stride) if pool else None, ops=[ir.layer(n).op for n in group],
+        pad_from=pad_from, pad_values=pad_values)
+
+
+def padded_source(ir: IR, pad: str, src: Buffer) -> tuple[Buffer, list[int], list[int]]:
+    """The conv's input as the pad frames it, stored like its producer's buffer (HWC or IR order):
+    the buffer, and per slot the producer's slot it copies (-1 on the border) and the constant.
+    No registers: the border is constant nets, the rest the producer's own."""
+    layer = ir.layer(pad)
+    if src.shape is not None and tuple(src.shape) != tuple(layer.in_shape):
+        raise BespokeError(f"node {pad} (pad2d): reads {src.node} of shape {src.shape} as {layer.in_shape}; "
+                           "the folded architecture needs the producer's shape")
+    framed = buffer_of(ir, pad, layer.out_shape if src.shape is not None else None)
+    per = int(np.prod(layer.out_shape[1:]))
+    slots, values = [-1] * framed.size, [0] * framed.size
+    for i, j in enumerate(layer.sources().tolist()):
+        slot = framed.phys(i)
+        slots[slot] = src.phys(j) if j >= 0 else -1
+        values[slot] = int(layer.value[i // per])
+    return framed, slots, values
 
 
 def check_binary(ir: IR, node: str, layer, src: Buffer) -> None:

@@ -12,7 +12,7 @@ from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Req
 from bespoke.hdl.conv import conv_taps
 from bespoke.hdl.xnor_plan import BitRow
 
-SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d", "thermometer",
+SUPPORTED = ("input", "dense", "relu", "requant", "argmax", "xnor_popcount", "threshold", "conv2d", "maxpool2d", "pad2d", "thermometer",
              "logic_gates", "group_sum")
 # layers followed by a register stage when pipelined (unless their only user is in POOLED_INTO)
 REGISTERED = (Dense, Requant, ArgMax, XnorPopcount, Conv2d, Threshold, MaxPool2d)

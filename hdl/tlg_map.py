@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount, bits_for_range
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Pad2d, Threshold, XnorPopcount, bits_for_range
 from bespoke.hdl.conv import conv_rows, window_index
 from bespoke.hdl.csd import csd
 from bespoke.hdl.compare_plan import plan_window
@@ -96,7 +96,7 @@ def check_mappable(ir: IR, opts: TlgOptions) -> None:
     fused = {a for n in ir.order() if (a := tlg_accumulator(ir, n, opts)) is not None}
     for n in ir.order():
         layer = ir.layer(n)
-        if isinstance(layer, Input) or n in fused or _head(ir, n, opts) or _binary(layer):
+        if isinstance(layer, (Input, Pad2d)) or n in fused or _head(ir, n, opts) or _binary(layer):  # a pad is wiring
             continue
         if isinstance(layer, Threshold) and tlg_accumulator(ir, n, opts) is not None:
             continue

@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Relu, Requant, Thermometer,
+from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Pad2d, Relu, Requant, Thermometer,
                                  Threshold, XnorPopcount, bits_for_range)
 from bespoke.compiler.ops import keeps_all_bits, mask_runs
 from bespoke.hdl.adder_tree import Add, Term, const_term, huffman_sum
@@ -362,6 +362,13 @@ def threshold_stage(st: Stage, thresholds) -> list[int]:
     return outs
 
 
+def pad_stage(st: Stage, layer: Pad2d) -> list[int]:
+    """Wiring: each element is its source net, or its channel's constant on the border."""
+    per = int(np.prod(layer.out_shape[1:]))
+    values = ints(np.repeat(layer.value, per))
+    return [st.x[i] if i >= 0 else st.const(v) for i, v in zip(layer.sources().tolist(), values)]
+
+
 def maxpool_stage(st: Stage, layer: MaxPool2d) -> list[int]:
     """Window maxima: an OR on bits, else a comparator + mux chain over the taps that can matter."""
     idx = window_index(tuple(layer.in_shape), layer.kernel, layer.kernel, layer.stride)
@@ -422,6 +429,8 @@ def build_stage(st: Stage, ir: IR, n: str, acc: str | None, sharing: bool = True
         return threshold_stage(st, layer.thresholds), {}
     if isinstance(layer, MaxPool2d):
         return maxpool_stage(st, layer), {}
+    if isinstance(layer, Pad2d):
+        return pad_stage(st, layer), {}
     if isinstance(layer, Relu):
         return relu_stage(st), {}
     if isinstance(layer, Requant):

@@ -19,7 +19,7 @@ import numpy as np
 
 from bespoke.compiler import logic
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Relu, Requant,
+from bespoke.compiler.ir import (IR, ArgMax, Conv2d, Dense, GroupSum, Input, LogicGates, MaxPool2d, Pad2d, Relu, Requant,
                                  Thermometer, Threshold, XnorPopcount)
 
 
@@ -209,6 +209,13 @@ def _maxpool2d(w: _Writer, layer: MaxPool2d, x: _Tensor) -> _Tensor:
     return _Tensor(names, x.bound)
 
 
+def _pad2d(w: _Writer, layer: Pad2d, x: _Tensor) -> _Tensor:
+    bound = max([x.bound] + [abs(int(v)) for v in layer.value])
+    per = int(np.prod(layer.out_shape[1:]))
+    consts = [w.wire(width_for(bound), const(v, width_for(bound)), "pad") for v in layer.value.tolist()]
+    return _Tensor([x.names[i] if i >= 0 else consts[k // per] for k, i in enumerate(layer.sources().tolist())], bound)
+
+
 def _thermometer(w: _Writer, layer: Thermometer, x: _Tensor) -> _Tensor:
     names = []
     for f, t in zip(layer.feature.tolist(), layer.threshold.tolist()):
@@ -235,7 +242,7 @@ def _group_sum(w: _Writer, layer: GroupSum, x: _Tensor) -> _Tensor:
 
 
 _LAYERS = {Dense: _dense, Relu: _relu, Requant: _requant, ArgMax: _argmax, XnorPopcount: _xnor_popcount,
-           Threshold: _threshold, Conv2d: _conv2d, MaxPool2d: _maxpool2d, Thermometer: _thermometer,
+           Threshold: _threshold, Conv2d: _conv2d, MaxPool2d: _maxpool2d, Pad2d: _pad2d, Thermometer: _thermometer,
            LogicGates: _logic_gates, GroupSum: _group_sum}
 
 

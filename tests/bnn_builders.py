@@ -44,14 +44,14 @@ def tiny_mlp(rng, sizes=(20, 12, 8, 5), bits=8, head="scale", n=200):
     return random_net(bnn_train.mlp(sizes, rng, head=head), x, rng), x
 
 
-def tiny_cnn(rng, size=10, channels=(3, 4), n_classes=4, bits=4, n=100):
-    """conv3x3 bn sign pool2, conv3x3 bn sign (pool2 when it fits), dense."""
+def tiny_cnn(rng, size=10, channels=(3, 4), n_classes=4, bits=4, n=100, pad=0):
+    """conv3x3 bn sign pool2, conv3x3 bn sign, dense; each conv with `pad` zeros around its input."""
     c1, c2 = channels
     x = rng.integers(0, 2**bits, (n, 1, size, size)).astype(np.float32)
-    s1 = (size - 2) // 2
-    s2 = s1 - 2
-    layers = [bnn_train.BinaryConv(1, c1, 3, rng), bnn_train.BatchNorm(c1), bnn_train.Sign(), bnn_train.MaxPool(2),
-              bnn_train.BinaryConv(c1, c2, 3, rng), bnn_train.BatchNorm(c2), bnn_train.Sign(), bnn_train.Flatten(),
+    s1 = (size - 2 + 2 * pad) // 2
+    s2 = s1 - 2 + 2 * pad
+    layers = [bnn_train.BinaryConv(1, c1, 3, rng, pad), bnn_train.BatchNorm(c1), bnn_train.Sign(), bnn_train.MaxPool(2),
+              bnn_train.BinaryConv(c1, c2, 3, rng, pad), bnn_train.BatchNorm(c2), bnn_train.Sign(), bnn_train.Flatten(),
               bnn_train.BinaryDense(c2 * s2 * s2, n_classes, rng), bnn_train.Scale(0.5)]
     return random_net(layers, x, rng), x
 

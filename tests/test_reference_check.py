@@ -164,3 +164,18 @@ def test_qdq_models_with_float_scales_equal_onnxruntime_on_every_vector():
         x = (rng.integers(-80, 1200, (2000, 6)) / 2 * s_x).astype(np.float32)
         check = check_against_model(compiled.ir, model, x, compiled.encode(x))
         assert check.agree == 2000, (seed, check.first_disagreements)
+
+
+def test_finn_preprocessed_tfc_folds_with_its_thresholding_layer(tfc, tmp_path):
+    """The UINT8 form's binariser is a threshold on the pixel codes (FINN's standalone
+    thresholding layer): the folded engine applies it in front of its input register."""
+    model = compile_model(tfc, tmp_path / "tfc", arch="folded", pe=16, simd=32)
+    from bespoke.compiler.ir import Threshold
+
+    (first,) = model.ir.users_of(model.ir.input_node())
+    assert isinstance(model.ir.layer(first), Threshold) and model.ir.layer(first).thresholds.shape == (784, 1)
+    x = np.random.default_rng(1).integers(0, 256, (40, 784)).astype(np.float64)
+    sim = model.simulate(x)
+    assert sim.passed and sim.vectors == 40 and sim.mismatches == 0
+    check = model.check_reference(x)
+    assert check.exact and not check.failed and check.agree + check.ties == 40

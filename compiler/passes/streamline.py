@@ -26,12 +26,13 @@ from fractions import Fraction
 import numpy as np
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Threshold,
-                         XnorPopcount)
+from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, MultiThreshold, Pad2d,
+                         Threshold, XnorPopcount)
+from bespoke.compiler.ops import windows
 from bespoke.compiler.passes import Pass, PassResult, register
 from bespoke.compiler.passes.thresholds import argmax_head, exact, thresholds
 
-SUPPORTED = "input, Quant/IntQuant, BipolarQuant/Sign, MultiThreshold, Gemm/MatMul, Conv, BatchNormalization/Add/Mul, MaxPool, ArgMax"
+SUPPORTED = "input, Quant/IntQuant, BipolarQuant/Sign, MultiThreshold, Gemm/MatMul, Conv (padded too), BatchNormalization/Add/Mul, MaxPool, ArgMax"
 
 
 @dataclass
@@ -45,6 +46,9 @@ class _T:
     hi: np.ndarray
     shape: tuple
     negatable: bool = False  # its producer is a linear layer the walk may still negate per neuron
+    # a padded image: (border mask [size], per channel what the border code stands for minus the
+    # model's padding value); the convolution reading it subtracts that from its offsets
+    padding: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,17 @@ class _Walk:
 
     def run(self) -> IR:
         handlers = {Input: self._input, IntQuant: self._intquant, Bipolar: self._bipolar, MultiThreshold: self._multithreshold,
-                    Affine: self._affine, Dense: self._linear, Conv2d: self._linear, MaxPool2d: self._maxpool, ArgMax: self._argmax}
+                    Affine: self._affine, Dense: self._linear, Conv2d: self._linear, MaxPool2d: self._maxpool, ArgMax: self._argmax,
+                    Pad2d: self._pad}
         for n in self.src.order():
             layer = self.src.layer(n)
             handler = handlers.get(type(layer))
             if handler is None:
                 raise BespokeError(f"node {n!r} ({layer.op}): not supported in a binarized network; supported: {SUPPORTED}")
-            if isinstance(layer, (Dense, Conv2d, MaxPool2d, ArgMax)) and isinstance(self._arg(n), _Raw):
+            arg = self._arg(n) if self.src.inputs_of(n) else None
+            if isinstance(arg, _T) and arg.padding is not None and not isinstance(layer, Conv2d):
+                raise BespokeError(f"node {n!r} ({layer.op}) reads a padded image; padding is supported only in front of a convolution")
+            if isinstance(layer, (Dense, Conv2d, MaxPool2d, ArgMax, Pad2d)) and isinstance(arg, _Raw):
                 raise BespokeError(f"node {n!r} ({layer.op}) reads the raw model input; quantise the input first "
                                    "(a QONNX Quant, BipolarQuant or MultiThreshold node, or an integer datatype annotation on the input)")
             self.t[n] = handler(n, layer)
@@ -248,7 +256,10 @@ class _Walk:
         lo, hi = self._ranges(name, x)
         out_shape = new.out_shape if isinstance(new, Conv2d) else (new.weight.shape[0],)
         per_elem = int(np.prod(out_shape[1:]))
-        return _T(name, np.repeat(alpha, per_elem), np.repeat(beta, per_elem), lo, hi, out_shape, negatable=True)
+        offset = np.repeat(beta, per_elem)
+        if x.padding is not None:
+            offset = offset - _padding_error(layer, ints, w_scale, *x.padding)
+        return _T(name, np.repeat(alpha, per_elem), offset, lo, hi, out_shape, negatable=True)
 
     @staticmethod
     def _xnor_layer(layer, bits):
@@ -262,6 +273,30 @@ class _Walk:
         if isinstance(layer, Conv2d):
             return Conv2d(weight=ints, bias=bias, in_shape=layer.in_shape, stride=layer.stride)
         return Dense(weight=ints, bias=bias)
+
+    # -- padding
+    def _pad(self, n, layer: Pad2d):
+        """The border as one integer code per channel: the one nearest the model's padding value
+        within the channel's range (exactly it when the value is a code, e.g. a zero point; for
+        +-1 bits, 0 stands for -1). What the code over-states is taken out by the convolution."""
+        x = self._arg(n)
+        c = layer.in_shape[0]
+        scale, offset = x.scale.reshape(c, -1), x.offset.reshape(c, -1)
+        if any(len(set(scale[k])) != 1 or len(set(offset[k])) != 1 for k in range(c)):
+            raise BespokeError(f"node {n!r} (pad2d): padding needs one scale and offset per channel at its input")
+        lo, hi = x.lo.reshape(c, -1), x.hi.reshape(c, -1)
+        codes, excess = [], []
+        for k, want in enumerate(exact(layer.value)):
+            s, o = scale[k, 0], offset[k, 0]
+            code = min(max(round((want - o) / s), min(lo[k])), max(hi[k]))
+            codes.append(int(code))
+            excess.append(s * code + o - want)
+        pad = Pad2d(in_shape=layer.in_shape, pads=layer.pads, value=np.array(codes, dtype=np.int64))
+        name = self._add(n, pad, x)
+        rlo, rhi = self._ranges(name, x)
+        per = int(np.prod(pad.out_shape[1:]))
+        return _T(name, np.repeat(scale[:, 0], per), np.repeat(offset[:, 0], per), rlo, rhi, pad.out_shape,
+                  padding=(pad.border(), np.array(excess, dtype=object)))
 
     # -- pooling
     def _maxpool(self, n, layer: MaxPool2d):
@@ -351,6 +386,19 @@ def _weight_grid(n: str, layer) -> tuple[np.ndarray, np.ndarray]:
         raise BespokeError(f"node {n!r} ({layer.op}): weights are neither binary (+-w per output) nor on an integer grid; "
                            "quantise them with BipolarQuant or Quant")
     return ints.astype(np.int64).reshape(w.shape), exact(scale)
+
+
+def _padding_error(layer: Conv2d, ints: np.ndarray, w_scale: np.ndarray, border: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """Per conv output element, what the border codes add beyond the model's padding value:
+    w_scale[o] * sum over the window's border taps of ints[o, c, i, j] * excess[c], exactly."""
+    _, _, kh, kw = ints.shape
+    taps = windows(border[None, :].astype(np.int64), layer.in_shape, kh, kw, layer.stride)[0]  # [C, H', W', kh, kw]
+    counts = np.einsum("chwij,ocij->ochw", taps, ints)  # border taps per (output, input channel, position)
+    error = np.zeros(counts.shape[0] * counts.shape[2] * counts.shape[3], dtype=object)
+    for e in set(excess.tolist()) - {0}:
+        per_output = counts[:, excess == e].sum(axis=1).reshape(counts.shape[0], -1)  # [O, H'W'] ints
+        error = error + (per_output.astype(object) * (w_scale[:, None] * e)).ravel()
+    return error
 
 
 def _offset_dot(n: str, layer, ints: np.ndarray, x: _T) -> np.ndarray:

@@ -149,10 +149,27 @@ def test_bipolar_quant_weights_without_one_scale_per_channel_are_refused(scale, 
         lower_onnx(model)
 
 
-def test_padded_convolution_is_refused():
-    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="c")
+@pytest.mark.parametrize("pads", [[1, 1, 1, 1], [2, 0, 1, 3]])
+def test_padded_convolution_equals_onnxruntime(pads):
+    """ONNX pads (top, left, bottom, right) of zeros: a Pad2d in front of an unpadded Conv2d."""
+    w = rng.normal(size=(2, 3, 3, 3)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=pads, name="c")
+    out = (2, 5 + pads[0] + pads[2] - 2, 6 + pads[1] + pads[3] - 2)
+    model = one_op_model([node], {"w": w}, (3, 5, 6), out)
+    ir = lower_onnx(model)
+    assert [ir.layer(n).op for n in ir.order()] == ["input", "pad2d", "conv2d"]
+    x = rng.normal(size=(10, 3 * 5 * 6)).astype(np.float32)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString())
+    ref = np.concatenate([sess.run(None, {"x": row.reshape(1, 3, 5, 6)})[0].reshape(1, -1) for row in x])
+    np.testing.assert_allclose(run(ir, x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_same_auto_pad_is_refused_with_what_to_do():
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], auto_pad="SAME_UPPER", name="c")
     model = one_op_model([node], {"w": np.ones((1, 1, 3, 3))}, (1, 4, 4), (1, 4, 4))
-    with pytest.raises(BespokeError, match="'c' \\(Conv\\): padded convolutions are not supported"):
+    with pytest.raises(BespokeError, match="'c' \\(Conv\\): auto_pad SAME_UPPER/SAME_LOWER is not supported; export .* explicit pads"):
         lower_onnx(model)
 
 

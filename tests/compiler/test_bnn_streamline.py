@@ -8,7 +8,8 @@ import pytest
 from bnn_builders import export, tiny_cnn, tiny_mlp
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.compiler.ir import IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, Relu, Threshold, XnorPopcount
+from bespoke.compiler.ir import (IR, Affine, ArgMax, Bipolar, Conv2d, Dense, Input, IntQuant, MaxPool2d, Pad2d, Relu, Threshold,
+                                 XnorPopcount)
 from bespoke.compiler.onnx_frontend import lower_onnx
 from bespoke.compiler.passes import PassManager
 from bespoke.compiler.passes.streamline import is_binarized
@@ -44,15 +45,19 @@ def test_mlp_streamlines_to_xnor_thresholds_with_equal_predictions(form, head):
     assert set(np.unique(first.weight)) <= {-1, 1} and not first.bias.any()  # +-1 integer MAC on the 8-bit codes
 
 
-def test_cnn_streamlines_to_binary_convolutions_and_pooling_on_bits():
+@pytest.mark.parametrize("pad", [0, 1])
+def test_cnn_streamlines_to_binary_convolutions_and_pooling_on_bits(pad):
+    """Padded too: the zeros around a +-1 image are no bit; the border is code 0 (-1) and each
+    output position's offset takes out what that adds (a threshold per position)."""
     rng = np.random.default_rng(2)
-    layers, x = tiny_cnn(rng)
-    for form in ("qonnx", "mt"):
+    layers, x = tiny_cnn(rng, pad=pad)
+    for form in ("qonnx",) if pad else ("qonnx", "mt"):
         float_ir = lower_onnx(export(layers, 4, (1, 10, 10), form))
         ref, got, ir = predictions(float_ir, x.reshape(len(x), -1))
         np.testing.assert_array_equal(got, ref)
-        kinds = [(type(ir.layer(n)), getattr(ir.layer(n), "binary", None)) for n in ir.order()]
+        kinds = [(type(ir.layer(n)), getattr(ir.layer(n), "binary", None)) for n in ir.order() if not isinstance(ir.layer(n), Pad2d)]
         assert kinds[1] == (Conv2d, False) and (Conv2d, True) in kinds and (MaxPool2d, None) in kinds
+        assert sum(isinstance(ir.layer(n), Pad2d) for n in ir.order()) == 2 * pad
         pool = next(n for n in ir.order() if isinstance(ir.layer(n), MaxPool2d))
         assert isinstance(ir.layer(ir.inputs_of(pool)[0]), Threshold)  # max-pool of bits: an OR
 
@@ -198,3 +203,25 @@ def test_raw_scores_keep_their_real_scale_and_negative_scores_flip_for_argmax():
     ref, got, out = predictions(ir, x)
     np.testing.assert_array_equal(got, ref)
     assert not any(isinstance(out.layer(n), Dense) and out.layer(n).weight.shape == (2, 2) for n in out.graph)  # no score head
+
+
+def test_padding_where_zero_is_no_code_is_exact_on_a_mac_convolution():
+    """Codes of a quantiser with zero point 1/2 stand for s(q - 1/2): real 0, the model's padding,
+    is none of them. The border gets the nearest code and the next conv's offsets take out its
+    excess at each output position: the scores equal the float graph's exactly."""
+    rng = np.random.default_rng(12)
+    ir = IR("pad_mac")
+    ir.add("x", Input(size=2 * 5 * 5))
+    ir.add("q", IntQuant(scale=np.ones(50), zero_point=np.zeros(50), bit_width=4, signed=False), ["x"])
+    ir.add("c1", Conv2d(weight=rng.integers(-3, 4, (3, 2, 3, 3)).astype(float), bias=rng.normal(size=3), in_shape=(2, 5, 5)), ["q"])
+    ir.add("a", IntQuant(scale=np.full(27, 0.5), zero_point=np.full(27, 0.5), bit_width=3, signed=False), ["c1"])
+    ir.add("p", Pad2d(in_shape=(3, 3, 3), pads=(1, 2, 0, 1), value=np.zeros(3)), ["a"])
+    ir.add("c2", Conv2d(weight=rng.integers(-2, 3, (2, 3, 2, 2)).astype(float), bias=np.zeros(2), in_shape=(3, 4, 6)), ["p"])
+    x = rng.integers(0, 16, (300, 50)).astype(float)
+    integer = streamline(ir)
+    pad = next(n for n in integer.order() if isinstance(integer.layer(n), Pad2d))
+    assert integer.layer(pad).value.dtype.kind == "i"
+    out = integer.out(integer.output_node())
+    scores = run(integer, integer.encode_inputs(x)) * out.scale + out.offset
+    np.testing.assert_allclose(scores, run(ir, x), rtol=0, atol=1e-9)
+    assert len(set(np.round(out.offset, 9))) > 2  # the border taps differ between positions

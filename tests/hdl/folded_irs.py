@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Threshold, XnorPopcount
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Pad2d, Threshold, XnorPopcount
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.sim import golden
 
@@ -102,4 +102,40 @@ def strided_ir(seed: int = 0) -> IR:
     return ranged(ir)
 
 
-IRS = {"mlp": mlp_ir, "cnn": cnn_ir, "strided": strided_ir}
+def padded_ir(seed: int = 0) -> IR:
+    """Padding on the input (IR-order storage, a constant per channel) -> integer conv -> sign ->
+    uneven padding (1 top, 0 left, 2 bottom, 1 right) of the HWC buffer -> stride-2 binary conv
+    -> sign -> XNOR dense -> argmax."""
+    rng = np.random.default_rng(seed)
+    ir = IR("fpad")
+    ir.add("x", Input(size=2 * 6 * 6, lo=-2, hi=3))
+    ir.add("p0", Pad2d(in_shape=(2, 6, 6), pads=(1, 1, 1, 1), value=np.array([0, -2])), ["x"])
+    ir.add("c1", Conv2d(weight=rng.integers(-2, 3, (4, 2, 3, 3)), bias=rng.integers(-4, 5, 4), in_shape=(2, 8, 8)), ["p0"])
+    add_thresholds(ir, "t1", "c1", 1, rng)
+    ir.add("p1", Pad2d(in_shape=(4, 6, 6), pads=(1, 0, 2, 1), value=np.array([1, 0, 1, 1])), ["t1"])
+    ir.add("c2", Conv2d(weight=rng.integers(0, 2, (3, 4, 3, 3)), in_shape=(4, 9, 7), stride=2, binary=True), ["p1"])
+    add_thresholds(ir, "t2", "c2", 1, rng, per_channel=(3, 12))
+    ir.add("fc", XnorPopcount(weight=rng.integers(0, 2, (4, 36))), ["t2"])
+    ir.add("out", ArgMax(), ["fc"])
+    return ranged(ir)
+
+
+def input_threshold_ir(seed: int = 0) -> IR:
+    """FINN's thresholding layer on 8-bit input codes (one step per pixel, two rows constant) ->
+    XNOR -> sign -> XNOR -> argmax."""
+    rng = np.random.default_rng(seed)
+    ir = IR("fthr")
+    ir.add("x", Input(size=20, lo=0, hi=255))
+
+    def pin(t):
+        t[0, 0], t[1, 0] = 0, 300  # always 1, never
+
+    add_thresholds(ir, "t0", "x", 1, rng, edit=pin)
+    ir.add("x1", XnorPopcount(weight=rng.integers(0, 2, (12, 20))), ["t0"])
+    add_thresholds(ir, "t1", "x1", 1, rng)
+    ir.add("x2", XnorPopcount(weight=rng.integers(0, 2, (5, 12))), ["t1"])
+    ir.add("out", ArgMax(), ["x2"])
+    return ranged(ir)
+
+
+IRS = {"mlp": mlp_ir, "cnn": cnn_ir, "strided": strided_ir, "padded": padded_ir, "input_threshold": input_threshold_ir}

@@ -5,7 +5,7 @@ cycle, and the check bites."""
 
 import numpy as np
 import pytest
-from folded_irs import IRS, cnn_ir, inputs, mlp_ir, strided_ir
+from folded_irs import IRS, cnn_ir, inputs, mlp_ir, padded_ir, strided_ir
 
 from bespoke.hdl import folded
 from bespoke.hdl.folded_netlist import plan_folded, run
@@ -29,6 +29,8 @@ def check(ir, pe, simd, n=12, seed=0):
     ("mlp", 1, 1), ("mlp", 2, 3), ("mlp", 3, 5), ("mlp", 4, 8), ("mlp", 10, 12), ("mlp", 9, 11),
     ("cnn", 3, 5), ("cnn", 4, 8), ("cnn", 6, 16), ("cnn", 2, 24),
     ("strided", 1, 1), ("strided", 3, 5), ("strided", 2, 12),
+    ("padded", 1, 1), ("padded", 3, 5), ("padded", 4, 36),
+    ("input_threshold", 1, 1), ("input_threshold", 4, 7),
 ])
 def test_interpreter_equals_golden_at_the_analytic_latency(name, pe, simd):
     check(IRS[name](), pe, simd)
@@ -38,10 +40,10 @@ def test_interpreter_equals_golden_at_the_analytic_latency(name, pe, simd):
 def test_random_networks(seed):
     """Random weights and thresholds of the three shapes at random foldings."""
     rng = np.random.default_rng(seed)
-    make = [mlp_ir, strided_ir, cnn_ir][seed % 3]
+    make = [mlp_ir, strided_ir, cnn_ir, padded_ir][seed % 4]
     ir = make(seed)
     pe, simd = int(rng.integers(1, 4)), int(rng.integers(2, 10))  # within every shape's largest layer
-    if make is cnn_ir:
+    if make in (cnn_ir, padded_ir):
         pe, simd = 3, max(simd, 8)  # few cycles: the interpreter runs every one
     check(ir, pe, simd, n=8, seed=seed)
 

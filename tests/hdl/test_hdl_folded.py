@@ -79,7 +79,8 @@ def test_padding_is_neutral_and_reads_use_wide_words_where_aligned():
 
 def test_weight_codes_follow_the_weights():
     codes = {name: [layer.weight_code for layer in plan_network(make(), 2, 3).layers] for name, make in IRS.items()}
-    assert codes == {"mlp": ["bipolar", "ternary", "xnor", "xnor"], "cnn": ["int", "xnor", "xnor"], "strided": ["bipolar", "xnor"]}
+    assert codes == {"mlp": ["bipolar", "ternary", "xnor", "xnor"], "cnn": ["int", "xnor", "xnor"], "strided": ["bipolar", "xnor"],
+                     "padded": ["int", "xnor", "xnor"], "input_threshold": ["xnor", "xnor"]}
     ir = mlp_ir()
     fc2 = plan_network(ir, 8, 10).layers[1]  # one fold: a product exists only for a nonzero weight
     assert (fc2.live_lanes() == (ir.layer("fc2").weight != 0)).all() and not fc2.live_lanes()[:, 3].any()
@@ -140,13 +141,14 @@ def test_bad_irs_are_user_errors():
         ir.add("t2", Threshold(thresholds=np.full((8, 1), 5)), ["fc2"])
         ir.graph.add_edge("t2", "x3", port=0)
 
-    def threshold_on_input(ir):  # FINN's form: a thresholding layer on the integer input codes
+    def two_input_thresholds(ir):
         ir.graph.remove_edge("x", "fc1")
         ir.add("t0", Threshold(thresholds=np.full((12, 1), 4)), ["x"])
-        ir.graph.add_edge("t0", "fc1", port=0)
+        ir.add("t00", Threshold(thresholds=np.full((12, 1), 1)), ["t0"])
+        ir.graph.add_edge("t00", "fc1", port=0)
 
     cases = [(non_binary, "node x3 (xnor_popcount): weight 2 is not a bit"),
-             (threshold_on_input, "node t0: a threshold directly on the input codes has no place in the folded engine yet"),
+             (two_input_thresholds, "node t00: threshold cannot be placed in the folded architecture here"),
              (relu, "node r: relu cannot be placed in the folded architecture here"),
              (xnor_on_counts, "node fc2 (xnor_popcount): its input t1 is not binary (range [0, 3])")]
     for edit, message in cases:
@@ -173,7 +175,7 @@ def run_amaranth(ir, pe, simd, n=6, backpressure=0.3):
 @pytest.mark.parametrize("name,pe,simd", [
     ("mlp", 1, 1), ("mlp", 2, 7), ("mlp", 10, 12), ("mlp", 4, 3),
     ("cnn", 4, 8), ("cnn", 2, 5), ("cnn", 6, 16),
-    ("strided", 1, 1), ("strided", 3, 5), ("strided", 2, 12),
+    ("strided", 1, 1), ("strided", 3, 5), ("strided", 2, 12), ("padded", 3, 5), ("input_threshold", 3, 5),
 ])
 def test_amaranth_bit_exact_at_the_analytic_latency(name, pe, simd):
     got, want, latencies, claimed = run_amaranth(IRS[name](), pe, simd)
@@ -189,7 +191,7 @@ def build_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("folded_build")
 
 
-@pytest.mark.parametrize("name,pe,simd", [("mlp", 3, 5), ("cnn", 3, 4), ("strided", 2, 3)])
+@pytest.mark.parametrize("name,pe,simd", [("mlp", 3, 5), ("cnn", 3, 4), ("strided", 2, 3), ("padded", 2, 7), ("input_threshold", 4, 8)])
 def test_verilator_bit_exact_under_backpressure(name, pe, simd, build_dir):
     ir = IRS[name]()
     top = f"f_{name}"

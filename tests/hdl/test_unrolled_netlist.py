@@ -116,11 +116,11 @@ def test_random_hand_built_bnns(net, seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("net", ["mlp", "cnn"])
+@pytest.mark.parametrize("net", ["mlp", "cnn", "padded_cnn"])
 def test_random_exported_bnns(net, seed):
-    """QONNX BNNs (dense and conv) through the frontend and the BNN streamlining pipeline."""
+    """QONNX BNNs (dense, conv, padded conv) through the frontend and the BNN streamlining pipeline."""
     rng = np.random.default_rng(100 + seed)
-    layers, x = tiny_mlp(rng) if net == "mlp" else tiny_cnn(rng)
+    layers, x = tiny_mlp(rng) if net == "mlp" else tiny_cnn(rng, pad=int(net == "padded_cnn"))
     ir = integer_ir(export(layers, 8 if net == "mlp" else 4, (20,) if net == "mlp" else (1, 10, 10), "qonnx"))
     check(ir, ir.encode_inputs(x.reshape(len(x), -1)), registers=bool(seed % 2))
 

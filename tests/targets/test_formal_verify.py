@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bespoke.api import compile_model, verify_formal
-from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Requant, Threshold, XnorPopcount
+from bespoke.compiler.ir import IR, ArgMax, Conv2d, Dense, Input, MaxPool2d, Pad2d, Requant, Threshold, XnorPopcount
 from bespoke.compiler.passes.ranges import InferRanges
 from bespoke.flow import hardware
 from bespoke.targets.formal import Aig, _iprove
@@ -148,6 +148,16 @@ def test_time_limit_gives_undecided_with_the_limit_hit(capsys, tmp_path):
     code, out, err = cli(capsys, "verify", tmp_path / "seeds", "--formal", "--timeout", "8")
     assert code == 3, out + err
     assert "UNDECIDED" in out and "the time limit of 8 s was hit after" in out and "of 268,435,456 input vectors" in out
+
+
+def test_padded_binarized_cnn_is_proven(tmp_path):
+    """Pad2d in the reference (border constants) and in the circuit: 2-bit 5x5 inputs, each conv
+    padded by one, proven for all 2^50 inputs."""
+    layers, _ = tiny_cnn(np.random.default_rng(5), size=5, channels=(2, 2), n_classes=3, bits=2, n=30, pad=1)
+    model = compile_model(export(layers, 2, (1, 5, 5)), tmp_path / "cnn")
+    assert Pad2d in {type(model.ir.layer(n)) for n in model.ir.graph}
+    rep = verify_formal(tmp_path / "cnn", timeout=120)
+    assert rep.verdict == "proven", rep.result
 
 
 def test_binarized_cnn_reference_agrees_on_random_vectors(tmp_path):
