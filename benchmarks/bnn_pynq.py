@@ -34,6 +34,18 @@ from bespoke.api import compile_model  # noqa: E402
 
 NETS = ("TFC_1W1A", "SFC_1W1A", "LFC_1W1A", "TFC_2W2A", "CNV_1W1A", "CNV_1W1A_PAD")
 PADDED = {"CNV_1W1A_PAD": "CNV_1W1A"}  # a padded variant of a BNN-PYNQ net (padded_cnv)
+# FINN's CNV-w1a1 at the folding of its end-to-end notebook (finn/notebooks/end2end_example/
+# bnn-pynq/cnv_end2end_example.ipynb: (PE, SIMD) per MVAU) on CNV's layers (output positions,
+# rows, columns); each layer takes positions * ceil(rows/PE) * ceil(cols/SIMD) cycles.
+FINN_CNV = [((16, 3), (900, 64, 27)), ((32, 32), (784, 64, 576)), ((16, 32), (144, 128, 576)), ((16, 32), (100, 128, 1152)),
+            ((4, 32), (9, 256, 1152)), ((1, 32), (1, 256, 2304)), ((1, 4), (1, 512, 256)), ((1, 8), (1, 512, 512)),
+            ((5, 1), (1, 10, 512))]
+
+
+def finn_cnv_cycles() -> tuple[int, int]:
+    """(initiation interval: the slowest layer, latency floor: the sum) of FINN's CNV dataflow."""
+    cycles = [pos * -(-rows // pe) * -(-cols // simd) for (pe, simd), (pos, rows, cols) in FINN_CNV]
+    return max(cycles), sum(cycles)
 
 
 def data(net: str, n_train: int = 4000):
@@ -118,7 +130,11 @@ def bench(net: str, args, work: Path) -> list[dict]:
         folded = dict(pe=args.pe, simd=args.simd) if arch == "folded" else {}
         model = compile_model(path, work / f"{net}_{arch}", arch=arch, **folded)
         row = {"net": net, "arch": arch + (f" PE{args.pe}/SIMD{args.simd}" if folded else ""),
-               "train+export s": round(trained, 1), "compile s": round(time.perf_counter() - t1, 1)}
+               "train+export s": round(trained, 1), "compile s": round(time.perf_counter() - t1, 1),
+               "cycles/image": model.summary.get("latency", 0) if folded else 0}
+        if folded and net.startswith("CNV"):
+            ii, total = finn_cnv_cycles()
+            row["FINN CNV II / sum"] = f"{ii} / {total} ({row['cycles/image'] / ii:.1f}x / {row['cycles/image'] / total:.2f}x)"
         check = model.check_reference(x)
         golden = classes(model, x)
         tie = _torch_ties(torch_scores)
