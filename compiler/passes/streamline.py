@@ -282,7 +282,7 @@ class _Walk:
         x = self._arg(n)
         c = layer.in_shape[0]
         scale, offset = x.scale.reshape(c, -1), x.offset.reshape(c, -1)
-        if any(len(set(scale[k])) != 1 or len(set(offset[k])) != 1 for k in range(c)):
+        if not _channel_uniform(scale, offset):
             raise BespokeError(f"node {n!r} (pad2d): padding needs one scale and offset per channel at its input")
         lo, hi = x.lo.reshape(c, -1), x.hi.reshape(c, -1)
         codes, excess = [], []
@@ -303,8 +303,7 @@ class _Walk:
         x = self._arg(n)
         c = layer.in_shape[0]
         scale, offset = x.scale.reshape(c, -1), x.offset.reshape(c, -1)
-        uniform = all(len(set(scale[k])) == 1 and len(set(offset[k])) == 1 for k in range(c))
-        if not uniform or any(v <= 0 for v in scale[:, 0]):
+        if not _channel_uniform(scale, offset) or any(v <= 0 for v in scale[:, 0]):
             raise BespokeError(f"node {n!r} (maxpool2d): max-pooling needs one positive scale and offset per channel at its input "
                                "(pool after the activation, or after a batch-norm with positive scales)")
         name = self._add(n, MaxPool2d(in_shape=layer.in_shape, kernel=layer.kernel, stride=layer.stride), x)
@@ -354,6 +353,11 @@ def _reparametrised(t: _T, mask: np.ndarray, span: np.ndarray) -> _T:
     offset = t.offset + np.where(mask, t.scale * span, 0)
     lo, hi = np.where(mask, span - t.hi, t.lo), np.where(mask, span - t.lo, t.hi)
     return _T(t.node, scale, offset, _ints(lo), _ints(hi), t.shape, t.negatable)
+
+
+def _channel_uniform(scale: np.ndarray, offset: np.ndarray) -> bool:
+    """Whether each channel (row of the [C, positions] views) has one scale and one offset."""
+    return all(len(set(s)) == 1 and len(set(o)) == 1 for s, o in zip(scale, offset))
 
 
 def _common_scale(scale: np.ndarray) -> Fraction | None:
