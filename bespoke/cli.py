@@ -421,7 +421,7 @@ def format_reference(ref: dict | None) -> list[str]:
         return [f"golden model vs the ONNX model: not checked ({ref['engine']} could not run it: {ref['error']})"]
     head = f"golden model vs the ONNX model ({ref['engine']}): {ref['agree']}/{ref['vectors']} outputs agree"
     if ref["ties"]:
-        head += f", {ref['ties']} exact ties broken differently by the reference's float rounding"
+        head += f", {ref['ties']} ties (equal scores, or a value on a rounding boundary) broken differently by the reference's float rounding"
     if ref["exact"]:
         lines = [head + (" (exact model: every output must agree)" if not ref["failed"] else " -- DISAGREES with the model")]
     else:

@@ -66,6 +66,34 @@ def qdq_mlp(n_in=6, n_hidden=5, n_out=4, seed=0, per_channel=True, argmax=False,
     return model
 
 
+def quantize_static_mlp(folder, seed: int = 0):
+    """A 6-8-4 float MLP (Gemm, Relu, Gemm, ArgMax) quantised by onnxruntime's own quantize_static
+    (QDQ, uint8 activations, int8 weights, float scales from 100 calibration rows); its path."""
+    from pathlib import Path
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    folder = Path(folder)
+    rng = np.random.default_rng(seed)
+    params = {"w1": rng.normal(size=(8, 6)), "b1": rng.normal(size=8), "w2": rng.normal(size=(4, 8)), "b2": rng.normal(size=4)}
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1), helper.make_node("ArgMax", ["y"], ["cls"], axis=1, keepdims=1)],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("cls", TensorProto.INT64, ["N", 1])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "f.onnx")
+    calibration = iter([{"x": rng.random((1, 6)).astype(np.float32)} for _ in range(100)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(calibration, None)
+
+    quantize_static(str(folder / "f.onnx"), str(folder / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return folder / "q.onnx"
+
+
 def float_mlp_with(extra_op: str | None = None, n_in=4, dynamic_features=False) -> onnx.ModelProto:
     """A small float Gemm-Relu-Gemm MLP; optionally with an unsupported operator in the middle,
     or with a dynamic feature dimension."""

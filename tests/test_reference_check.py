@@ -121,40 +121,27 @@ def test_a_reopened_build_keeps_its_model(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_onnxruntime_quantize_static_models_agree_on_every_class(tmp_path, seed):
-    """QDQ models written by onnxruntime's own quantiser (float scales): the 24-bit requantisation
-    multipliers make them inexact, and the check says so, but every class agrees."""
-    from onnx import TensorProto
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def test_onnxruntime_quantize_static_models_are_exact_and_agree_on_every_class(tmp_path, seed):
+    """QDQ models written by onnxruntime's own quantiser (float scales): the requantisation
+    multipliers round as onnxruntime's float32 kernels do (compiler.requant_fit), so the check
+    calls them exact, and every class agrees."""
+    from onnx_builders import quantize_static_mlp
 
     rng = np.random.default_rng(seed)
-    params = {"w1": rng.normal(size=(8, 6)), "b1": rng.normal(size=8), "w2": rng.normal(size=(4, 8)), "b2": rng.normal(size=4)}
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
-         helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1), helper.make_node("ArgMax", ["y"], ["cls"], axis=1, keepdims=1)],
-        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
-        [helper.make_tensor_value_info("cls", TensorProto.INT64, ["N", 1])],
-        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "f.onnx")
-    calibration = iter([{"x": rng.random((1, 6)).astype(np.float32)} for _ in range(100)])
-
-    class Reader(CalibrationDataReader):
-        def get_next(self):
-            return next(calibration, None)
-
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    check = compile_model(tmp_path / "q.onnx").check_reference(rng.random((3000, 6)))
-    assert not check.exact and any("requantisation" in why for why in check.why_inexact)
+    check = compile_model(quantize_static_mlp(tmp_path, seed)).check_reference(rng.random((3000, 6)))
+    assert check.exact, check.why_inexact
     assert check.agree == 3000
 
 
 def test_qdq_models_with_float_scales_equal_onnxruntime_on_every_vector():
     """Issue 14 part 4: with ordinary float scales the float64 input encoder differed from
     onnxruntime on inputs halfway between two steps; encoded in float32 as QuantizeLinear
-    computes, 20 random QDQ MLPs agree on every output code of every vector."""
+    computes, 20 random QDQ MLPs agree on every output code of every vector, but for rows where
+    the unoptimised reference's float32 sums put a requantised value on the other side of a
+    rounding boundary (one of the 40,000 rows)."""
     from onnx_builders import qdq_mlp
 
+    ties = 0
     for seed in range(20):
         model = qdq_mlp(seed=seed, per_channel=bool(seed % 2), float_scales=True)
         compiled = compile_model(model)
@@ -163,7 +150,32 @@ def test_qdq_models_with_float_scales_equal_onnxruntime_on_every_vector():
         # grid points and exact halves of the input step (ties), and values beyond the range
         x = (rng.integers(-80, 1200, (2000, 6)) / 2 * s_x).astype(np.float32)
         check = check_against_model(compiled.ir, model, x, compiled.encode(x))
-        assert check.agree == 2000, (seed, check.first_disagreements)
+        assert check.agree + check.ties == 2000 and not check.failed, (seed, check.first_disagreements)
+        ties += check.ties
+    assert ties <= 2
+
+
+def test_a_row_is_explained_by_a_boundary_rounding_only_when_it_is_one():
+    """Seed 19, row 1840 of the test above: hidden neuron 0's exact value is 102.5000031 and the
+    golden model (onnxruntime's float32 kernel: 102.49999) gives 102 where the unoptimised
+    reference gives 103. Rounded the other way it agrees; a wrong weight is not explained away."""
+    from onnx_builders import qdq_mlp
+
+    from bespoke.compiler.ir import Dense
+
+    model = qdq_mlp(seed=19, per_channel=True, float_scales=True)
+    compiled = compile_model(model)
+    s_x = float(numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "s_x")))
+    x = (np.random.default_rng(119).integers(-80, 1200, (2000, 6)) / 2 * s_x).astype(np.float32)[1840:1841]
+    check = check_against_model(compiled.ir, model, x, compiled.encode(x))
+    assert (check.agree, check.ties, check.failed) == (0, 1, False)
+    broken = compiled.ir.copy()
+    fc2 = broken.layer("fc2")
+    weight = fc2.weight.copy()
+    weight[1, 0] += 1
+    broken.replace_layer("fc2", Dense(weight=weight, bias=fc2.bias))
+    check = check_against_model(broken, model, x, compiled.encode(x))
+    assert (check.agree, check.ties, check.failed) == (0, 0, True)
 
 
 def test_finn_preprocessed_tfc_folds_with_its_thresholding_layer(tfc, tmp_path):

@@ -2,7 +2,8 @@
 
 Two sources of quantisation parameters, mixed freely in one walk over the graph:
 - explicit: FakeQuant layers and integer weight grids from QDQ models are reproduced exactly
-  (requantisation by mult / 2^shift with ONNX's round-half-even);
+  (requantisation by mult / 2^shift with ONNX's round-half-even, the multiplier fitted to round
+  as onnxruntime's float32 kernels do on the whole proven accumulator range: compiler.requant_fit);
 - implicit, for float models: inputs become unsigned `input_bits` codes over the calibrated (or
   declared) feature range; weights signed `weight_bits` per layer or per output channel; biases
   at accumulator scale; hidden activations requantised to `act_bits` by a per-neuron right shift
@@ -24,6 +25,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
 from bespoke.compiler.passes import Pass, PassResult, register
 from bespoke.compiler.passes.ranges import check_int64_safe
+from bespoke.compiler.requant_fit import fit, kernel_requant, kernel_scale
 
 # An explicit requantisation multiplier is searched as m / 2^shift with m below this bound.
 _MULT_BITS = 24
@@ -161,12 +163,24 @@ class _Walk:
         x = self._arg(n)
         if np.any(x.offset != 0):
             raise BespokeError(f"node {n!r} (QuantizeLinear): its input has an offset; only accumulators can be requantised")
-        mult, shift = zip(*(_as_fraction(s / fq.scale, n) for s in x.scale))
-        if any(m / 2.0**k != s / fq.scale for m, k, s in zip(mult, shift, x.scale)):
-            self.inexact.append(f"requantisation scale of {n} rounded to {_MULT_BITS} bits")
+        fitted = [self._kernel_multiplier(n, s, lo, hi, fq) for s, lo, hi in zip(x.scale, x.lo, x.hi)]
+        mult, shift = zip(*(m for m, _ in fitted))
+        missed = [ch for ch, (_, exact) in enumerate(fitted) if not exact]
+        if missed:
+            self.inexact.append(f"requantisation of {n}: on {len(missed)} of {len(fitted)} channels (first: {missed[0]}) no "
+                                f"integer multiplier rounds as onnxruntime's float32 kernel does on the whole accumulator range")
         layer = Requant(mult=np.array(mult, dtype=np.int64), shift=np.array(shift, dtype=np.int64),
                         zero_point=np.full(len(mult), fq.zero_point, dtype=np.int64), qmin=fq.qmin, qmax=fq.qmax, rounding="half_even")
         self.t[n] = self._add(n, layer, x, fq.scale, -fq.scale * fq.zero_point)
+
+    def _kernel_multiplier(self, n, s_acc, lo, hi, fq: FakeQuant) -> tuple[tuple[int, int], bool]:
+        """((mult, shift), exact): mult / 2^shift rounding as onnxruntime's integer kernels requantise
+        in float32, on every accumulator value of the proven range [lo, hi] (compiler.requant_fit);
+        if none does, the kernel's own float32 multiplier, exact = False."""
+        _as_fraction(s_acc / fq.scale, n)  # the ratio is within the supported range
+        scale = kernel_scale(s_acc, fq.scale)
+        found = fit(kernel_requant(scale), lo, hi, fq.qmin - fq.zero_point, fq.qmax - fq.zero_point)
+        return (found, True) if found else (_as_fraction(float(scale), n), False)
 
     def _relu(self, n, layer):
         x = self._arg(n)
