@@ -200,6 +200,11 @@ class Requant(Layer):
     compiler.passes.restrict). `rounding` is "floor" (an
     arithmetic right shift; round-half-up is had for free by adding 2^(shift-1) to the bias) or
     "half_even" (ONNX QuantizeLinear's rounding, needed for bit-exact QDQ models).
+
+    `exceptions` (optional, int [k, 3] rows (element, x, value)): where element e's input equals
+    x, its value before the clamp is `value` instead. Float32 requantisation (onnxruntime's
+    kernels) sometimes rounds a value next to a rounding boundary off the line that every
+    multiplier draws; the fit (compiler.requant_fit) puts those accumulator values here.
     """
 
     op: ClassVar[str] = "requant"
@@ -209,6 +214,7 @@ class Requant(Layer):
     qmin: int | np.ndarray = 0
     qmax: int | np.ndarray = 255
     rounding: str = "floor"
+    exceptions: np.ndarray | None = None
 
     ROUNDINGS: ClassVar[tuple[str, ...]] = ("floor", "half_even")
 
@@ -217,16 +223,30 @@ class Requant(Layer):
             raise ValueError(f"requant rounding {self.rounding!r} not in {self.ROUNDINGS}")
         super().__post_init__()
 
-    def _unclipped(self, x):
+    def _line(self, x):
         return round_shift(x.astype(np.int64) * self.mult, self.shift, self.rounding) + self.zero_point
+
+    def _unclipped(self, x):
+        y = self._line(x)
+        for e, at, value in self.exception_rows():
+            y[..., e] = np.where(x[..., e] == at, value, y[..., e])
+        return y
+
+    def exception_rows(self) -> list[tuple[int, int, int]]:
+        return [] if self.exceptions is None else [tuple(int(v) for v in row) for row in self.exceptions]
 
     def evaluate(self, x):
         return np.clip(self._unclipped(x), self.qmin, self.qmax)
 
     def infer_range(self, x):
-        # monotone in x for mult >= 0, antitone for mult < 0: evaluate at both ends
-        a, b = self._unclipped(x[0]), self._unclipped(x[1])
-        return np.clip(np.minimum(a, b), self.qmin, self.qmax), np.clip(np.maximum(a, b), self.qmin, self.qmax)
+        # monotone in x for mult >= 0, antitone for mult < 0: evaluate at both ends; an exception
+        # inside the range can reach beyond them
+        a, b = self._line(x[0]), self._line(x[1])
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        for e, at, value in self.exception_rows():
+            if x[0][e] <= at <= x[1][e]:
+                lo[e], hi[e] = min(lo[e], value), max(hi[e], value)
+        return np.clip(lo, self.qmin, self.qmax), np.clip(hi, self.qmin, self.qmax)
 
     def work_peak(self, x):
         # the product x * mult is formed before the shift
@@ -241,6 +261,11 @@ class Requant(Layer):
                 _vector(f"requant {name}", getattr(self, name), in_sizes[0], integer=True)
         _expect(np.all(self.qmin <= self.qmax), f"requant clamp [{self.qmin}, {self.qmax}] is empty")
         _expect(self.rounding in self.ROUNDINGS, f"requant rounding {self.rounding!r} not in {self.ROUNDINGS}")
+        if self.exceptions is not None:
+            e = self.exceptions
+            _expect(isinstance(e, np.ndarray) and e.ndim == 2 and e.shape[1] == 3 and is_integer_array(e),
+                    f"requant exceptions must be integer rows (element, x, value), have shape {getattr(e, 'shape', '?')}")
+            _expect(np.all((e[:, 0] >= 0) & (e[:, 0] < in_sizes[0])), "requant exceptions name elements outside the layer")
 
     def per_element_clamp(self) -> bool:
         return isinstance(self.qmin, np.ndarray) or isinstance(self.qmax, np.ndarray)
@@ -252,7 +277,8 @@ class Requant(Layer):
         mults = sorted(set(int(m) for m in self.mult))
         mult = "" if mults == [1] else f" mult {mults}"
         clamp = " per element" if self.per_element_clamp() else ""
-        return f"requant to {'s' if signed else 'u'}{width} [{lo}, {hi}]{clamp}, shift {shifts}{mult}, {self.rounding}"
+        fixes = f", {len(self.exceptions)} exceptions" if self.exceptions is not None else ""
+        return f"requant to {'s' if signed else 'u'}{width} [{lo}, {hi}]{clamp}, shift {shifts}{mult}, {self.rounding}{fixes}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,11 @@ points of the reference (bisection), turns each into a bound on the ratio mult /
 exact Fraction; open or closed as the tie rule says), and picks, over the few shortest shifts that
 admit an integer, the multiplier with the fewest nonzero signed digits (the fewest adders in a
 shift-add constant multiplier). None when no multiplier up to int64-safe size fits.
+
+Then (about one channel in ten with float scales) the float32 rounding has put a value next to a
+boundary off every line. `exceptions` lists, for the kernel's own multiplier S, the few
+accumulator values where it rounds unlike rne(acc * S): the circuit compares the accumulator
+with each (an equality comparator and a mux, compiler.layers.Requant.exceptions).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from bespoke.compiler.ops import round_shift
+
 F32 = np.float32
 EXTRA_SHIFTS = 6  # shifts tried beyond the shortest that fits, for a sparser multiplier
+MAX_EXCEPTIONS = 64  # accumulator values a channel may list apart before the fit gives up
 _INT64_SAFE = 1 << 62  # |acc * mult| stays below this (the golden model multiplies in int64)
 
 
@@ -178,3 +186,18 @@ def _shortest(m: int, shift: int) -> tuple[int, int]:
     while m % 2 == 0 and shift > 0:
         m, shift = m // 2, shift - 1
     return m, shift
+
+
+def exceptions(f: Callable, mult: int, shift: int, lo: int, hi: int, rmin: int, rmax: int) -> list[tuple[int, int]] | None:
+    """The accumulator values of [lo, hi] where clamp(f) and clamp(rne(acc * mult / 2^shift))
+    differ (both monotone: between their switch points for the same code), with f's value there;
+    None when there are more than MAX_EXCEPTIONS."""
+    codes = np.arange(rmin + 1, rmax + 1, dtype=np.int64)
+    line = lambda acc: round_shift(np.asarray(acc, dtype=np.int64) * mult, np.int64(shift), "half_even")
+    apart: set[int] = set()
+    for a, b in zip(thresholds(f, lo, hi, codes).tolist(), thresholds(line, lo, hi, codes).tolist()):
+        apart.update(range(min(a, b), max(a, b)))
+        if len(apart) > MAX_EXCEPTIONS:
+            return None
+    at = np.array(sorted(apart), dtype=np.int64)
+    return list(zip(at.tolist(), np.clip(f(at), rmin, rmax).tolist()))

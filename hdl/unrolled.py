@@ -292,21 +292,34 @@ def requant_stage(st: Stage, layer: Requant) -> list[int]:
     n = len(st.lo)
     mult, shift, zp, qmin, qmax = (ints(np.broadcast_to(a, (n,))) for a in (layer.mult, layer.shift, layer.zero_point,
                                                                             layer.qmin, layer.qmax))
+    fixes: dict[int, list[tuple[int, int]]] = {}
+    for e, at, value in layer.exception_rows():
+        if st.lo[e] <= at <= st.hi[e]:
+            fixes.setdefault(e, []).append((at, value))
     outs = []
     for i in range(n):
         plan = plan_element(st.lo[i], st.hi[i], mult[i], shift[i], zp[i], qmin[i], qmax[i], layer.rounding)
-        if plan.y[0] == plan.y[1]:
+        if plan.y[0] == plan.y[1] and i not in fixes:
             outs.append(st.const(plan.y[0]))  # clipped to one value whatever x is
             continue
         p = st.sum_tree(plan.product, lambda _: st.x[i], i, f"p{i}")
         q = round_shift(st, p, shift[i], plan.round_up, plan.q, i)
         z = st.cell("add", (q, st.const(zp[i])), *plan.z, {"sa": 0, "sb": 0}, i, f"z{i}") if zp[i] else q
-        if plan.z[0] < qmin[i]:
+        for at, value in fixes.get(i, []):
+            z = exception(st, z, i, at, value)
+        if st.nl.lo[z] < qmin[i]:
             z = clip(st, z, "<", qmin[i], i)
-        if plan.z[1] > qmax[i]:
+        if st.nl.hi[z] > qmax[i]:
             z = clip(st, z, ">", qmax[i], i)
         outs.append(z)
     return outs
+
+
+def exception(st: Stage, z: int, i: int, at: int, value: int) -> int:
+    """value where input i equals `at`, else z: an equality comparator and a mux."""
+    hit = st.cell("cmp", (st.x[i], st.const(at)), 0, 1, {"op": "=="}, i)
+    lo, hi = min(st.nl.lo[z], value), max(st.nl.hi[z], value)
+    return st.cell("mux", (hit, st.const(value), z), lo, hi, neuron=i, name=f"e{i}")
 
 
 def clip(st: Stage, v: int, op: str, bound: int, i: int) -> int:

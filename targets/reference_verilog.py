@@ -121,6 +121,9 @@ def _requant(w: _Writer, layer: Requant, x: _Tensor) -> _Tensor:
             up = f"({rem} > {half}) || (({rem} == {half}) && {q}[0])"
             q = w.wire(wide, f"{q} + {_bit(up)}", "round")
         v = w.wire(wide, f"{q} + {const(zp[i], wide)}", "zp")
+        for e, at, value in layer.exception_rows():
+            if e == i:
+                v = w.wire(wide, f"({n} == {const(at, x.width)}) ? {const(value, wide)} : {v}", "exception")
         names.append(w.wire(wide, _clip(v, int(qmin[i]), int(qmax[i]), wide), "requant"))
     return _Tensor(names, out_bound)
 

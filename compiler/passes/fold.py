@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -121,8 +121,7 @@ class FuseRelu(Pass):
                 zp_floor = int(layer.zero_point.min())
                 if zp_floor != int(layer.zero_point.max()):
                     continue  # per-element zero points would need per-element clamps
-                ir.replace_layer(n, Requant(mult=layer.mult, shift=layer.shift, zero_point=layer.zero_point,
-                                            qmin=max(layer.qmin, zp_floor), qmax=layer.qmax, rounding=layer.rounding))
+                ir.replace_layer(n, replace(layer, qmin=max(layer.qmin, zp_floor)))
                 ir.remove_passthrough(src)
                 changed = True
         if changed:

@@ -25,7 +25,7 @@ from bespoke.compiler.errors import BespokeError
 from bespoke.compiler.ir import IR, ArgMax, Dense, FakeQuant, Input, Relu, Requant
 from bespoke.compiler.passes import Pass, PassResult, register
 from bespoke.compiler.passes.ranges import check_int64_safe
-from bespoke.compiler.requant_fit import fit, kernel_requant, kernel_scale
+from bespoke.compiler.requant_fit import MAX_EXCEPTIONS, exceptions, fit, kernel_requant, kernel_scale
 
 # An explicit requantisation multiplier is searched as m / 2^shift with m below this bound.
 _MULT_BITS = 24
@@ -165,22 +165,29 @@ class _Walk:
             raise BespokeError(f"node {n!r} (QuantizeLinear): its input has an offset; only accumulators can be requantised")
         fitted = [self._kernel_multiplier(n, s, lo, hi, fq) for s, lo, hi in zip(x.scale, x.lo, x.hi)]
         mult, shift = zip(*(m for m, _ in fitted))
-        missed = [ch for ch, (_, exact) in enumerate(fitted) if not exact]
+        missed = [ch for ch, (_, apart) in enumerate(fitted) if apart is None]
         if missed:
-            self.inexact.append(f"requantisation of {n}: on {len(missed)} of {len(fitted)} channels (first: {missed[0]}) no "
-                                f"integer multiplier rounds as onnxruntime's float32 kernel does on the whole accumulator range")
+            self.inexact.append(f"requantisation of {n}: on {len(missed)} of {len(fitted)} channels (first: {missed[0]}) "
+                                f"onnxruntime's float32 kernel rounds off every integer multiplier's line at more than "
+                                f"{MAX_EXCEPTIONS} accumulator values")
+        rows = [(ch, at, value + fq.zero_point) for ch, (_, apart) in enumerate(fitted) for at, value in apart or []]
         layer = Requant(mult=np.array(mult, dtype=np.int64), shift=np.array(shift, dtype=np.int64),
-                        zero_point=np.full(len(mult), fq.zero_point, dtype=np.int64), qmin=fq.qmin, qmax=fq.qmax, rounding="half_even")
+                        zero_point=np.full(len(mult), fq.zero_point, dtype=np.int64), qmin=fq.qmin, qmax=fq.qmax, rounding="half_even",
+                        exceptions=np.array(rows, dtype=np.int64) if rows else None)
         self.t[n] = self._add(n, layer, x, fq.scale, -fq.scale * fq.zero_point)
 
-    def _kernel_multiplier(self, n, s_acc, lo, hi, fq: FakeQuant) -> tuple[tuple[int, int], bool]:
-        """((mult, shift), exact): mult / 2^shift rounding as onnxruntime's integer kernels requantise
-        in float32, on every accumulator value of the proven range [lo, hi] (compiler.requant_fit);
-        if none does, the kernel's own float32 multiplier, exact = False."""
+    def _kernel_multiplier(self, n, s_acc, lo, hi, fq: FakeQuant) -> tuple[tuple[int, int], list | None]:
+        """((mult, shift), exceptions): mult / 2^shift rounding as onnxruntime's integer kernels
+        requantise in float32, on every accumulator value of the proven range [lo, hi], no
+        exceptions (compiler.requant_fit); if none does, the kernel's own float32 multiplier and the
+        (accumulator, value) pairs where the kernel rounds otherwise (None: too many)."""
         _as_fraction(s_acc / fq.scale, n)  # the ratio is within the supported range
-        scale = kernel_scale(s_acc, fq.scale)
-        found = fit(kernel_requant(scale), lo, hi, fq.qmin - fq.zero_point, fq.qmax - fq.zero_point)
-        return (found, True) if found else (_as_fraction(float(scale), n), False)
+        f, codes = kernel_requant(kernel_scale(s_acc, fq.scale)), (fq.qmin - fq.zero_point, fq.qmax - fq.zero_point)
+        found = fit(f, lo, hi, *codes)
+        if found:
+            return found, []
+        mult, shift = _as_fraction(float(kernel_scale(s_acc, fq.scale)), n)
+        return (mult, shift), exceptions(f, mult, shift, int(lo), int(hi), *codes)
 
     def _relu(self, n, layer):
         x = self._arg(n)

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bespoke.compiler.ir import Dense, Requant
 from bespoke.compiler.ops import round_shift
-from bespoke.compiler.requant_fit import fit, kernel_requant, kernel_scale, signed_digits, sparsest
+from bespoke.compiler.requant_fit import exceptions, fit, kernel_requant, kernel_scale, signed_digits, sparsest
 from bespoke.api import compile_model
 
 STEP = 127  # probe weights: acc = x0 + STEP * (x1 + ... + xK), every x in [0, STEP)
@@ -153,3 +153,34 @@ def test_quantize_static_models_requantise_as_onnxruntime_on_every_accumulator_v
     path = quantize_static_mlp(tmp_path, seed)
     compiled = compile_model(path)
     assert _check_every_accumulator(compiled.ir) > 10**4
+
+
+# a float-scale QDQ MLP whose output layer's kernel rounds off every multiplier's line (fuzz seed 7)
+OFF_THE_LINE = dict(n_in=6, n_hidden=8, n_out=3, seed=806728989, per_channel=True, argmax=True, float_scales=True)
+
+
+def test_exceptions_list_where_the_kernel_rounds_off_the_line():
+    """S = fl32(0.3) = 5033165 / 2^24: 15 * S = 4.50000018 rounds in float32 to 4.5 and then to 4,
+    while 5 * S = 1.50000006 needs a ratio of at least 0.3 for its 2: no line gives both."""
+    f = kernel_requant(np.float32(0.3))
+    assert fit(f, -1000, 1000, -128, 127) is None
+    apart = exceptions(f, 5033165, 24, -1000, 1000, -128, 127)
+    assert (15, 4) in apart and (-15, -4) in apart and len(apart) <= 64
+    dyadic = kernel_requant(np.float32(0.375))
+    assert exceptions(dyadic, *fit(dyadic, -1000, 1000, -128, 127), -1000, 1000, -128, 127) == []
+
+
+def test_a_model_with_exceptions_equals_onnxruntime_on_every_accumulator_and_is_proven(tmp_path):
+    from onnx_builders import qdq_mlp
+
+    from bespoke.api import verify_formal
+
+    compiled = compile_model(qdq_mlp(**OFF_THE_LINE), tmp_path / "out")
+    assert not compiled.ir.meta.get("inexact")
+    fixed = [compiled.ir.layer(n).exceptions for n in compiled.ir.order() if isinstance(compiled.ir.layer(n), Requant)]
+    assert sum(len(e) for e in fixed if e is not None) >= 1
+    assert _check_every_accumulator(compiled.ir) > 10**5
+    assert verify_formal(tmp_path / "out", simulate=False).verdict == "proven"
+    x = np.random.default_rng(3).random((300, 6)) * 40
+    sim = compiled.simulate(x)
+    assert sim.passed and sim.mismatches == 0

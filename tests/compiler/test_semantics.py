@@ -69,6 +69,9 @@ INT_CASES = {  # name: (layer, input lo, input hi, per-sample reference)
                               qmin=-8, qmax=7), -100, 100, None),
     "requant-half-even": (Requant(mult=rng.integers(1, 4, N_IN), shift=rng.integers(0, 5, N_IN), zero_point=rng.integers(-2, 3, N_IN),
                                   qmin=0, qmax=15, rounding="half_even"), -100, 100, None),
+    "requant-exceptions": (Requant(mult=rng.integers(1, 4, N_IN), shift=rng.integers(0, 5, N_IN), zero_point=rng.integers(-2, 3, N_IN),
+                                   qmin=-3, qmax=12, rounding="half_even",
+                                   exceptions=np.array([[0, 5, 9], [0, -7, -30], [3, 100, 2], [11, 0, 40]])), -100, 100, None),
     "argmax": (ArgMax(), -3, 3, lambda L, x: [min(i for i in range(N_IN) if x[i] == max(x))]),
     "xnor": (XnorPopcount(weight=rng.integers(0, 2, (6, N_IN))), 0, 1,
              lambda L, x: [sum(int(x[i] == L.weight[j, i]) for i in range(N_IN)) for j in range(6)]),
@@ -82,8 +85,10 @@ INT_CASES = {  # name: (layer, input lo, input hi, per-sample reference)
 
 
 def _requant_ref(L: Requant, x):
-    return [min(max(_round_shift_ref(int(x[i]) * int(L.mult[i]), int(L.shift[i]), L.rounding) + int(L.zero_point[i]), L.qmin), L.qmax)
-            for i in range(len(x))]
+    fixed = {(e, at): value for e, at, value in (L.exceptions if L.exceptions is not None else [])}
+    unclipped = [fixed.get((i, int(x[i])), _round_shift_ref(int(x[i]) * int(L.mult[i]), int(L.shift[i]), L.rounding) + int(L.zero_point[i]))
+                 for i in range(len(x))]
+    return [min(max(v, L.qmin), L.qmax) for v in unclipped]
 
 
 def _single(layer, lo, hi) -> IR:
@@ -99,6 +104,8 @@ def test_integer_semantics_match_references_and_ranges_are_sound(case):
     ref = ref or _requant_ref
     x = rng.integers(lo, hi + 1, (300, N_IN))
     x[0], x[1] = lo, hi  # the corners of the box
+    for k, (e, at, _) in enumerate(getattr(layer, "exceptions", None) if getattr(layer, "exceptions", None) is not None else []):
+        x[2 + k, e] = at  # every exception's input value
     want = np.array([ref(layer, row) for row in x])
     np.testing.assert_array_equal(layer.evaluate(x), want)
     ir = _single(layer, lo, hi)

@@ -108,6 +108,22 @@ def test_random_qdq_int8_models(seed):
     check(ir, ir.encode_inputs(x), registers=seed % 3 == 1)
 
 
+def test_requant_exceptions_are_comparators_on_every_input():
+    """A Requant's exceptions (compiler.requant_fit): its value at those inputs, inside and at the
+    ends of the range, beyond the clamp, and one outside the range (no hardware for it)."""
+    from bespoke.compiler.ir import IR, Input, Requant
+    from bespoke.compiler.passes.ranges import InferRanges
+
+    ir = IR("exceptions")
+    ir.add("x", Input(size=3, lo=-40, hi=40))
+    ir.add("y", Requant(mult=np.array([3, 5, 7]), shift=np.array([2, 3, 4]), zero_point=np.array([1, 0, -2]), qmin=-9, qmax=9,
+                        rounding="half_even", exceptions=np.array([[0, -40, 4], [0, 11, 3], [1, 40, 20], [2, 0, -1], [2, 99, 0]])), ["x"])
+    ir = InferRanges()(ir).ir
+    x = np.stack([np.arange(-40, 41)] * 3, axis=1)
+    nl = check(ir, x)
+    assert sum(c.kind == "cmp" and c.params.get("op") == "==" for c in nl.cells) == 4
+
+
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("net", ["mlp", "cnn"])
 def test_random_hand_built_bnns(net, seed):
