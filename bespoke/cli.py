@@ -553,8 +553,13 @@ def cmd_report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "faults": cmd_faults, "explore": cmd_explore, "flow": cmd_flow,
+        code = {"compile": cmd_compile, "simulate": cmd_simulate, "export": cmd_export, "verify": cmd_verify, "faults": cmd_faults, "explore": cmd_explore, "flow": cmd_flow,
                 "report": cmd_report, "train-gates": cmd_train_gates}[args.command](args)
+        sys.stdout.flush()  # a reader that went away is found here, not at exit
+        return code
+    except BrokenPipeError:  # `bespoke ... | head`: the reader has what it wanted; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush goes nowhere
+        return 141  # as a shell reports a process ended by SIGPIPE
     except BespokeError as e:
         print(f"bespoke: error: {_one_line(str(e))}", file=sys.stderr)
         return 2

@@ -295,3 +295,17 @@ def test_the_examples_still_compile(capsys, tmp_path):
     """The new checks refuse nothing that worked: a float example and a QONNX one."""
     for ex, extra in (("seeds/seeds.onnx", ["--calibration", ROOT / "examples/seeds/train.csv"]), ("bnn_digits/bnn_digits.onnx", [])):
         assert run_cli(capsys, ["compile", ROOT / "examples" / ex, *extra, "-o", tmp_path / "b"])[0] == 0
+
+
+def test_a_reader_that_goes_away_is_no_internal_error(tmp_path):
+    """`bespoke compile ... | head -0`: the pipe closes before the summary is written; no
+    traceback, no 'internal error', the exit code a shell gives a process ended by SIGPIPE."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "bespoke.cli", "compile", ROOT / "examples/seeds/seeds.onnx",
+           "--calibration", ROOT / "examples/seeds/train.csv", "-o", tmp_path / "b"]
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before the compile prints anything
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and "internal error" not in err and "Traceback" not in err, err
