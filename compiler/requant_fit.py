@@ -196,6 +196,8 @@ def exceptions(f: Callable, mult: int, shift: int, lo: int, hi: int, rmin: int, 
     line = lambda acc: round_shift(np.asarray(acc, dtype=np.int64) * mult, np.int64(shift), "half_even")
     apart: set[int] = set()
     for a, b in zip(thresholds(f, lo, hi, codes).tolist(), thresholds(line, lo, hi, codes).tolist()):
+        if abs(a - b) > MAX_EXCEPTIONS:
+            return None
         apart.update(range(min(a, b), max(a, b)))
         if len(apart) > MAX_EXCEPTIONS:
             return None
