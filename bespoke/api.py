@@ -58,6 +58,9 @@ class SimReport:
     wave: Path | None = None  # the waveform written (simulate(wave=...)), of the first wave_vectors vectors
     wave_vectors: int = 0
     reference: dict | None = None  # the golden model against the ONNX model's own execution (ReferenceCheck)
+    interval_claimed: int | None = None  # cycles between inputs a dataflow design promises
+    interval_min: int | None = None  # measured cycles between inputs taken (ready/valid designs)
+    interval_max: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -157,7 +160,8 @@ class CompiledModel:
         return SimReport(result.vectors, result.mismatches, result.first_mismatches, result.latency_cycles,
                          simulator, hw_acc, fl_acc, result.seconds_build, result.seconds_run,
                          result.latency_min, result.latency_claimed, list(result.problems), waved,
-                         0 if waved is None else min(wave_vectors, len(codes)), None if reference is None else reference.to_dict())
+                         0 if waved is None else min(wave_vectors, len(codes)), None if reference is None else reference.to_dict(),
+                         result.interval_claimed, result.interval_min, result.interval_max)
 
     def check_reference(self, x: np.ndarray, codes: np.ndarray | None = None, values: dict | None = None):
         """The golden model against the user's ONNX model run by its reference engine on the real
@@ -218,17 +222,18 @@ class CompiledModel:
 def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | None = None, *, input_bits: int = 4,
                   weight_bits: int = 8, act_bits: int = 8, per_channel: bool = False, calibration=None,
                   input_range=None, pipeline: bool = False, name: str | None = None, passes: str | None = None,
-                  dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe: int | None = None,
-                  simd: int | None = None, sharing: bool = True, approx: str | None = None, map: str = "popcount",
+                  dump_ir: str | Path | None = None, log=None, arch: str = "unrolled", pe=None,
+                  simd=None, sharing: bool = True, approx: str | None = None, map: str = "popcount",
                   tlg_fanin: int | None = None, tlg_max_weight: int | None = None,
                   tlg_library: str | Path | None = None, tlg_integer: str | None = None,
-                  restrict_ranges: str | None = None) -> CompiledModel:
+                  restrict_ranges: str | None = None, target_interval: int | None = None) -> CompiledModel:
     """ONNX model (ModelProto or file) -> verified-ready build: integer IR, Verilog, port layout, summary.
     A gates.json file (a learned logic-gate network, compiler.gates_format) is compiled as it is.
 
     The steps of bespoke.flow in order: frontend, run_passes (calibration, input_range, passes and
-    the bit widths are its options), hardware (arch, pe, simd; pipeline: registers between
-    layers; sharing=False: plan every neuron of a dense layer alone, no sub-expressions shared;
+    the bit widths are its options), hardware (arch, pe, simd: one value or one per matrix layer;
+    target_interval, with arch="dataflow": pe and simd per layer chosen by hdl.folding for one
+    input every target_interval cycles; pipeline: registers between layers; sharing=False: plan every neuron of a dense layer alone, no sub-expressions shared;
     approx: approximation knobs, compiler.approx.parse, e.g. "weights=pow2,input-bits=3,argmax=msb4";
     map="tlg": binarized neurons as threshold gates of fan-in <= tlg_fanin (default 5) and
     |weight| <= tlg_max_weight (default 2), integer layers by bit planes or, tlg_integer="arith",
@@ -237,7 +242,7 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
     top (default: the file's stem, the graph's name, or "model").
     out_dir: also save the build there.
     """
-    arch_options = flow.check_arch(arch, pe, simd)
+    arch_options = flow.check_arch(arch, pe, simd, target_interval)
     tlg = flow.check_map(map, arch, tlg_fanin, tlg_max_weight, tlg_library, tlg_integer)
     name = _verilog_name(name or flow.model_name(model))
     if is_gates_file(model):
@@ -258,9 +263,11 @@ def compile_model(model: onnx.ModelProto | str | Path, out_dir: str | Path | Non
         if arch != "unrolled":
             raise BespokeError("--restrict-ranges hardens unrolled designs (the ones `bespoke faults` simulates)")
         ir = flow.run_passes(ir, f"restrict-ranges{{per={restrict_ranges}}},infer-ranges", calibration=calibration, log=log)
+    arch_options = flow.fold_for(ir, arch_options, target_interval)
     hw = flow.hardware(ir, name, pipeline=pipeline, sharing=sharing, tlg=tlg, **arch_options)
     model_file = model.graph.name if isinstance(model, onnx.ModelProto) else Path(model).name
     options = {**quant_options, "pipeline": pipeline, "passes": passes, "model": model_file, **arch_options,
+               **({"target_interval": target_interval} if target_interval is not None else {}),
                **({} if sharing else {"sharing": False}), **({"approx": approx} if approx else {}),
                **({"restrict_ranges": restrict_ranges} if restrict_ranges else {}),
                **({} if tlg is None else {"map": "tlg", "tlg_fanin": tlg.fanin, "tlg_max_weight": tlg.max_weight,
@@ -427,7 +434,8 @@ def _format_folded(model: CompiledModel) -> str:
                      f"{layer['formula']} = {layer['cycles']}", str(layer["weight_rom_bits"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    head = f"design {model.name}: {model.n_features} inputs, folded (ready/valid), latency {s['latency']} cycles"
+    kind = f"dataflow (ready/valid), one input every {s['interval']} cycles" if s.get("dataflow") else "folded (ready/valid)"
+    head = f"design {model.name}: {model.n_features} inputs, {kind}, latency {s['latency']} cycles"
     return "\n".join([head, model.ir.dump(), "", *table, "", s["cycles_text"]])
 
 

@@ -42,6 +42,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _folding(text: str):
+    """'16' -> 16 (every layer), '16,8,8,10' -> [16, 8, 8, 10] (one per matrix layer)."""
+    values = _positive_list(text, "integers like 16 or 16,8,8,10 (one per matrix layer)")
+    return values[0] if len(values) == 1 and "," not in text else list(values)
+
+
 def _positive_list(text: str, what: str) -> tuple[int, ...]:
     """'96,48,24' -> (96, 48, 24); `what` says what was expected, e.g. 'layer sizes like 96,48,24'."""
     try:
@@ -100,8 +106,9 @@ def add_compile_arguments(c: argparse.ArgumentParser) -> None:
                         "neuron reaches on the --calibration data; see bespoke faults")
     c.add_argument("--approx", help="approximation knobs of a printed MLP, e.g. 'weights=pow2,input-bits=4,3,0,2,...,relu=4b,"
                                      "argmax=msb3,masks=out/chosen/masks.json' (see bespoke explore)")
-    c.add_argument("--arch", choices=("unrolled", "folded"), default="unrolled",
-                   help="unrolled: one inference per cycle, weights hard-wired (default); folded: time-multiplexed engine")
+    c.add_argument("--arch", choices=("unrolled", "folded", "dataflow"), default="unrolled",
+                   help="unrolled: one inference per cycle, weights hard-wired (default); folded: time-multiplexed engine; "
+                        "dataflow: the folded engine with its layers working on consecutive inputs at once")
     c.add_argument("--map", choices=("popcount", "tlg"), default="popcount",
                    help="binarized neurons as compressor-tree popcounts (default) or as threshold gates (tlg): binarized "
                         "layers, integer layers feeding a threshold (by bit planes) and max-pools over bits are mapped; "
@@ -112,8 +119,12 @@ def add_compile_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--tlg-integer", choices=("bitplane", "arith"),
                    help="tlg: an integer layer feeding a threshold (e.g. the first layer) as threshold gates over its "
                         "inputs' bit planes (bitplane, default) or kept as adder trees and a comparator (arith)")
-    c.add_argument("--pe", type=_positive, help="folded: processing elements (output neurons computed in parallel)")
-    c.add_argument("--simd", type=_positive, help="folded: inputs consumed per processing element and cycle")
+    c.add_argument("--pe", type=_folding, help="folded, dataflow: processing elements (output neurons computed in parallel), "
+                                               "one value or one per matrix layer (16,8,8,10)")
+    c.add_argument("--simd", type=_folding, help="folded, dataflow: inputs consumed per processing element and cycle, "
+                                                 "one value or one per matrix layer")
+    c.add_argument("--target-interval", type=_positive, metavar="CYCLES",
+                   help="dataflow: choose PE and SIMD per layer for one input every CYCLES cycles (instead of --pe/--simd)")
     c.add_argument("--name", help="Verilog module name (default: the model file's name)")
     c.add_argument("--passes", help="pass list replacing the default (see --print-passes)")
     c.add_argument("--dump-ir", type=Path, help="directory to save the IR (JSON) after every pass")
@@ -303,7 +314,8 @@ def compile_options(args) -> dict:
                 pipeline=args.pipeline, name=args.name, passes=args.passes, dump_ir=args.dump_ir,
                 log=print if args.verbose else None, arch=args.arch, pe=args.pe, simd=args.simd, sharing=args.sharing,
                 approx=args.approx, map=args.map, tlg_fanin=args.tlg_fanin, tlg_max_weight=args.tlg_max_weight,
-                tlg_library=args.tlg_library, tlg_integer=args.tlg_integer, restrict_ranges=args.restrict_ranges)
+                tlg_library=args.tlg_library, tlg_integer=args.tlg_integer, restrict_ranges=args.restrict_ranges,
+                target_interval=args.target_interval)
 
 
 def warn_quantisation_loss(model, calibration: Path, limit: float = 0.01) -> None:
@@ -399,6 +411,9 @@ def cmd_simulate(args) -> int:
     for m in rep.first_mismatches:
         print(f"  vector {m['index']}: expected {m['expected']}, got {m['got']}")
     print(f"latency: {_latency_text(rep)}" + (" (combinational)" if not model.layout.get("pipelined") else ""))
+    if model.layout.get("dataflow") and rep.interval_min is not None:
+        low, high = rep.interval_min, rep.interval_max
+        print(f"throughput: one input every {low if low == high else f'{low}..{high}'} cycles (design claims {rep.interval_claimed})")
     for problem in rep.problems:
         print(f"problem: {problem}")
     for line in format_reference(rep.reference):

@@ -26,7 +26,7 @@ from bespoke.compiler.onnx_frontend import load_onnx, lower_onnx, repair_opsets
 from bespoke.compiler.passes import PassManager
 from bespoke.hdl.netlist import Netlist
 
-ARCHS = ("unrolled", "folded")
+ARCHS = ("unrolled", "folded", "dataflow")
 MAPS = ("popcount", "tlg")  # how binarized neurons are built: compressor trees, or threshold gates (hdl.tlg_map)
 # Binarized / QONNX models: the quantisation is in the model; streamlining turns batch-norm, bias
 # and sign into exact integer thresholds. fold-affine must not run first: folding a batch-norm
@@ -123,16 +123,33 @@ def run_passes(float_ir: IR, passes: str | None = None, *, calibration=None, inp
 # --------------------------------------------------------------------------- hardware
 
 
-def check_arch(arch: str, pe: int | None, simd: int | None) -> dict:
-    """The architecture options for the HDL lowering, or a user error."""
+def check_arch(arch: str, pe, simd, target_interval: int | None = None) -> dict:
+    """The architecture options for the HDL lowering, or a user error. pe / simd: one positive
+    integer, or a list of them (one per matrix layer, checked against the layers when planned)."""
     if arch not in ARCHS:
         raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
     for opt, value in (("pe", pe), ("simd", simd)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise BespokeError(f"{opt}={value!r} must be a positive integer")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if value is not None and (not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)):
+            raise BespokeError(f"{opt}={value!r} must be a positive integer, or a list of them (one per matrix layer)")
     if arch == "unrolled" and (pe is not None or simd is not None):
         raise BespokeError("pe and simd set the parallelism of the folded architecture; use arch='folded' (--arch folded)")
+    if target_interval is not None:
+        if arch != "dataflow":
+            raise BespokeError("a target interval chooses the folding of the dataflow engine; use arch='dataflow' (--arch dataflow)")
+        if pe is not None or simd is not None:
+            raise BespokeError("give a target interval or pe/simd, not both: the target chooses pe and simd per layer")
     return {"arch": arch, "pe": pe, "simd": simd}
+
+
+def fold_for(ir: IR, arch_options: dict, target_interval: int | None) -> dict:
+    """arch_options with pe and simd per layer chosen for `target_interval` (hdl.folding), when given."""
+    if target_interval is None:
+        return arch_options
+    from bespoke.hdl.folding import fold_for_interval
+
+    pe, simd = fold_for_interval(ir, target_interval)
+    return {**arch_options, "pe": pe, "simd": simd}
 
 
 def check_map(mapping: str = "popcount", arch: str = "unrolled", fanin: int | None = None, max_weight: int | None = None,
@@ -177,7 +194,7 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
     """The integer IR as hardware: arch "unrolled" (one inference per cycle, weights hard-wired,
     registers between layers with `pipeline`; `sharing`: dense layers may share sub-expressions
     across neurons, hdl.mcm; `tlg`: threshold-gate mapping options, check_map) or "folded"
-    (time-multiplexed, `pe` x `simd`)."""
+    (time-multiplexed, `pe` x `simd`; "dataflow": its layers overlapping consecutive inputs)."""
     from bespoke.hdl import folded
     from bespoke.hdl.lower import port_layout, summary, write_netlist
     from bespoke.hdl.unrolled import plan_unrolled
@@ -185,9 +202,9 @@ def hardware(ir: IR, name: str, *, arch: str = "unrolled", pipeline: bool = Fals
 
     options = dict(pipeline=pipeline, **check_arch(arch, pe, simd))
     layout = port_layout(ir, name=name, **options)
-    if arch == "folded":
-        nl = folded.netlist(ir, pe, simd)
-        return Hardware(name, folded.to_verilog(ir, name, pe=pe, simd=simd, nl=nl), layout, summary(ir, **options), nl)
+    if arch in folded.ARCHS:
+        nl = folded.netlist(ir, pe, simd, arch)
+        return Hardware(name, folded.to_verilog(ir, name, arch=arch, pe=pe, simd=simd, nl=nl), layout, summary(ir, **options), nl)
     nl = plan_unrolled(ir, registers=pipeline, sharing=sharing, tlg=tlg)
     summ = netlist_summary(nl, ir)
     if tlg is not None:  # threshold gates per layer, and the mapping's bounds

@@ -1,10 +1,12 @@
-"""The folded (time-multiplexed) architecture: a chain of matrix-vector units with ready/valid.
+"""The folded (time-multiplexed) architecture: a chain of matrix-vector units with ready/valid,
+one inference at a time (arch="folded") or with the layers overlapping consecutive inputs
+(arch="dataflow").
 
 The circuit is planned once as a netlist (hdl.folded_netlist, from hdl.folded_plan's schedules)
 and written by hdl.write_verilog (default) or hdl.write_amaranth; this module owns the entry
 points, the port contract and the documenting header.
 
-Entry points (same signatures as hdl.lower's, which delegates here for arch="folded"):
+Entry points (same signatures as hdl.lower's, which delegates here for both archs):
     to_verilog(ir, name, pipeline=False, arch="folded", pe=None, simd=None) -> str
     port_layout(ir, pipeline=False, name=None, arch="folded", pe=None, simd=None) -> dict
     summary(ir, pipeline=False, arch="folded", pe=None, simd=None) -> dict
@@ -23,6 +25,14 @@ so a new input is accepted on the edge that takes the previous result. `latency`
 sum over layers of positions * ceil(rows/PE) * ceil(cols/SIMD), plus 2 per layer, 1 per conv
 layer (its sliding window's first rows), 1 for the capture and 1 for a registered argmax (see
 hdl.folded_plan), independent of out_ready.
+
+Dataflow: the same MVUs and latency, but every buffer between layers has two slots, so layer k
+works on input n while layer k+1 works on input n-1 (FINN's streaming form, with ping-pong
+buffers in place of FIFOs). in_ready rises at most once every `interval` rising edges (the
+layout's "interval", NetworkPlan.interval: the slowest MVU, or two neighbours turning a buffer's
+two slots over); with inputs offered and out_ready high, an input is taken exactly every
+interval and every inference takes exactly `latency`. Results leave in input order; while
+out_ready is low the chain stalls behind the held result.
 """
 
 from __future__ import annotations
@@ -37,9 +47,14 @@ from bespoke.hdl.netlist import Netlist
 from bespoke.hdl.write import default_name, write
 
 
-def check_arch(arch: str) -> None:
-    if arch != "folded":
-        raise BespokeError(f"hdl.folded builds arch='folded', not {arch!r}")
+ARCHS = ("folded", "dataflow")
+
+
+def check_arch(arch: str) -> bool:
+    """True for the dataflow engine (layers overlapping consecutive inputs)."""
+    if arch not in ARCHS:
+        raise BespokeError(f"hdl.folded builds arch='folded' or 'dataflow', not {arch!r}")
+    return arch == "dataflow"
 
 
 def output_type(net: NetworkPlan) -> tuple[int, int]:
@@ -55,8 +70,7 @@ def output_type(net: NetworkPlan) -> tuple[int, int]:
 def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "folded", pe: int | None = None,
                 simd: int | None = None) -> dict:
     """The port contract of `to_verilog(ir, name, arch="folded", pe=pe, simd=simd)`, JSON-serialisable."""
-    check_arch(arch)
-    return layout_of(plan_network(ir, pe, simd), name or default_name(ir))
+    return layout_of(plan_network(ir, pe, simd, check_arch(arch)), name or default_name(ir))
 
 
 def layout_of(net: NetworkPlan, name: str) -> dict:
@@ -64,36 +78,37 @@ def layout_of(net: NetworkPlan, name: str) -> dict:
     out_signed = net.argmax is None and net.layers[-1].dst.signed
     return {"top": name, "n_in": net.input.size, "in_width": net.input.width, "in_signed": net.input.signed,
             "n_out": n_out, "out_width": out_width, "out_signed": out_signed, "pipelined": True, "handshake": True,
-            "latency": net.latency, "arch": "folded"}
+            "latency": net.latency, "interval": net.interval, "arch": "folded", "dataflow": net.dataflow}
 
 
 def summary(ir: IR, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None) -> dict:
     """Per layer: folding, cycles, ROM and buffer bits; totals; the analytic cycle count."""
-    check_arch(arch)
-    return summary_of(plan_network(ir, pe, simd), pe, simd)
+    return summary_of(plan_network(ir, pe, simd, check_arch(arch)), pe, simd)
 
 
 def summary_of(net: NetworkPlan, pe, simd) -> dict:
     layers = [layer.stats() for layer in net.layers]
     total = {key: sum(row[key] for row in layers) for key in ("cycles", "weight_rom_bits", "param_rom_bits", "buffer_bits")}
     total["buffer_bits"] += net.input_register.bits
-    return {"arch": "folded", "pe": pe, "simd": simd, "layers": layers, "total": total, "pipelined": True, "handshake": True,
-            "cycles": net.cycles, "fill": net.fill, "latency": net.latency,
-            "cycles_text": f"{net.latency} cycles per inference = {net.cycles} (" +
-                           " + ".join(str(row["cycles"]) for row in layers) + f") + fill {net.fill} ({net.fill_formula()})"}
+    text = (f"{net.latency} cycles per inference = {net.cycles} (" + " + ".join(str(row["cycles"]) for row in layers) +
+            f") + fill {net.fill} ({net.fill_formula()})")
+    if net.dataflow:
+        text += f"; layers overlap consecutive inputs: one input every {net.interval} cycles"
+    return {"arch": "folded", "dataflow": net.dataflow, "pe": pe, "simd": simd, "layers": layers, "total": total,
+            "pipelined": True, "handshake": True, "cycles": net.cycles, "fill": net.fill, "latency": net.latency,
+            "interval": net.interval, "cycles_text": text}
 
 
-def netlist(ir: IR, pe: int | None = None, simd: int | None = None) -> Netlist:
+def netlist(ir: IR, pe: int | None = None, simd: int | None = None, arch: str = "folded") -> Netlist:
     """The folded engine as a netlist (hdl.folded_netlist), planned once."""
-    return build(plan_network(ir, pe, simd))
+    return build(plan_network(ir, pe, simd, check_arch(arch)))
 
 
 def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "folded", pe: int | None = None, simd: int | None = None,
                writer: str = "direct", nl: Netlist | None = None) -> str:
     """Verilog of the folded engine, top module `name`, with a documenting header; written from
     its netlist (`nl`, planned here when not given) by the writer named `writer`."""
-    check_arch(arch)
-    net = plan_network(ir, pe, simd)
+    net = plan_network(ir, pe, simd, check_arch(arch))
     text = write(nl or build(net), name, writer)
     return header(ir, net, name, pe, simd) + text
 
@@ -119,5 +134,7 @@ def header(ir: IR, net: NetworkPlan, name: str, pe, simd) -> str:
               "//", "// Timing",
               f"//   latency {lay['latency']}: out_valid rises {lay['latency']} rising edges after the accepting one (counting it);",
               f"//   {summ['cycles_text']}.",
-              "//   One inference at a time; the next input is accepted on the edge that takes the result."]
+              "//   " + (f"Layers work on consecutive inputs (two slots per buffer): in_ready rises at most every {net.interval} edges,"
+                     " and with out_ready high every inference takes the latency above." if net.dataflow else
+                     "One inference at a time; the next input is accepted on the edge that takes the result.")]
     return "\n".join(lines).replace("*", "x") + "\n\n"

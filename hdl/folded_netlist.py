@@ -148,17 +148,29 @@ class Seq(Stage):
         self.close(q, self.mux(write, d, q, lo, hi), reset)
         return q
 
-    def counter(self, n: int, start: int, step: int, name: str) -> tuple[int, int]:
-        """(count, count == n-1) of a counter over 0..n-1: cleared by `start`, advanced by `step`,
-        wrapping after n-1."""
+    def counter(self, n: int, name: str) -> tuple[int, int]:
+        """(count, count == n-1) of a counter over 0..n-1, its next value set by `advance`."""
         if n == 1:
             return self.const(0), self.const(1)
         q = self.state(0, n - 1, name)
-        last = self.compare(q, "==", n - 1)
+        return q, self.compare(q, "==", n - 1)
+
+    def advance(self, q: int, last: int, n: int, start: int, step: int) -> None:
+        """The counter (q, last) of `counter` is cleared by `start`, advanced by `step`, and wraps
+        after n-1."""
+        if n == 1:
+            return
         inc = self.cell("add", (q, self.const(1)), 1, n, {"sa": 0, "sb": 0})
         nxt = self.mux(last, self.const(0), inc, 0, n - 1)  # inc = n only when last
         self.close(q, self.mux(start, self.const(0), self.mux(step, nxt, q, 0, n - 1), 0, n - 1), reset=True)
-        return q, last
+
+    def equals(self, a: int, b: int) -> int:
+        """a == b for two bits."""
+        return self.not_(self.cell("xor", (a, b), 0, 1))
+
+    def bit_is(self, a: int, value: int) -> int:
+        """a == value for a bit and a constant 0 or 1."""
+        return a if value else self.not_(a)
 
 
 # --------------------------------------------------------------------------- one MVU
@@ -167,13 +179,20 @@ class Seq(Stage):
 class MVU:
     """The cells of one group (see the module docstring); `dst` and `done` are its outputs."""
 
-    def __init__(self, nl: Netlist, p: LayerPlan, k: int, src: list[int], start: int):
-        self.p, self.src, self.start = p, src, start
+    def __init__(self, nl: Netlist, p: LayerPlan, k: int, src: list[int], start, next_bank: int | None = None):
+        """`start`: the net that starts a pass, or (dataflow) a function of the MVU's `ready` (idle,
+        or in its last issue cycle) giving it, called once the issue counters exist. `next_bank`
+        (dataflow): the register naming the destination slot the next start writes; None for one
+        slot. Afterwards `start`, `release` (the last issue cycle: the source may change after it),
+        `dst_banks` (the destination's elements per slot), `dst` (slot 0), `done`, `bank` (the
+        slot the write stage writes) are the MVU's outputs."""
+        self.p, self.src, self.start, self.next_bank = p, src, start, next_bank
         self.inverted: dict[int, int] = {}  # lane -> its ~x net (ternary weights)
         self.st = Seq(nl, p.name, f"l{k}_", src, [nl.lo[n] for n in src], [nl.hi[n] for n in src])
         s1 = self.issue()
         s2 = self.mac(s1)
-        self.dst, self.done = self.write(s2)
+        self.dst_banks, self.done = self.write(s2)
+        self.dst, self.bank = self.dst_banks[0], s2["bank"]
 
     # ----------------------------------------------------------------------- issue
 
@@ -181,26 +200,40 @@ class MVU:
         p, st = self.p, self.st
         oh, ow = p.positions
         run = st.state(0, 1, "run")
-        sf, last_sf = st.counter(p.sf, self.start, run, "sf")
-        nf, last_nf = st.counter(p.nf, self.start, st.and_(run, last_sf), "nf")
-        wa, _ = st.counter(p.nf * p.sf, self.start, run, "wa")  # weight ROM address nf*SF + sf
-        row_done = st.and_(run, last_sf, last_nf)
-        ox, last_ox = st.counter(ow, self.start, row_done, "ox")
-        oy, last_oy = st.counter(oh, self.start, st.and_(row_done, last_ox), "oy")
-        if p.params is not None and p.param_per_position:  # parameter ROM address: one per (position, nf)
-            ta, _ = st.counter(p.params.shape[0], self.start, st.and_(run, last_sf), "ta")
-        else:
-            ta = nf
+        load = st.state(0, 1, "load") if p.read.window else None
+        sf, last_sf = st.counter(p.sf, "sf")
+        nf, last_nf = st.counter(p.nf, "nf")
+        wa, last_wa = st.counter(p.nf * p.sf, "wa")  # weight ROM address nf*SF + sf
+        ox, last_ox = st.counter(ow, "ox")
+        oy, last_oy = st.counter(oh, "oy")
+        per_position = p.params is not None and p.param_per_position  # parameter ROM address: one per (position, nf)
+        ta, last_ta = st.counter(p.params.shape[0], "ta") if per_position else (nf, None)
         end = st.and_(last_sf, last_nf, last_ox, last_oy)
-        load = st.reg(self.start, "load", reset=True) if p.read.window else None
-        begin = load if p.read.window else self.start
+        self.release = st.and_(run, end)
+        if callable(self.start):
+            idle = st.not_(run) if load is None else st.and_(st.not_(run), st.not_(load))
+            self.start = self.start(st.or_(idle, self.release))
+        start = self.start
+        row_done = st.and_(run, last_sf, last_nf)
+        st.advance(sf, last_sf, p.sf, start, run)
+        st.advance(nf, last_nf, p.nf, start, st.and_(run, last_sf))
+        st.advance(wa, last_wa, p.nf * p.sf, start, run)
+        st.advance(ox, last_ox, ow, start, row_done)
+        st.advance(oy, last_oy, oh, start, st.and_(row_done, last_ox))
+        if per_position:
+            st.advance(ta, last_ta, p.params.shape[0], start, st.and_(run, last_sf))
+        if load is not None:
+            st.close(load, start, reset=True)
+        begin = load if p.read.window else start
         st.close(run, st.or_(begin, st.and_(run, st.not_(end))), reset=True)
         rows = self.window(load, oy, st.and_(row_done, last_ox, st.not_(last_oy))) if p.read.window else [self.src]
         lanes = self.read_lanes(rows, sf, ox)
+        # dataflow: the slot being issued is the one the last start took (next_bank has moved on)
+        bank = st.const(0) if self.next_bank is None else st.reg(st.not_(self.next_bank), "bank1")
         return {"v": st.reg(run, "v1", reset=True), "first": st.reg(st.compare(sf, "==", 0), "first1"),
                 "last": st.reg(last_sf, "last1"), "end": st.reg(st.and_(end, run), "end1", reset=True),
                 "nf": st.reg(nf, "nf1"), "ta": st.reg(ta, "ta1"), "oy": st.reg(oy, "oy1"), "ox": st.reg(ox, "ox1"),
-                "x": [st.reg(v, f"x1_{lane}") for lane, v in enumerate(lanes)], "w": self.weight_rom(wa)}
+                "bank": bank, "x": [st.reg(v, f"x1_{lane}") for lane, v in enumerate(lanes)], "w": self.weight_rom(wa)}
 
     def window(self, load: int, oy: int, next_row: int) -> list[list[int]]:
         """The conv's line buffer: kh row registers holding source rows oy*s .. oy*s + kh - 1.
@@ -317,7 +350,7 @@ class MVU:
             st.close(acc, st.mux(s1["v"], summed, acc, *bounds[row]), neuron=row)
             accs.append(acc)
         return {"v": st.reg(st.and_(s1["v"], s1["last"]), "v2", reset=True), "end": st.reg(s1["end"], "end2", reset=True),
-                "nf": st.reg(s1["nf"], "nf2"), "oy": st.reg(s1["oy"], "oy2"), "ox": st.reg(s1["ox"], "ox2"),
+                "nf": st.reg(s1["nf"], "nf2"), "bank": st.reg(s1["bank"], "bank2"), "oy": st.reg(s1["oy"], "oy2"), "ox": st.reg(s1["ox"], "ox2"),
                 "acc": accs, "params": self.param_rom(s1["ta"])}
 
     def inverted_lane(self, xs: list[int], lane: int) -> int:
@@ -354,29 +387,36 @@ class MVU:
 
     # ----------------------------------------------------------------------- write
 
-    def write(self, s2: dict) -> tuple[list[int], int]:
+    def write(self, s2: dict) -> tuple[list[list[int]], int]:
+        """The destination buffer, per slot (one, or two in a dataflow chain), and `done`."""
         p, st = self.p, self.st
         values = [self.result(s2["acc"][row], None if s2["params"] is None else s2["params"][row]) for row in range(p.pe)]
         ir_index = {p.dst.phys(i): i for i in range(p.dst.size)}
-        slots: list[int | None] = [None] * p.dst.size
+        banks = [0] if self.next_bank is None else [0, 1]
+        slots: list[list[int | None]] = [[None] * p.dst.size for _ in banks]
+        written = [st.const(1)] if self.next_bank is None else [st.bit_is(s2["bank"], b) for b in banks]
+        cleared = [self.start] if self.next_bank is None else [st.and_(self.start, st.bit_is(self.next_bank, b)) for b in banks]
         channels = p.rows
         for pixel, enable in self.pixel_enables(s2):
             for nf in range(p.nf):
                 write = st.and_(s2["v"], enable, st.compare(s2["nf"], "==", nf))
-                for ch in range(nf * p.pe, min(channels, (nf + 1) * p.pe)):
-                    slot = pixel * channels + ch
-                    i = ir_index[slot]
-                    lo, hi = p.dst.lo[i], p.dst.hi[i]
-                    value = values[ch - nf * p.pe]
-                    if p.pool is None:
-                        slots[slot] = st.hold(write, value, lo, hi, f"buf{slot}")
-                    elif lo == hi:
-                        slots[slot] = st.const(lo)
-                    else:  # the OR of each pooling window starts from 0 at `start`
-                        q = st.state(lo, hi, f"buf{slot}")
-                        pooled = st.mux(write, st.or_(q, value), q)
-                        st.close(q, st.mux(self.start, st.const(0), pooled))
-                        slots[slot] = q
+                for b in banks:
+                    write_b = st.and_(write, written[b])
+                    for ch in range(nf * p.pe, min(channels, (nf + 1) * p.pe)):
+                        slot = pixel * channels + ch
+                        i = ir_index[slot]
+                        lo, hi = p.dst.lo[i], p.dst.hi[i]
+                        value = values[ch - nf * p.pe]
+                        name = f"buf{slot}" if self.next_bank is None else f"buf{b}_{slot}"
+                        if p.pool is None:
+                            slots[b][slot] = st.hold(write_b, value, lo, hi, name)
+                        elif lo == hi:
+                            slots[b][slot] = st.const(lo)
+                        else:  # the OR of each pooling window starts from 0 when its pass starts
+                            q = st.state(lo, hi, name)
+                            pooled = st.mux(write_b, st.or_(q, value), q)
+                            st.close(q, st.mux(cleared[b], st.const(0), pooled))
+                            slots[b][slot] = q
         return slots, st.and_(s2["v"], s2["end"])
 
     def result(self, acc: int, params: list[int] | None) -> int:
@@ -415,9 +455,9 @@ def product_range(nl: Netlist, a: int, b: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------- the network
 
 
-def plan_folded(ir: IR, pe: int | None = None, simd: int | None = None) -> Netlist:
+def plan_folded(ir: IR, pe: int | None = None, simd: int | None = None, dataflow: bool = False) -> Netlist:
     """The folded engine of `ir` at the given parallelism (hdl.folded_plan chooses and checks it)."""
-    return build(plan_network(ir, pe, simd))
+    return build(plan_network(ir, pe, simd, dataflow))
 
 
 def build(net: NetworkPlan) -> Netlist:
@@ -426,22 +466,37 @@ def build(net: NetworkPlan) -> Netlist:
     top = Seq(nl, "", "", [], [], [])
     x = [nl.net(lo, hi, f"x{i}") for i, (lo, hi) in enumerate(zip(net.input.lo, net.input.hi))]
     in_valid, out_ready = nl.net(0, 1, "in_valid"), nl.net(0, 1, "out_ready")
-    busy, out_valid = top.state(0, 1, "busy"), top.state(0, 1, "out_valid")
-    in_ready = top.or_(out_ready, top.not_(out_valid))
-    in_ready = top.and_(top.not_(busy), in_ready)
-    accept = top.and_(in_valid, in_ready)
     captured = x
     if net.input_threshold is not None:  # FINN's thresholding layer, every element at once, before the register
         captured = threshold_stage(Seq(nl, net.input_threshold, "in_", x, [nl.lo[v] for v in x], [nl.hi[v] for v in x]),
                                    net.input_thresholds)
+    chain = dataflow_chain if net.dataflow else sequential_chain
+    y, y_range, in_ready, out_valid = chain(nl, top, net, captured, in_valid, out_ready)
+    nl.inputs.update(x=x, in_valid=[in_valid], out_ready=[out_ready])
+    nl.outputs.update(y=y, out_valid=[out_valid], in_ready=[in_ready])
+    nl.port_ranges.update(x=(min(net.input.lo), max(net.input.hi)), y=y_range)
+    layers = {plan.name: {"nodes": plan.nodes, "pe": plan.pe, "simd": plan.simd} for plan in net.layers}
+    nl.meta.update(arch="folded", pipelined=True, handshake=True, latency=net.latency, interval=net.interval,
+                   dataflow=net.dataflow, layers=layers)
+    return nl
+
+
+def framed(plan: LayerPlan, src: list[int], st: Seq) -> list[int]:
+    """A padded conv's input: the producer's nets and the border constants."""
+    if plan.pad_from is None:
+        return src
+    return [src[j] if j >= 0 else st.const(v) for j, v in zip(plan.pad_from, plan.pad_values)]
+
+
+def sequential_chain(nl: Netlist, top: Seq, net: NetworkPlan, captured: list[int], in_valid: int, out_ready: int):
+    """One inference at a time: each group starts on the edge the previous one completes."""
+    busy, out_valid = top.state(0, 1, "busy"), top.state(0, 1, "out_valid")
+    in_ready = top.and_(top.not_(busy), top.or_(out_ready, top.not_(out_valid)))
+    accept = top.and_(in_valid, in_ready)
     src = [top.hold(accept, v, nl.lo[v], nl.hi[v], f"x_reg{i}") for i, v in enumerate(captured)]
     start = accept
-    layers = {}
     for k, plan in enumerate(net.layers):
-        if plan.pad_from is not None:  # a padded conv's input: the producer's nets and the border constants
-            src = [src[j] if j >= 0 else top.const(v) for j, v in zip(plan.pad_from, plan.pad_values)]
-        mvu = MVU(nl, plan, k, src, start)
-        layers[plan.name] = {"nodes": plan.nodes, "pe": plan.pe, "simd": plan.simd}
+        mvu = MVU(nl, plan, k, framed(plan, src, top), start)
         src, start = mvu.dst, mvu.done
     last = net.layers[-1].dst
     elements = [src[last.phys(i)] for i in range(last.size)]  # back to IR order
@@ -456,11 +511,85 @@ def build(net: NetworkPlan) -> Netlist:
         y_range = (0, last.size - 1)
     top.close(out_valid, top.or_(finished, top.and_(out_valid, top.not_(out_ready))), reset=True)
     top.close(busy, top.and_(top.not_(finished), top.or_(accept, busy)), reset=True)
-    nl.inputs.update(x=x, in_valid=[in_valid], out_ready=[out_ready])
-    nl.outputs.update(y=y, out_valid=[out_valid], in_ready=[in_ready])
-    nl.port_ranges.update(x=(min(net.input.lo), max(net.input.hi)), y=y_range)
-    nl.meta.update(arch="folded", pipelined=True, handshake=True, latency=net.latency, layers=layers)
-    return nl
+    return y, y_range, in_ready, out_valid
+
+
+def dataflow_chain(nl: Netlist, top: Seq, net: NetworkPlan, captured: list[int], in_valid: int, out_ready: int):
+    """Every group works on its own input: group k on input n while group k+1 works on n-1.
+
+    Each buffer between groups has two slots, input n in slot n mod 2, with a `full` flag per
+    slot: set on the edge of the producer's last write, cleared on the edge of the consumer's
+    last issue cycle (after it the consumer no longer reads its source). A group starts when it is
+    ready (idle, or in its last issue cycle), the slot it reads is full (or gets its last write in
+    this cycle) and the slot it writes is empty. The input register is group 0's source: an input
+    is accepted when group 0 starts on it, at most once per `net.interval` edges, so with results
+    taken at once no group ever waits and every inference takes `net.latency`.
+    """
+    interval = net.interval
+    gap = top.state(0, interval - 1, "gap") if interval > 1 else None  # edges until the next input may come
+    may_accept = top.const(1) if gap is None else top.compare(gap, "==", 0)
+    regs = [top.state(nl.lo[v], nl.hi[v], f"x_reg{i}") if nl.lo[v] < nl.hi[v] else top.const(nl.lo[v])
+            for i, v in enumerate(captured)]
+    ports: dict[str, int] = {}
+    src, src_full, producer = regs, None, None
+    for k, plan in enumerate(net.layers):
+        ctl = Seq(nl, plan.name, f"l{k}_", [], [], [])
+        next_bank = ctl.state(0, 1, "next_bank")
+        dst_full = [ctl.state(0, 1, f"full{b}") for b in (0, 1)]
+        free = ctl.not_(ctl.mux(next_bank, dst_full[1], dst_full[0]))
+        if producer is not None:  # read the slot being issued: the one before next_bank
+            src = [ctl.mux(next_bank, a, b) for a, b in zip(*producer.dst_banks)]
+
+        def start_of(ready, ctl=ctl, next_bank=next_bank, free=free, src_full=src_full, producer=producer):
+            if producer is None:
+                ports["in_ready"] = ctl.and_(ready, free, may_accept)
+                return ctl.and_(in_valid, ports["in_ready"])
+            filled = ctl.or_(ctl.mux(next_bank, src_full[1], src_full[0]),
+                             ctl.and_(producer.done, ctl.equals(producer.bank, next_bank)))
+            return ctl.and_(ready, filled, free)
+
+        mvu = MVU(nl, plan, k, framed(plan, src, ctl), start_of, next_bank)
+        ctl.close(next_bank, ctl.mux(mvu.start, ctl.not_(next_bank), next_bank), reset=True)
+        if producer is None:
+            accept = mvu.start
+            for q, v in zip(regs, captured):
+                if nl.lo[v] < nl.hi[v]:
+                    top.close(q, top.mux(accept, v, q))
+            if gap is not None:
+                dec = top.cell("sub", (gap, top.const(1)), -1, interval - 2, {"sa": 0, "sb": 0})
+                waited = top.mux(may_accept, top.const(0), dec, 0, interval - 2)
+                top.close(gap, top.mux(accept, top.const(interval - 1), waited, 0, interval - 1), reset=True)
+        else:
+            close_slots(ctl, src_full, producer, mvu.release, ctl.not_(next_bank))
+        src_full, producer = dst_full, mvu
+    last = net.layers[-1].dst
+    out = Seq(nl, net.argmax or "", "out_", [], [], [])
+    out_bank = out.state(0, 1, "bank")
+    ready = out.mux(out_bank, src_full[1], src_full[0])
+    elements = [out.mux(out_bank, producer.dst_banks[1][last.phys(i)], producer.dst_banks[0][last.phys(i)])
+                for i in range(last.size)]  # back to IR order
+    if net.argmax is None:  # the slot is the output register: out_valid while it is full
+        out_valid, y, y_range = ready, elements, (min(last.lo), max(last.hi))
+        taken = out.and_(ready, out_ready)
+    else:
+        am = Stage(nl, net.argmax, "am_", elements, last.lo, last.hi)
+        (index,) = argmax_stage(am)
+        out_valid = out.state(0, 1, "valid")
+        taken = out.and_(ready, out.or_(out.not_(out_valid), out_ready))  # the slot moves into y_reg
+        y, y_range = [out.hold(taken, index, 0, last.size - 1, "y_reg")], (0, last.size - 1)
+        out.close(out_valid, out.or_(taken, out.and_(out_valid, out.not_(out_ready))), reset=True)
+    out.close(out_bank, out.mux(taken, out.not_(out_bank), out_bank), reset=True)
+    close_slots(out, src_full, producer, taken, out_bank)
+    return y, y_range, ports["in_ready"], out_valid
+
+
+def close_slots(st: Seq, full: list[int], producer: MVU, release: int, reading: int) -> None:
+    """The full flags of a buffer: set by the producer's last write into the slot, cleared when
+    the consumer, reading slot `reading`, releases it."""
+    for b, q in enumerate(full):
+        filled = st.and_(producer.done, st.bit_is(producer.bank, b))
+        emptied = st.and_(release, st.bit_is(reading, b))
+        st.close(q, st.and_(st.or_(q, filled), st.not_(emptied)), reset=True)
 
 
 def run(nl: Netlist, codes: np.ndarray, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -478,3 +607,31 @@ def run(nl: Netlist, codes: np.ndarray, check: bool = True) -> tuple[np.ndarray,
     if not valid.any(axis=0).all():
         raise AssertionError(f"out_valid never rose within {latency + 2} cycles")
     return trace["y"][first, np.arange(len(codes))], first
+
+
+def stream(nl: Netlist, codes: np.ndarray, take=None, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The vectors of `codes` through one copy of the folded netlist, back to back: vector k offered
+    with in_valid from the cycle after vector k-1 was taken; out_ready high in cycle t when
+    `take(t)` (default: always). Returns (y [n, n_out] in output order, the cycle each input was
+    taken, the cycle each output was taken), cycles counted from the first after reset."""
+    codes = np.asarray(codes, dtype=np.int64)
+    n, latency, interval = len(codes), nl.meta["latency"], nl.meta["interval"]
+    take = take or (lambda t: 1)
+    taken, given, outputs = [], [], []
+
+    def stimulus(t):
+        k = min(len(taken), n - 1)
+        return {"x": codes[k:k + 1], "in_valid": np.full((1, 1), int(len(taken) < n)), "out_ready": np.full((1, 1), take(t))}
+
+    def observe(t, ports):
+        if ports["in_ready"][0, 0] and len(taken) < n:
+            taken.append(t)
+        if ports["out_valid"][0, 0] and take(t):
+            given.append(t)
+            outputs.append(ports["y"][0].copy())
+
+    budget = 4 * (latency + (n + 1) * interval) + 2
+    run_cycles(nl, stimulus, budget, 1, watch=("y", "out_valid", "in_ready"), check=check, observe=observe)
+    if len(given) < n:
+        raise AssertionError(f"{len(given)} of {n} outputs taken within {budget} cycles")
+    return np.array(outputs[:n]), np.array(taken), np.array(given[:n])

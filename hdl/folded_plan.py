@@ -45,6 +45,10 @@ FILL_PER_LAYER = 2
 WINDOW_LOAD_CYCLES = 1  # a conv's sliding window loads its first rows before the first issue
 CAPTURE_CYCLES = 1  # the handshake edge captures x and starts the first group
 ARGMAX_CYCLES = 1  # the class index is registered after the last group's last write
+# Dataflow (see hdl.folded_netlist): the output stage holds a slot of the last buffer one cycle,
+# and a slot released on an edge is seen free on the next, so a slot turns over in fill + 1
+OUTPUT_STAGE_CYCLES = 1
+SLOT_TURNAROUND = FILL_PER_LAYER + 1
 MAC_LAYERS = (Dense, XnorPopcount, Conv2d)
 
 
@@ -97,6 +101,11 @@ class LayerPlan:
     def cycles(self) -> int:
         """Issue cycles: one PE x SIMD slice of the matrix per cycle."""
         return self.n_positions * self.nf * self.sf
+
+    @property
+    def occupancy(self) -> int:
+        """Cycles from one start of the MVU to the earliest next: its window load and issue."""
+        return self.cycles + (WINDOW_LOAD_CYCLES if self.read.window else 0)
 
     @property
     def last_fold_lanes(self) -> int:
@@ -193,6 +202,8 @@ class NetworkPlan:
     input_threshold: str | None = None
     input_thresholds: np.ndarray | None = None
     thresholded_input: Buffer | None = None  # the counts it gives, which the input register holds
+    # layers work on consecutive inputs at once, each buffer in two slots (hdl.folded_netlist)
+    dataflow: bool = False
 
     @property
     def input_register(self) -> Buffer:
@@ -216,6 +227,16 @@ class NetworkPlan:
         """Rising edges from the one accepting the input (counted) to the one raising out_valid."""
         return self.cycles + self.fill
 
+    @property
+    def interval(self) -> int:
+        """Initiation interval: rising edges between accepted inputs while inputs are offered and
+        results taken at once. One inference at a time: the latency. Dataflow: the slowest MVU's
+        occupancy, unless two neighbours together need longer to turn a buffer's two slots over
+        (slot of input n is free for input n + 2 once the consumer has issued input n)."""
+        if not self.dataflow:
+            return self.latency
+        return dataflow_interval([layer.occupancy for layer in self.layers])
+
     def fill_formula(self) -> str:
         parts = [f"{FILL_PER_LAYER} x {len(self.layers)} layers"]
         if self.windows:
@@ -226,21 +247,29 @@ class NetworkPlan:
         return " + ".join(parts)
 
 
-def plan_network(ir: IR, pe: int | None = None, simd: int | None = None) -> NetworkPlan:
-    """The folded engine for `ir` at the given parallelism, or a BespokeError naming what is wrong."""
+def dataflow_interval(occupancies: list[int]) -> int:
+    """The dataflow engine's initiation interval from its MVUs' occupancies, in chain order."""
+    occ = list(occupancies) + [OUTPUT_STAGE_CYCLES]
+    pairs = [-(-(a + b + SLOT_TURNAROUND) // 2) for a, b in zip(occ, occ[1:])]
+    return max(occ[:-1] + pairs)
+
+
+def plan_network(ir: IR, pe=None, simd=None, dataflow: bool = False) -> NetworkPlan:
+    """The folded engine for `ir` at the given parallelism (its layers overlapping consecutive
+    inputs with `dataflow`), or a BespokeError naming what is wrong. `pe` and `simd` are one
+    value for every layer (capped at each layer's size), one per matrix layer (a list), or None
+    (per layer, the largest divisor not above DEFAULT_PE / DEFAULT_SIMD)."""
     check_ir(ir)
     groups, argmax, pads, input_threshold = chain_groups(ir)
     shapes = [group_dims(ir, g) for g in groups]
-    check_parallelism(pe, "pe", [(g[0], rows) for g, (rows, _) in zip(groups, shapes)])
-    check_parallelism(simd, "simd", [(g[0], cols) for g, (_, cols) in zip(groups, shapes)])
-    net = NetworkPlan(ir.name, buffer_of(ir, ir.input_node(), None), [], argmax, ir.output_node())
+    pes = per_layer(pe, "pe", [(g[0], rows) for g, (rows, _) in zip(groups, shapes)], DEFAULT_PE)
+    simds = per_layer(simd, "simd", [(g[0], cols) for g, (_, cols) in zip(groups, shapes)], DEFAULT_SIMD)
+    net = NetworkPlan(ir.name, buffer_of(ir, ir.input_node(), None), [], argmax, ir.output_node(), dataflow=dataflow)
     if input_threshold is not None:
         net.input_threshold, net.input_thresholds = input_threshold, ir.layer(input_threshold).thresholds
         net.thresholded_input = buffer_of(ir, input_threshold, None)
     src = net.input_register
-    for group, (rows, cols) in zip(groups, shapes):
-        p = min(pe, rows) if pe is not None else largest_divisor(rows, DEFAULT_PE)
-        s = min(simd, cols) if simd is not None else largest_divisor(cols, DEFAULT_SIMD)
+    for group, p, s in zip(groups, pes, simds):
         layer = plan_layer(ir, group, src, p, s, pads.get(group[0]))
         net.layers.append(layer)
         src = layer.dst
@@ -251,12 +280,29 @@ def largest_divisor(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
+def per_layer(value, option: str, layers: list[tuple[str, int]], default: int) -> list[int]:
+    """pe (simd) for each matrix layer, from one value, a list with one per layer, or None."""
+    if value is None:
+        return [largest_divisor(n, default) for _, n in layers]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(layers):
+            raise BespokeError(f"{option} has {len(value)} values for {len(layers)} matrix layers "
+                               f"({', '.join(name for name, _ in layers)}); give one value or one per layer")
+        for v, (name, n) in zip(value, layers):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= n:
+                raise BespokeError(f"{option} {v!r} of layer {name} must be an integer 1..{n}, its {parallel_what(option)}")
+        return [int(v) for v in value]
+    check_parallelism(value, option, layers)
+    return [min(int(value), n) for _, n in layers]
+
+
+def parallel_what(option: str) -> str:
+    return "rows (output neurons or channels)" if option == "pe" else "columns (inputs per neuron)"
+
+
 def check_parallelism(value, option: str, layers: list[tuple[str, int]]) -> None:
     """pe (simd) must be a positive integer no larger than the rows (cols) of some layer."""
-    if value is None:
-        return
-    biggest = max(n for _, n in layers)
-    what = "rows (output neurons or channels)" if option == "pe" else "columns (inputs per neuron)"
+    biggest, what = max(n for _, n in layers), parallel_what(option)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise BespokeError(f"{option}={value!r} must be a positive integer (1..{biggest}, the most {what} of any layer)")
     if value > biggest:

@@ -97,7 +97,8 @@ def _check(nl: Netlist, net: int, v: np.ndarray, cell) -> None:
 
 
 def run_cycles(nl: Netlist, stimulus: Callable[[int], dict[str, np.ndarray]], cycles: int, batch: int,
-               watch: tuple[str, ...] = ("y",), check: bool = True) -> dict[str, np.ndarray]:
+               watch: tuple[str, ...] = ("y",), check: bool = True,
+               observe: Callable[[int, dict[str, np.ndarray]], None] | None = None) -> dict[str, np.ndarray]:
     """Run a clocked netlist (feedback allowed) for `cycles` clock cycles on `batch` copies.
 
     Every register and ROM starts at its initial state (its `init`; ROM outputs 0), which is the
@@ -105,6 +106,8 @@ def run_cycles(nl: Netlist, stimulus: Callable[[int], dict[str, np.ndarray]], cy
     each, or broadcastable), the combinational cells settle, and the rising edge that ends the
     cycle loads the next state. With `check`, every net's value is checked against its range in
     every cycle. Returns the watched output ports per cycle, each [cycles, batch, elements].
+`observe(t, watched)`, if given, sees cycle t's watched ports before its edge, so a stimulus can
+answer a handshake (offer the next vector once in_ready has taken this one).
 
     The combinational cells are compiled once into one straight-line numpy function (`_Compiled`):
     a folded engine runs thousands of cycles, and per-cell dispatch would cost ~20x more.
@@ -129,6 +132,8 @@ def run_cycles(nl: Netlist, stimulus: Callable[[int], dict[str, np.ndarray]], cy
         value = dict(zip(comb.sinks, sinks))
         for port in watch:
             trace[port][t] = np.stack([value[n] for n in nl.outputs[port]], axis=1)
+        if observe is not None:
+            observe(t, {port: trace[port][t] for port in watch})
         for c in comb.clocked:
             if c.kind == "reg":
                 state[c.outs[0]] = value[c.ins[0]]

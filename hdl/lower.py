@@ -8,7 +8,8 @@ only a K = 1 threshold is one fused stage (hdl.stages.fused_accumulator), since 
 needs to exist.
 This is the unrolled architecture: one inference per cycle, every weight hard-wired. The folded
 one lives in hdl.folded; `to_verilog`, `port_layout` and `summary` delegate to it for
-arch="folded", passing the same arguments (minus `arch`, plus `pe`, `simd`).
+arch="folded" and arch="dataflow" (the folded layers overlapping consecutive inputs), passing
+the same arguments (plus `pe`, `simd`).
 
 Port contract (others rely on it; see `port_layout`):
 
@@ -48,7 +49,7 @@ from bespoke.hdl.unrolled_summary import netlist_summary
 from bespoke.hdl.vec import vec_shape
 from bespoke.hdl.write import WRITERS, default_name, write  # noqa: F401 (WRITERS re-exported)
 
-ARCHS = ("unrolled", "folded")
+ARCHS = ("unrolled", *folded.ARCHS)
 
 
 def lower(ir: IR, pipeline: bool = False):
@@ -64,14 +65,14 @@ def _check_arch(arch: str, pe: int | None, simd: int | None) -> bool:
         raise BespokeError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
     if arch == "unrolled" and (pe is not None or simd is not None):
         raise BespokeError("pe and simd set the parallelism of the folded architecture; the unrolled one takes neither")
-    return arch == "folded"
+    return arch in folded.ARCHS
 
 
 def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: str = "unrolled", pe: int | None = None,
                 simd: int | None = None) -> dict:
     """The port contract of `to_verilog(ir, name, pipeline, arch, pe, simd)`, JSON-serialisable."""
     if _check_arch(arch, pe, simd):
-        return folded.port_layout(ir, pipeline=pipeline, name=name, pe=pe, simd=simd)
+        return folded.port_layout(ir, pipeline=pipeline, name=name, arch=arch, pe=pe, simd=simd)
     check_ir(ir)
     inp, out = ir.out(ir.input_node()), ir.out(ir.output_node())
     in_shape, out_shape = vec_shape(inp.lo, inp.hi), vec_shape(out.lo, out.hi)
@@ -92,7 +93,7 @@ def port_layout(ir: IR, pipeline: bool = False, name: str | None = None, arch: s
 def summary(ir: IR, pipeline: bool = False, arch: str = "unrolled", pe: int | None = None, simd: int | None = None) -> dict:
     """Per-layer hardware counts (adders, weights, CSD digits, popcount cells, widths) and totals."""
     if _check_arch(arch, pe, simd):
-        return folded.summary(ir, pipeline=pipeline, pe=pe, simd=simd)
+        return folded.summary(ir, pipeline=pipeline, arch=arch, pe=pe, simd=simd)
     return netlist_summary(plan_unrolled(ir, registers=pipeline), ir)
 
 
@@ -190,7 +191,7 @@ def to_verilog(ir: IR, name: str, pipeline: bool = False, arch: str = "unrolled"
     """Verilog of the lowered IR, top module `name`, with the documenting header. arch="folded"
     hands over to hdl.folded (with pe, simd); `writer` picks the netlist's writer (hdl.write)."""
     if _check_arch(arch, pe, simd):
-        return folded.to_verilog(ir, name, pipeline=pipeline, pe=pe, simd=simd, writer=writer)
+        return folded.to_verilog(ir, name, pipeline=pipeline, arch=arch, pe=pe, simd=simd, writer=writer)
     return write_netlist(plan_unrolled(ir, registers=pipeline), ir, name, pipeline, writer)
 
 

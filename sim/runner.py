@@ -100,6 +100,9 @@ class SimResult:
     vcd: Path | None = None  # the trace file when tracing: VCD, or FST with trace="fst"
     problems: list[str] = field(default_factory=list)
     latency_min: int | None = None  # the smallest measured latency (ready/valid designs may vary)
+    interval_claimed: int | None = None  # cycles between inputs a streaming (dataflow) design claims
+    interval_min: int | None = None  # measured cycles between inputs taken (ready/valid designs)
+    interval_max: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -145,11 +148,12 @@ def simulate(
         rebuilt = True
 
     run_dir = work / "run"
-    _write_job(run_dir, layout, inputs, expected, {"backpressure": backpressure, "in_gaps": in_gaps, "seed": seed})
+    drive = {"backpressure": backpressure, "in_gaps": in_gaps, "seed": seed}
+    _write_job(run_dir, layout, inputs, expected, drive)
     start = time.perf_counter()
     test_passed = _run_test(runner, layout, work, run_dir, trace, verbose)
     seconds_run = time.perf_counter() - start
-    return _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, seconds_build, seconds_run)
+    return _result(run_dir, layout, simulator, trace, drive, test_passed, rebuilt, work, seconds_build, seconds_run)
 
 
 # --------------------------------------------------------------------------- checking the request
@@ -372,7 +376,7 @@ def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool | str
     return n_tests > 0 and n_failed == 0
 
 
-def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, seconds_build, seconds_run) -> SimResult:
+def _result(run_dir, layout, simulator, trace, drive, test_passed, rebuilt, work, seconds_build, seconds_run) -> SimResult:
     path = run_dir / "results.json"
     if not path.is_file():
         log = run_dir / "run.log"
@@ -380,12 +384,7 @@ def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, secon
     r = json.loads(path.read_text())
     if "fatal" in r:
         raise BespokeError(f"{layout['top']} does not match its layout: {'; '.join(r['fatal'])}")
-    problems = list(r["problems"])
-    claimed = layout["latency"]
-    low, high = r.get("latency_min"), r["latency_cycles"]
-    if high is not None and claimed is not None and (high != claimed or low != claimed):
-        measured = f"{high}" if low == high else f"{low} to {high}"
-        problems.append(f"latency: measured {measured} cycles, the layout claims {claimed}")
+    problems = list(r["problems"]) + _timing_problems(r, layout, drive)
     if not test_passed and not problems and not r["mismatches"]:
         problems.append(f"the cocotb test failed; log: {run_dir / 'run.log'}")
     vcd = run_dir / f"dump.{trace or 'vcd'}"
@@ -397,7 +396,7 @@ def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, secon
         mismatches=r["mismatches"],
         first_mismatches=r["first_mismatches"],
         latency_cycles=r["latency_cycles"],
-        latency_claimed=claimed,
+        latency_claimed=layout["latency"],
         seconds_build=seconds_build,
         seconds_run=seconds_run,
         seconds_drive=r["seconds_drive"],
@@ -406,8 +405,32 @@ def _result(run_dir, layout, simulator, trace, test_passed, rebuilt, work, secon
         build_dir=work,
         vcd=vcd if trace and vcd.is_file() else None,
         problems=problems,
-        latency_min=low,
+        latency_min=r.get("latency_min"),
+        interval_claimed=layout.get("interval"),
+        interval_min=r.get("interval_min"),
+        interval_max=r.get("interval_max"),
     )
+
+
+def _timing_problems(r: dict, layout: dict, drive: dict) -> list[str]:
+    """Measured latency and input interval against the layout's claims.
+
+    Every inference takes exactly the claimed latency, except that a streaming design held up by
+    backpressure may take longer (never less). A streaming design takes an input every claimed
+    interval when nothing stalls it (no gaps, no backpressure), and never more often.
+    """
+    found = []
+    stalled = drive["backpressure"] > 0 or drive["in_gaps"] > 0
+    claimed, low, high = layout["latency"], r.get("latency_min"), r["latency_cycles"]
+    slack = layout.get("dataflow") and drive["backpressure"] > 0
+    if high is not None and claimed is not None and (low != claimed or (high != claimed and not slack)):
+        measured = f"{high}" if low == high else f"{low} to {high}"
+        found.append(f"latency: measured {measured} cycles, the layout claims {claimed}")
+    interval, i_low, i_high = layout.get("interval"), r.get("interval_min"), r.get("interval_max")
+    if interval is not None and i_low is not None and (i_low < interval or (i_high != interval and not stalled)):
+        measured = f"{i_high}" if i_low == i_high else f"{i_low} to {i_high}"
+        found.append(f"interval: measured {measured} cycles between inputs, the layout claims {interval}")
+    return found
 
 
 def _tail(path: Path, lines: int = 30) -> str:

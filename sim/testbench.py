@@ -46,7 +46,7 @@ async def check_vectors(dut):
 
     start = time.perf_counter()
     if layout.get("handshake"):
-        raw, latencies, problems = await _stream_handshake(dut, words, job)
+        raw, latencies, accepted, problems = await _stream_handshake(dut, words, job)
     elif layout["pipelined"]:
         raw, latency, problems = await _stream_pipelined(dut, words, job["max_wait_cycles"])
         latencies = [] if latency is None else [latency]
@@ -57,6 +57,9 @@ async def check_vectors(dut):
     results = _compare(raw, inputs, expected, layout)
     results.update(latency_cycles=max(latencies) if latencies else None, latency_min=min(latencies) if latencies else None,
                    seconds_drive=seconds, problems=problems)
+    if layout.get("handshake"):
+        gaps = [b - a for a, b in zip(accepted, accepted[1:])]  # cycles between inputs taken
+        results.update(interval_min=min(gaps, default=None), interval_max=max(gaps, default=None))
     (run_dir / "results.json").write_text(json.dumps(results))
 
     for m in results["first_mismatches"]:
@@ -138,7 +141,7 @@ async def _stream_pipelined(dut, words: list[int], max_wait: int) -> tuple[list,
     return raw, latency, problems
 
 
-async def _stream_handshake(dut, words: list[int], job: dict) -> tuple[list, list[int], list[str]]:
+async def _stream_handshake(dut, words: list[int], job: dict) -> tuple[list, list[int], list[int], list[str]]:
     """Ready/valid: offer vector k until in_ready takes it, take each output when out_ready is high.
 
     Signals are driven on falling edges and read after they settle (ReadOnly), so a handshake seen
@@ -148,6 +151,7 @@ async def _stream_handshake(dut, words: list[int], job: dict) -> tuple[list, lis
     `job` may ask for random gaps in in_valid (`in_gaps`) and out_ready (`backpressure`),
     probabilities per cycle, with `seed`. While the design is busy (in_ready and out_valid low)
     the loop sleeps until one of them changes, so long folded inferences cost few Python steps.
+    Returns the raw outputs, the latencies, the cycles at which inputs were taken and problems.
     """
     clk, x, y = dut.clk, dut.x, dut.y
     in_valid, in_ready, out_valid, out_ready = dut.in_valid, dut.in_ready, dut.out_valid, dut.out_ready
@@ -199,7 +203,7 @@ async def _stream_handshake(dut, words: list[int], job: dict) -> tuple[list, lis
             # busy: nothing can happen before in_ready or out_valid changes (inputs held)
             await First(in_ready.value_change, out_valid.value_change, Timer(max_wait * PERIOD_NS, unit="ns"))
         await FallingEdge(clk)
-    return raw, latencies, problems
+    return raw, latencies, accepted, problems
 
 
 async def _combinational_valid(out_valid) -> int | None:

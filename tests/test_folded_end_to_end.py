@@ -4,9 +4,11 @@ engine simulates at ~15k cycles/s unoptimised; benchmarks/bnn_folded.py runs all
 class index equals the golden model's, and every inference takes exactly the analytic number of
 cycles. The netlist interpreter equals the golden model on the whole bnn_digits test set."""
 
+import json
 from pathlib import Path
 
 import pytest
+from cli_testing import assert_user_error, run_cli
 
 from bespoke import compile_model
 from bespoke.compiler.data import read_csv
@@ -43,3 +45,46 @@ def test_folded_netlist_interpreter_equals_golden_on_the_digits_test_set():
     got, cycles = run(model.netlist, codes)
     assert (got[:, 0] == model.predict_codes(codes).reshape(-1)).all()
     assert set(cycles.tolist()) == {model.layout["latency"]}
+
+
+def test_cli_dataflow_digits_takes_an_input_every_interval(capsys, tmp_path):
+    """`--arch dataflow` from the command line: the summary names the interval, and `simulate` on
+    the whole test set measures it (inputs back to back) with every class equal to the golden model's."""
+    onnx, data = ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx", ROOT / "examples" / "bnn_digits" / "test.csv"
+    code, out, err = run_cli(capsys, "compile", onnx, "-o", tmp_path / "out", "--arch", "dataflow", "--pe", "8", "--simd", "16")
+    assert code == 0, err
+    layout = json.loads((tmp_path / "out" / "manifest.json").read_text())["layout"]
+    interval, latency = layout["interval"], layout["latency"]
+    assert layout["dataflow"] and interval == 16 < latency == 40  # the slowest layer: ceil(32/8) x ceil(64/16)
+    assert f"one input every {interval} cycles" in (tmp_path / "out" / "summary.txt").read_text()
+    code, out, err = run_cli(capsys, "simulate", tmp_path / "out", "--data", data)
+    assert code == 0, out + err
+    assert "simulated 360 vectors" in out and "golden model: 0\n" in out and f"latency: {latency} cycles\n" in out, out
+    assert f"throughput: one input every {interval} cycles (design claims {interval})" in out, out
+
+
+def test_cli_target_interval_chooses_the_folding(capsys, tmp_path):
+    onnx = ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"
+    code, out, err = run_cli(capsys, "compile", onnx, "-o", tmp_path / "out", "--arch", "dataflow", "--target-interval", "8")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    pe, simd = manifest["options"]["pe"], manifest["options"]["simd"]
+    assert len(pe) == len(simd) == 4 and manifest["layout"]["interval"] <= 8 and manifest["options"]["target_interval"] == 8
+    # the chosen folding, given back per layer, builds the same design
+    code, _, err = run_cli(capsys, "compile", onnx, "-o", tmp_path / "again", "--arch", "dataflow",
+                           "--pe", ",".join(map(str, pe)), "--simd", ",".join(map(str, simd)))
+    assert code == 0, err
+    assert (tmp_path / "again" / "bnn_digits.v").read_text() == (tmp_path / "out" / "bnn_digits.v").read_text()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--arch", "folded", "--target-interval", "8"], "a target interval chooses the folding of the dataflow engine"),
+    (["--arch", "dataflow", "--target-interval", "8", "--pe", "4"], "give a target interval or pe/simd, not both"),
+    (["--arch", "dataflow", "--target-interval", "1"], "below the fastest this network streams at"),
+    (["--arch", "dataflow", "--pe", "4,4"], "pe has 2 values for 4 matrix layers"),
+])
+def test_cli_folding_errors(capsys, tmp_path, argv, needle):
+    onnx = ROOT / "examples" / "bnn_digits" / "bnn_digits.onnx"
+    code, _, err = run_cli(capsys, "compile", onnx, "-o", tmp_path / "out", *argv)
+    assert_user_error(code, err, needle)
+    assert not (tmp_path / "out").exists()

@@ -90,7 +90,8 @@ def test_weight_codes_follow_the_weights():
 def test_output_of_the_layout():
     lay = folded.port_layout(strided_ir(), name="s", pe=2, simd=3)
     assert lay == {"top": "s", "n_in": 49, "in_width": 3, "in_signed": True, "n_out": 8, "out_width": 4, "out_signed": False,
-                   "pipelined": True, "handshake": True, "latency": lay["latency"], "arch": "folded"}
+                   "pipelined": True, "handshake": True, "latency": lay["latency"], "interval": lay["latency"],
+                   "arch": "folded", "dataflow": False}
     lay = folded.port_layout(mlp_ir())
     assert (lay["n_out"], lay["out_width"], lay["top"]) == (1, 3, "fmlp")
 
@@ -107,7 +108,7 @@ def test_verilog_is_deterministic_and_documents_the_timing():
     ({"pe": 2.5}, "pe=2.5 must be a positive integer"),
     ({"pe": 11}, "pe=11 exceeds the rows (output neurons or channels) of every layer (fc1: 10, fc2: 8, x3: 9, x4: 5); choose 1..10"),
     ({"simd": 13}, "simd=13 exceeds the columns (inputs per neuron) of every layer (fc1: 12, fc2: 10, x3: 8, x4: 9); choose 1..12"),
-    ({"arch": "unrolled"}, "hdl.folded builds arch='folded', not 'unrolled'"),
+    ({"arch": "unrolled"}, "hdl.folded builds arch='folded' or 'dataflow', not 'unrolled'"),
 ])
 def test_bad_options_are_one_line_user_errors(kw, message):
     for fn in (folded.summary, folded.port_layout):
