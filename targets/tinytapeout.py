@@ -119,9 +119,10 @@ endmodule
 
 def host_layout(layout: dict) -> dict:
     """The host's port layout for the simulation runner: ready/valid, one vector per
-    1 + bytes in + bytes out cycles."""
+    1 + bytes in + bytes out cycles; the wrapped design's input interval is not the host's."""
     b_in, b_out = byte_counts(layout)
-    return {**layout, "top": "tt_host", "pipelined": True, "handshake": True, "latency": 1 + b_in + b_out}
+    return {**layout, "top": "tt_host", "pipelined": True, "handshake": True, "latency": 1 + b_in + b_out,
+            "interval": None, "dataflow": False}
 
 
 def info_yaml(layout: dict, name: str, tiles: str, clock_hz: int) -> str:

@@ -208,9 +208,9 @@ def test_folded_is_delegated_and_unrolled_refuses_pe_simd(monkeypatch):
     assert to_verilog(ir, "net", True, arch="folded", pe=2, simd=4) == "folded"
     port_layout(ir, True, "net", arch="folded", pe=2)
     summary(ir, arch="folded", simd=4)
-    assert calls == [("to_verilog", "net", dict(pipeline=True, pe=2, simd=4, writer="direct")),
-                     ("port_layout", dict(pipeline=True, name="net", pe=2, simd=None)),
-                     ("summary", dict(pipeline=False, pe=None, simd=4))]
+    assert calls == [("to_verilog", "net", dict(pipeline=True, arch="folded", pe=2, simd=4, writer="direct")),
+                     ("port_layout", dict(pipeline=True, name="net", arch="folded", pe=2, simd=None)),
+                     ("summary", dict(pipeline=False, arch="folded", pe=None, simd=4))]
     with pytest.raises(BespokeError, match="takes neither"):
         port_layout(ir, arch="unrolled", pe=4)
     with pytest.raises(BespokeError, match="unknown architecture 'systolic'"):

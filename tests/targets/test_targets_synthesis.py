@@ -92,7 +92,8 @@ def test_ctrl_c_during_synthesis_stops_yosys_too(tmp_path):
     import time
 
     (tmp_path / "mul.v").write_text(SLOW_DESIGN)
-    code = f"from targets import yosys; yosys.run({SLOW_SCRIPT!r}, {str(tmp_path)!r}, timeout=60)"
+    # a timeout no loaded machine reaches: only the Ctrl-C below may end the run
+    code = f"from targets import yosys; yosys.run({SLOW_SCRIPT!r}, {str(tmp_path)!r}, timeout=600)"
     caller = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
                               stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
