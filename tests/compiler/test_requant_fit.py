@@ -184,3 +184,40 @@ def test_a_model_with_exceptions_equals_onnxruntime_on_every_accumulator_and_is_
     x = np.random.default_rng(3).random((300, 6)) * 40
     sim = compiled.simulate(x)
     assert sim.passed and sim.mismatches == 0
+
+
+def _has_vnni() -> bool:
+    """onnxruntime's u8 x s8 kernels sum exactly with VNNI; AVX2's vpmaddubsw saturates pairs at 16 bits."""
+    from pathlib import Path
+
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").is_file() else []
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+@pytest.mark.skipif(not _has_vnni(), reason="onnxruntime's integer kernels saturate in 16 bits on CPUs without VNNI")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quantize_static_models_equal_onnxruntime_s_integer_kernels_on_every_vector(tmp_path, seed):
+    """With its graph optimisations on, onnxruntime runs a quantize_static model as integer kernels
+    only (QuantizeLinear, QGemm, QGemm): the golden model must give the output layer's codes (not
+    just their ArgMax) on every row, inside and beyond the calibration range."""
+    from onnx_builders import quantize_static_mlp
+
+    from bespoke.sim.golden import run_all
+
+    path = quantize_static_mlp(tmp_path, seed)
+    compiled = compile_model(path)
+    model = onnx.load(path)
+    codes = next(n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "y")
+    model.graph.ClearField("output")
+    model.graph.output.append(helper.make_tensor_value_info(codes, TensorProto.UINT8, ["N", 4]))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node]
+    assert ops[:3] == ["QuantizeLinear", "QGemm", "QGemm"] and set(ops[3:]) <= {"ArgMax"}  # the unused class is left in
+    x = (np.random.default_rng(seed).random((20000, 6)) * 1.4 - 0.2).astype(np.float32)
+    golden = run_all(compiled.ir, compiled.encode(x))[compiled.ir.inputs_of("cls")[0]]
+    reference = session.run(None, {"x": x})[0]
+    assert len(np.unique(reference)) > 20  # the codes vary: a real comparison, not one constant
+    np.testing.assert_array_equal(golden, reference)
