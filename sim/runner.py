@@ -25,7 +25,7 @@ from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import Icarus, Verilator
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.sim.testbench import RUN_DIR_ENV
+from bespoke.sim.testbench import MAX_REPORTED, RUN_DIR_ENV
 from bespoke.sim.verilator_cache import build_steps
 from bespoke.sim.vectors import check_fits
 
@@ -147,13 +147,16 @@ def simulate(
         seconds_build = _build(runner, sources, layout, work, trace, verbose)
         rebuilt = True
 
-    run_dir = work / "run"
     drive = {"backpressure": backpressure, "in_gaps": in_gaps, "seed": seed}
-    _write_job(run_dir, layout, inputs, expected, drive)
-    start = time.perf_counter()
-    test_passed = _run_test(runner, layout, work, run_dir, trace, verbose)
-    seconds_run = time.perf_counter() - start
-    return _result(run_dir, layout, simulator, trace, drive, test_passed, rebuilt, work, seconds_build, seconds_run)
+    bounds = shard_bounds(len(inputs), _shard_count(layout, len(inputs), trace))
+    if len(bounds) == 1:
+        run_dir = work / "run"
+        _write_job(run_dir, layout, inputs, expected, drive)
+        start = time.perf_counter()
+        test_passed = _run_test(runner, layout, work, run_dir, trace, verbose)
+        seconds_run = time.perf_counter() - start
+        return _result(run_dir, layout, simulator, trace, drive, test_passed, rebuilt, work, seconds_build, seconds_run)
+    return _run_shards(bounds, simulator, layout, inputs, expected, work, drive, verbose, rebuilt, seconds_build)
 
 
 # --------------------------------------------------------------------------- checking the request
@@ -374,6 +377,74 @@ def _run_test(runner, layout: dict, work: Path, run_dir: Path, trace: bool | str
     except RuntimeError as e:
         raise BespokeError(f"simulation of {layout['top']} ended abnormally ({e}); log: {log}\n{_tail(log)}") from None
     return n_tests > 0 and n_failed == 0
+
+
+# --------------------------------------------------------------------------- sharded runs
+
+# A long simulation is split into slices of consecutive vectors, each run by its own simulator
+# process on the same build, one per core: below this many cycles per slice, starting another
+# process (a few seconds for a large model; folded engines run 20-200k cycles/s) costs more than
+# it saves.
+SHARD_MIN_CYCLES = 1_000_000
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _shard_count(layout: dict, n_vectors: int, trace: bool | str) -> int:
+    """How many simulator processes share the vectors: 1 when tracing (one waveform) or short."""
+    if trace:
+        return 1
+    if layout.get("handshake"):  # cycles one vector occupies: a streaming design's interval, else its latency
+        per_vector = layout.get("interval") or layout["latency"] or layout.get("cycles_per_vector") or 1
+    else:
+        per_vector = 1  # combinational and pipelined designs take one vector per cycle
+    return max(1, min(_cores(), n_vectors // 2, n_vectors * per_vector // SHARD_MIN_CYCLES))
+
+
+def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
+    """`shards` slices [start, stop) of range(n), consecutive, sizes differing by at most one."""
+    cuts = [n * k // shards for k in range(shards + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _run_shards(bounds, simulator, layout, inputs, expected, work, drive, verbose, rebuilt, seconds_build) -> SimResult:
+    """Each slice in its own run directory and simulator process, concurrently; one merged result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for k, (a, b) in enumerate(bounds):
+        run_dir, shard_drive = work / f"run{k}", {**drive, "seed": drive["seed"] + k}
+        _write_job(run_dir, layout, inputs[a:b], expected[a:b], shard_drive)
+        jobs.append((run_dir, shard_drive))
+    runners = [_make_runner(simulator) for _ in jobs]  # here: making one may set os.environ
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(jobs)) as pool:  # the threads only wait on their simulator processes
+        passed = list(pool.map(lambda r, job: _run_test(r, layout, work, job[0], False, verbose), runners, jobs))
+    seconds_run = time.perf_counter() - start
+    parts = [_result(run_dir, layout, simulator, False, shard_drive, ok, rebuilt, work, seconds_build, seconds_run)
+             for (run_dir, shard_drive), ok in zip(jobs, passed)]
+    return merge_shards(parts, bounds)
+
+
+def merge_shards(parts: list[SimResult], bounds: list[tuple[int, int]]) -> SimResult:
+    """One result for consecutive slices: counts summed, mismatch indices into the whole vector
+    set, extremes of the measured latencies and intervals, each slice's problems named by its rows."""
+    first = [{**m, "index": m["index"] + a} for part, (a, _) in zip(parts, bounds) for m in part.first_mismatches]
+    problems = [f"vectors {a}..{b - 1}: {p}" for part, (a, b) in zip(parts, bounds) for p in part.problems]
+
+    def extreme(pick, name):
+        values = [getattr(part, name) for part in parts if getattr(part, name) is not None]
+        return pick(values) if values else None
+
+    return dataclasses.replace(
+        parts[0], vectors=sum(p.vectors for p in parts), mismatches=sum(p.mismatches for p in parts),
+        first_mismatches=first[:MAX_REPORTED],
+        latency_cycles=extreme(max, "latency_cycles"), latency_min=extreme(min, "latency_min"),
+        interval_min=extreme(min, "interval_min"), interval_max=extreme(max, "interval_max"),
+        seconds_drive=max(p.seconds_drive for p in parts),  # the slices ran at the same time
+        test_passed=all(p.test_passed for p in parts), problems=problems)
 
 
 def _result(run_dir, layout, simulator, trace, drive, test_passed, rebuilt, work, seconds_build, seconds_run) -> SimResult:
