@@ -7,7 +7,7 @@ OUT_DIR is a `bespoke compile --arch unrolled` build (e.g. the SFC_1W1A of
 unrolled SFC did not finish in 90 minutes (ABC on one 1.5 M-node AIG, then ABC's own
 equivalence check of its mapping). Here every layer module is mapped on its own (no -flatten)
 and ABC's self-check (`&verify`, the scratchpad's abc9.verify) is off: the mapping is the same,
-only ABC's re-proof of it is skipped. Prints LUT / FF / CARRY4 / MUXF per module and in total,
+only ABC's re-proof of it is skipped. Prints LUT / FF / CARRY4 / MUXF / BRAM per module and in total,
 the wall time and Yosys' peak memory.
 """
 
@@ -20,17 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-from bespoke.targets import synth, yosys
+from bespoke.targets import fpga, synth, yosys
 
 # NeuraLUT (Andronic & Constantinides, FPL'24), table of MNIST results: LUT, FF
 ANCHORS = [("FINN SFC-max (Umuroglu et al., FPGA'17)", 91131, None), ("NeuraLUT HDR-5L", 54798, 3757),
            ("PolyLUT HDR", 70673, 4681)]
-KINDS = {"LUT": ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6"), "FF": ("FDRE", "FDSE", "FDCE", "FDPE"),
-         "CARRY4": ("CARRY4",), "MUXF": ("MUXF7", "MUXF8")}
+SHOWN = {"lut": "LUT", "ff": "FF", "carry": "CARRY4", "mux": "MUXF", "bram": "BRAM"}
 
 
-def counts(cells: dict) -> dict:
-    return {kind: sum(int(cells.get(c, 0)) for c in names) for kind, names in KINDS.items()}
+def counts(stat: dict) -> str:
+    """The module's cells by xilinx7 resource category (fpga.resources: INV counts as a LUT)."""
+    by = fpga.resources(stat, "xilinx7")["by_category"]
+    return ", ".join(f"{label} {by[cat]:,}" for cat, label in SHOWN.items())
 
 
 def main(argv=None) -> int:
@@ -51,10 +52,9 @@ def main(argv=None) -> int:
     stat = json.loads((work / "stat.json").read_text())
     print(f"{top}: synth_xilinx (hierarchical, abc9.verify off) in {seconds / 60:.1f} min, Yosys peak {peak_gb:.1f} GB")
     for name, mod in sorted(stat["modules"].items()):
-        print(f"  {name.lstrip(chr(92))}: " + ", ".join(f"{k} {v:,}" for k, v in counts(mod.get("num_cells_by_type", {})).items()))
-    total = counts(stat["design"].get("num_cells_by_type", {})) if "design" in stat else None
-    if total:
-        print("  total: " + ", ".join(f"{k} {v:,}" for k, v in total.items()))
+        print(f"  {name.lstrip(chr(92))}: {counts(mod)}")
+    if "design" in stat:  # the hierarchy's total
+        print(f"  total: {counts(stat['design'])}")
     for name, lut, ff in ANCHORS:
         print(f"  {name}: LUT {lut:,}" + (f", FF {ff:,}" if ff else ""))
     return 0
