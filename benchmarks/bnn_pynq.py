@@ -132,13 +132,13 @@ def bench(net: str, args, work: Path) -> list[dict]:
     archs += ["searched"] if net in args.dataflow and args.target_interval else []
     for arch in archs:
         t1 = time.perf_counter()
-        folded = dict(pe=args.pe, simd=args.simd) if arch in ("folded", "dataflow") else {}
-        if arch == "searched":  # the dataflow engine at the folding hdl.folding chooses for the target
-            folded, arch = dict(target_interval=args.target_interval), "dataflow"
-        model = compile_model(path, work / f"{net}_{arch}{'_searched' if 'target_interval' in folded else ''}", arch=arch, **folded)
-        fold = (f" target {args.target_interval}: PE {model.options['pe']} SIMD {model.options['simd']}" if "target_interval" in folded
-                else f" PE{args.pe}/SIMD{args.simd}" if folded else "")
-        row = {"net": net, "arch": arch + fold,
+        searched = arch == "searched"  # the dataflow engine at the folding hdl.folding chooses for the target
+        folded = (dict(target_interval=args.target_interval) if searched
+                  else dict(pe=args.pe, simd=args.simd) if arch in ("folded", "dataflow") else {})
+        model = compile_model(path, work / f"{net}_{arch}", arch="dataflow" if searched else arch, **folded)
+        fold = (f"dataflow target {args.target_interval}: PE {model.options['pe']} SIMD {model.options['simd']}" if searched
+                else f"{arch} PE{args.pe}/SIMD{args.simd}" if folded else arch)
+        row = {"net": net, "arch": fold,
                "train+export s": round(trained, 1), "compile s": round(time.perf_counter() - t1, 1),
                "cycles/image": model.summary.get("latency", 0) if folded else 0}
         if folded:
