@@ -16,6 +16,14 @@ def byte_counts(layout: dict) -> tuple[int, int]:
     return (x_bits + 7) // 8, (y_bits + 7) // 8
 
 
+def host_layout(layout: dict, module: str, latency: int | None, **more) -> dict:
+    """The layout of a host `module` driving `layout`'s design, for the common testbench: the same
+    vectors, ready/valid, and the host's own timing claims (`latency`; no input interval, not a
+    dataflow engine): the wrapped design's claims are not the host's."""
+    return {**layout, "top": module, "pipelined": True, "handshake": True, "latency": latency, "interval": None,
+            "dataflow": False, **more}
+
+
 def host_ports(module: str, layout: dict) -> str:
     """`module NAME (...);` of a host with the ready/valid ports of the common testbench."""
     x_bits, y_bits = port_bits(layout)

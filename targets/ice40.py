@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bespoke.compiler.errors import BespokeError
-from bespoke.targets import fpga, synth, yosys
+from bespoke.targets import byte_wrappers, fpga, synth, yosys
 from bespoke.targets.byte_wrappers import byte_counts, host_ports, port_bits
 
 CLOCK_HZ = 12_000_000  # the iCEBreaker's oscillator
@@ -328,8 +328,7 @@ def host_layout(layout: dict, div_log2: int = 0, board_clks_per_bit: int = SIM_C
     the golden model."""
     b_in, b_out = byte_counts(layout)
     frames = 10 * (b_in + b_out) * (board_clks_per_bit << div_log2)  # host clocks of one vector's UART traffic
-    return {**layout, "top": HOST, "pipelined": True, "handshake": True, "latency": None, "interval": None, "dataflow": False,
-            "cycles_per_vector": frames}
+    return byte_wrappers.host_layout(layout, HOST, None, cycles_per_vector=frames)
 
 
 def pcf() -> str:

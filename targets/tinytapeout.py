@@ -18,6 +18,7 @@ same testbench as every folded design (simulation only, not part of the project)
 from __future__ import annotations
 
 from bespoke.compiler.errors import BespokeError
+from bespoke.targets import byte_wrappers
 from bespoke.targets.byte_wrappers import byte_counts, host_ports, port_bits
 
 
@@ -121,8 +122,7 @@ def host_layout(layout: dict) -> dict:
     """The host's port layout for the simulation runner: ready/valid, one vector per
     1 + bytes in + bytes out cycles; the wrapped design's input interval is not the host's."""
     b_in, b_out = byte_counts(layout)
-    return {**layout, "top": "tt_host", "pipelined": True, "handshake": True, "latency": 1 + b_in + b_out,
-            "interval": None, "dataflow": False}
+    return byte_wrappers.host_layout(layout, "tt_host", 1 + b_in + b_out)
 
 
 def info_yaml(layout: dict, name: str, tiles: str, clock_hz: int) -> str:
